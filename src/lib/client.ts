@@ -1,0 +1,371 @@
+import { Pool } from "undici";
+import type { Clock } from "./clock";
+import { systemClock } from "./clock";
+import { CodeTable, RETRY_SAFE_CODES, type CodeOverrides } from "./codes";
+import { SmsError, localError } from "./errors";
+import type { Lang } from "./i18n";
+import { t } from "./i18n";
+import { excerpt, redactor } from "./redact";
+import { parseBalanceReply, parseSendReply, ReplyFormatError, type BalanceReply } from "./replies";
+import { QueueFullError, Scheduler, SchedulerClosedError } from "./scheduler";
+
+export const SEND_PATH = "/msg/HttpBatchSendSM";
+export const BALANCE_PATH = "/msg/QueryBalance";
+
+export interface ClientOptions {
+  url: string;
+  account: string;
+  password: string;
+  /** ms for one platform request (connect, and then the reply) */
+  timeout?: number;
+  /** send requests per second for the account; 0 = no limit */
+  rate?: number;
+  /** most sends waiting for their turn */
+  queue?: number;
+  /** retries of a send the platform surely did not take */
+  retries?: number;
+  /** first retry delay; doubles each time, ±jitter, capped at retryMaxMs */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** connections kept to the platform (and most requests under way at once) */
+  connections?: number;
+  /** most bytes read from a reply; a longer one is BAD_RESPONSE */
+  maxReplyBytes?: number;
+  lang?: Lang;
+  codes?: CodeOverrides;
+  clock?: Clock;
+  random?: () => number;
+}
+
+export interface SendRequest {
+  mobiles: readonly string[];
+  text: string;
+  needstatus: boolean;
+  product?: string;
+  extno?: string;
+}
+
+export interface SendOutcome {
+  code: 0;
+  description: string;
+  msgid: string | null;
+  resptime: string;
+  /** platform requests made (1 + retries) */
+  attempts: number;
+}
+
+export interface BalanceOutcome {
+  code: 0;
+  description: string;
+  resptime: string;
+  products: BalanceReply["products"];
+}
+
+// Errors raised before a single byte reached the platform: a retry cannot send twice.
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_FAIL",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_INVALID_URL",
+]);
+const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+
+/**
+ * The most telling error code in an error, its causes and aggregated errors (undici wraps the
+ * socket error in `cause`; dual-stack hosts fail with an AggregateError). A connect-phase code
+ * anywhere wins; otherwise the outermost code. The walk is bounded.
+ */
+export function errorCode(err: unknown): string | undefined {
+  const queue: unknown[] = [err];
+  let first: string | undefined;
+  for (let i = 0; i < queue.length && i < 32; i++) {
+    const e = queue[i] as { code?: unknown; cause?: unknown; errors?: unknown } | null;
+    if (!e || typeof e !== "object") continue;
+    if (typeof e.code === "string") {
+      if (CONNECT_CODES.has(e.code)) return e.code;
+      first ??= e.code;
+    }
+    if (e.cause) queue.push(e.cause);
+    if (Array.isArray(e.errors)) queue.push(...e.errors);
+  }
+  return first;
+}
+
+export class SmsClient {
+  readonly scheduler: Scheduler;
+  readonly codes: CodeTable;
+  private readonly pool: Pool;
+  private readonly base: string;
+  private readonly timeout: number;
+  private readonly retries: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly maxReplyBytes: number;
+  private readonly lang: Lang;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly redact: (s: string) => string;
+  private readonly abort = new AbortController();
+  private closed = false;
+
+  constructor(private readonly opts: ClientOptions) {
+    const url = new URL(opts.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError("url must be http(s)");
+    this.base = url.pathname.replace(/\/+$/, "");
+    this.timeout = opts.timeout ?? 10_000;
+    this.retries = Math.max(0, Math.floor(opts.retries ?? 3));
+    this.retryBaseMs = opts.retryBaseMs ?? 500;
+    this.retryMaxMs = opts.retryMaxMs ?? 8_000;
+    this.maxReplyBytes = opts.maxReplyBytes ?? 64 * 1024;
+    this.lang = opts.lang ?? "en-US";
+    this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? Math.random;
+    this.codes = new CodeTable(this.lang, opts.codes);
+    this.redact = redactor([opts.password]);
+    const connections = Math.max(1, opts.connections ?? 8);
+    this.pool = new Pool(url.origin, {
+      connections,
+      pipelining: 1,
+      connect: { timeout: this.timeout },
+      headersTimeout: this.timeout,
+      bodyTimeout: this.timeout,
+      keepAliveTimeout: 30_000,
+    });
+    this.scheduler = new Scheduler({
+      rate: Math.max(0, opts.rate ?? 10),
+      queue: Math.max(0, opts.queue ?? 10_000),
+      concurrency: connections,
+      clock: this.clock,
+    });
+  }
+
+  /** The form body of a send, as bytes leave for the platform. */
+  static sendBody(account: string, password: string, req: SendRequest): string {
+    const p = new URLSearchParams();
+    p.set("account", account);
+    p.set("pswd", password);
+    p.set("mobile", req.mobiles.join(","));
+    p.set("msg", req.text);
+    p.set("needstatus", req.needstatus ? "true" : "false");
+    if (req.product) p.set("product", req.product);
+    if (req.extno) p.set("extno", req.extno);
+    return p.toString();
+  }
+
+  async send(req: SendRequest): Promise<SendOutcome> {
+    const body = SmsClient.sendBody(this.opts.account, this.opts.password, req);
+    for (let attempt = 0; ; attempt++) {
+      let release: () => void;
+      try {
+        release = await this.scheduler.acquire(attempt > 0);
+      } catch (e) {
+        if (e instanceof QueueFullError) throw localError("QUEUE_FULL", "queueFull", this.lang, { max: e.max });
+        if (e instanceof SchedulerClosedError) throw this.cancelled();
+        throw e;
+      }
+      let err: SmsError;
+      try {
+        const text = await this.post(SEND_PATH, body, true);
+        const reply = this.parse(() => parseSendReply(text), true);
+        if (reply.code === 0) {
+          return {
+            code: 0,
+            description: this.codes.send(0),
+            msgid: reply.msgid,
+            resptime: reply.resptime,
+            attempts: attempt + 1,
+          };
+        }
+        err = this.platformError(reply.code, this.codes.send(reply.code), RETRY_SAFE_CODES.has(reply.code), {
+          resptime: reply.resptime,
+        });
+      } catch (e) {
+        err = e as SmsError;
+      } finally {
+        release();
+      }
+      if (!err.retryable || err.outcomeUnknown || attempt >= this.retries) throw err;
+      await this.backoff(attempt);
+      if (this.closed) throw this.cancelled();
+    }
+  }
+
+  async balance(): Promise<BalanceOutcome> {
+    const q = new URLSearchParams({ account: this.opts.account, pswd: this.opts.password });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const text = await this.request("GET", `${BALANCE_PATH}?${q}`, undefined, false);
+        const reply = this.parse(() => parseBalanceReply(text), false);
+        if (reply.code !== 0) {
+          throw this.platformError(reply.code, this.codes.balance(reply.code), false, { resptime: reply.resptime });
+        }
+        return { code: 0, description: this.codes.balance(0), resptime: reply.resptime, products: reply.products };
+      } catch (e) {
+        const err = e as SmsError;
+        // Only connection failures are retried: a 103 means "wait 10 s", not "try again now".
+        if (!err.retryable || attempt >= this.retries || this.closed) throw err;
+        await this.backoff(attempt);
+      }
+    }
+  }
+
+  /** Waiting sends fail (not sent); requests under way finish or fail; then connections close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    this.scheduler.close();
+    await this.pool.close().catch(() => undefined);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private cancelled(): SmsError {
+    return localError("NETWORK", "cancelled", this.lang, {}, { details: { cancelled: true } });
+  }
+
+  private platformError(code: number, text: string, retryable: boolean, details: Record<string, unknown>): SmsError {
+    return new SmsError({
+      code,
+      message: t("platformCode", this.lang, { code, text }),
+      retryable,
+      details: { ...details, description: text },
+    });
+  }
+
+  private parse<T>(fn: () => T, isSend: boolean): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof ReplyFormatError)) throw e;
+      const ex = this.redact(e.excerpt);
+      return this.fail("BAD_RESPONSE", isSend ? "badResponseUnknown" : "badResponse", { excerpt: ex }, isSend);
+    }
+  }
+
+  private fail(
+    code: "BAD_RESPONSE" | "HTTP_STATUS",
+    key: Parameters<typeof t>[0],
+    params: object,
+    unknown: boolean,
+  ): never {
+    throw new SmsError({
+      code,
+      message: this.redact(t(key, this.lang, params as Record<string, unknown>)),
+      outcomeUnknown: unknown,
+    });
+  }
+
+  private post(path: string, body: string, isSend: boolean): Promise<string> {
+    return this.request("POST", path, body, isSend);
+  }
+
+  private async request(
+    method: "GET" | "POST",
+    path: string,
+    body: string | undefined,
+    isSend: boolean,
+  ): Promise<string> {
+    let res;
+    try {
+      res = await this.pool.request({
+        method,
+        path: this.base + path,
+        body,
+        headers:
+          method === "POST"
+            ? { "content-type": "application/x-www-form-urlencoded; charset=utf-8", accept: "text/plain" }
+            : { accept: "text/plain" },
+      });
+    } catch (e) {
+      throw this.transportError(e, isSend);
+    }
+    try {
+      const text = await this.readBody(res.body);
+      if (res.statusCode < 200 || res.statusCode > 299) {
+        const unknown = isSend && res.statusCode >= 500;
+        this.fail("HTTP_STATUS", unknown ? "httpStatusUnknown" : "httpStatus", { status: res.statusCode }, unknown);
+      }
+      return text;
+    } catch (e) {
+      if (e instanceof SmsError) throw e;
+      throw this.transportError(e, isSend, true);
+    }
+  }
+
+  private async readBody(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of body) {
+      size += c.length;
+      if (size > this.maxReplyBytes) {
+        body.destroy();
+        const head = Buffer.concat(chunks).toString("utf8");
+        throw new ReplyFormatError(excerpt(head || c.toString("utf8")));
+      }
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  private transportError(e: unknown, isSend: boolean, afterHeaders = false): SmsError {
+    if (e instanceof ReplyFormatError) {
+      return new SmsError({
+        code: "BAD_RESPONSE",
+        message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: this.redact(e.excerpt) }),
+        outcomeUnknown: isSend,
+      });
+    }
+    const code = errorCode(e) ?? "UNKNOWN";
+    const reason = this.redact(code);
+    if (!afterHeaders && CONNECT_CODES.has(code)) {
+      return new SmsError({
+        code: "NETWORK",
+        message: t(isSend ? "connectFailed" : "connectFailedQuery", this.lang, { reason }),
+        retryable: true,
+        cause: e,
+        details: { reason },
+      });
+    }
+    if (TIMEOUT_CODES.has(code)) {
+      return new SmsError({
+        code: "TIMEOUT",
+        message: t(isSend ? "timeoutUnknown" : "timeout", this.lang, { timeout: this.timeout }),
+        outcomeUnknown: isSend,
+        cause: e,
+        details: { reason },
+      });
+    }
+    return new SmsError({
+      code: "NETWORK",
+      message: t(isSend ? "networkUnknown" : "networkQuery", this.lang, { reason }),
+      outcomeUnknown: isSend,
+      cause: e,
+      details: { reason },
+    });
+  }
+
+  /** Waits before a retry; close() cuts the wait short (the retry then fails as cancelled). */
+  private backoff(attempt: number): Promise<void> {
+    const base = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
+    const ms = Math.min(this.retryMaxMs, base * (0.8 + 0.4 * this.random()));
+    const signal = this.abort.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const finish = () => {
+        this.clock.clearTimeout(handle);
+        signal.removeEventListener("abort", finish);
+        resolve();
+      };
+      const handle = this.clock.setTimeout(finish, ms);
+      signal.addEventListener("abort", finish, { once: true });
+    });
+  }
+}

@@ -1,0 +1,88 @@
+/** How recipient numbers are validated (SPEC B1 `mobileCheck`). */
+export type MobileCheck = "cn" | "digits";
+
+/** The platform takes at most this many numbers per request (SPEC A1). */
+export const MAX_NUMBERS_PER_REQUEST = 50_000;
+
+export interface ParsedMobiles {
+  /** normalised, valid, de-duplicated, in first-seen order */
+  valid: string[];
+  /** every entry that failed validation, as given (trimmed) */
+  invalid: string[];
+  /** entries dropped because an earlier one normalised to the same number */
+  duplicates: number;
+}
+
+// SPEC B2 separators plus the full-width semicolon and the ideographic comma, which Chinese
+// input methods produce when a user types a list by hand.
+const SEPARATORS = /[,，;；、\s]+/;
+const CN_MOBILE = /^1[3-9]\d{9}$/;
+const DIGITS = /^\d{5,20}$/;
+
+/** Splits recipient input into raw entries; returns null when the type is unusable. */
+export function splitMobiles(input: unknown): string[] | null {
+  if (input === undefined || input === null) return [];
+  if (typeof input === "string") return input.split(SEPARATORS).filter((s) => s !== "");
+  if (typeof input === "number") return Number.isFinite(input) ? [String(input)] : null;
+  if (Array.isArray(input)) {
+    const out: string[] = [];
+    for (const item of input) {
+      if (typeof item === "string") {
+        // An array element may itself be "138..., 139..." when built by string concatenation.
+        for (const s of item.split(SEPARATORS)) if (s !== "") out.push(s);
+      } else if (typeof item === "number" && Number.isSafeInteger(item) && item >= 0) {
+        out.push(String(item));
+      } else {
+        out.push(String(item));
+      }
+    }
+    return out;
+  }
+  return null;
+}
+
+/** Normalises one entry; returns null when it is not a valid number in that mode. */
+export function normaliseMobile(entry: string, mode: MobileCheck): string | null {
+  // Dashes, dots, brackets and spaces are how people write numbers, not part of them.
+  let s = entry.replace(/[\s\-–—.()（）]/g, "");
+  if (mode === "cn") {
+    if (s.startsWith("+86")) s = s.slice(3);
+    else if (s.startsWith("0086")) s = s.slice(4);
+    else if (s.length === 13 && s.startsWith("86")) s = s.slice(2);
+    return CN_MOBILE.test(s) ? s : null;
+  }
+  if (s.startsWith("+")) s = s.slice(1);
+  return DIGITS.test(s) ? s : null;
+}
+
+/** Normalises, validates and de-duplicates entries, keeping the first occurrence's order. */
+export function parseMobiles(entries: readonly string[], mode: MobileCheck): ParsedMobiles {
+  const seen = new Set<string>();
+  const valid: string[] = [];
+  const invalid: string[] = [];
+  let duplicates = 0;
+  for (const raw of entries) {
+    const n = normaliseMobile(raw, mode);
+    if (n === null) invalid.push(raw.trim());
+    else if (seen.has(n)) duplicates++;
+    else {
+      seen.add(n);
+      valid.push(n);
+    }
+  }
+  return { valid, invalid, duplicates };
+}
+
+/** Splits numbers into platform requests of at most `size` numbers. */
+export function chunk<T>(items: readonly T[], size = MAX_NUMBERS_PER_REQUEST): T[][] {
+  if (size < 1) throw new RangeError("chunk size must be >= 1");
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Names invalid entries in an error message without letting 50,000 of them flood a log line. */
+export function listForMessage(items: readonly string[], max = 10): string {
+  const shown = items.slice(0, max).map((s) => (s.length > 24 ? s.slice(0, 24) + "…" : s) || '""');
+  return items.length > max ? `${shown.join(", ")} … (+${items.length - max})` : shown.join(", ");
+}

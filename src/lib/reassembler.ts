@@ -1,0 +1,188 @@
+import type { Clock } from "./clock";
+import { systemClock } from "./clock";
+import { RecentSet } from "./recent";
+
+/** One part of a long inbound SMS (SPEC A4 `emshead` = id,total,number). */
+export interface LongPart<M = unknown> {
+  mobile: string;
+  destcode: string;
+  id: string;
+  total: number;
+  number: number;
+  text: string;
+  /** anything the caller wants back with the message (e.g. moTime of the part) */
+  meta?: M;
+}
+
+export interface Assembled<M = unknown> {
+  mobile: string;
+  destcode: string;
+  id: string;
+  total: number;
+  /** received parts' texts joined in part order */
+  text: string;
+  /** part numbers received, ascending */
+  received: number[];
+  /** part numbers never received; [] when complete */
+  missing: number[];
+  complete: boolean;
+  /** why a message was emitted */
+  reason: "complete" | "timeout" | "evicted" | "closed";
+  /** meta of the received parts, in part order */
+  metas: M[];
+}
+
+export interface ReassemblerOptions<M> {
+  /** how long to wait after the latest new part before emitting what arrived (ms) */
+  timeoutMs: number;
+  /** most messages waiting for parts; beyond it the oldest is emitted as partial */
+  maxPending?: number;
+  /** parts already handled are remembered this long, so a re-push is not emitted again */
+  dedupeMs?: number;
+  dedupeMax?: number;
+  clock?: Clock;
+  onMessage: (msg: Assembled<M>) => void;
+}
+
+interface Pending<M> {
+  key: string;
+  first: LongPart<M>;
+  parts: Map<number, LongPart<M>>;
+  deadline: number;
+}
+
+export type AddResult = "added" | "completed" | "duplicate";
+
+const SEP = "\u0000";
+
+/**
+ * Collects parts of long SMS (Kannel's model): any order; duplicate parts dropped; complete when
+ * all `total` parts are in; the wait restarts with each new part; on timeout the parts that
+ * arrived are emitted flagged incomplete, never dropped; a bounded number of pending messages.
+ *
+ * One timer serves all messages: the Map's insertion order is kept as "least recently extended
+ * first" (an entry is re-inserted when a part arrives), so the front is always the next to expire.
+ */
+export class Reassembler<M = unknown> {
+  private readonly pending = new Map<string, Pending<M>>();
+  private readonly done: RecentSet;
+  private readonly clock: Clock;
+  private readonly maxPending: number;
+  private timer: unknown = null;
+  private timerAt = Infinity;
+  private closed = false;
+
+  constructor(private readonly opts: ReassemblerOptions<M>) {
+    if (!(opts.timeoutMs > 0)) throw new RangeError("timeoutMs must be > 0");
+    this.clock = opts.clock ?? systemClock;
+    this.maxPending = Math.max(1, opts.maxPending ?? 10_000);
+    this.done = new RecentSet(opts.dedupeMs ?? 600_000, opts.dedupeMax ?? 100_000, this.clock);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  static keyOf(p: Pick<LongPart, "mobile" | "destcode" | "id" | "total">): string {
+    return [p.mobile, p.destcode, p.id, p.total].join(SEP);
+  }
+
+  add(part: LongPart<M>): AddResult {
+    if (this.closed) throw new Error("reassembler is closed");
+    if (!Number.isInteger(part.total) || part.total < 1 || part.number < 1 || part.number > part.total) {
+      throw new RangeError("part number must be within 1..total");
+    }
+    const key = Reassembler.keyOf(part);
+    const partKey = key + SEP + part.number;
+    if (this.done.has(partKey)) return "duplicate";
+    let entry = this.pending.get(key);
+    if (entry?.parts.has(part.number)) return "duplicate";
+    const now = this.clock.now();
+    if (!entry) {
+      entry = { key, first: part, parts: new Map(), deadline: 0 };
+      if (this.pending.size >= this.maxPending) this.emitOldest("evicted");
+    } else {
+      this.pending.delete(key); // re-inserted below: moves to the back (latest deadline)
+    }
+    entry.parts.set(part.number, part);
+    if (entry.parts.size === part.total) {
+      this.finish(entry, "complete");
+      return "completed";
+    }
+    entry.deadline = now + this.opts.timeoutMs;
+    this.pending.set(key, entry);
+    this.schedule();
+    return "added";
+  }
+
+  /** Stops all timers; pending messages are emitted as incomplete unless `flush` is false. */
+  close(flush = true): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    const rest = [...this.pending.values()];
+    this.pending.clear();
+    if (flush) for (const e of rest) this.finish(e, "closed");
+    this.done.clear();
+  }
+
+  private emitOldest(reason: Assembled["reason"]): void {
+    const oldest = this.pending.values().next().value as Pending<M> | undefined;
+    if (!oldest) return;
+    this.pending.delete(oldest.key);
+    this.finish(oldest, reason);
+  }
+
+  private finish(entry: Pending<M>, reason: Assembled["reason"]): void {
+    this.pending.delete(entry.key);
+    const { mobile, destcode, id, total } = entry.first;
+    const received = [...entry.parts.keys()].sort((a, b) => a - b);
+    const missing: number[] = [];
+    for (let i = 1, j = 0; i <= total; i++) {
+      if (received[j] === i) j++;
+      else missing.push(i);
+    }
+    const ordered = received.map((n) => entry.parts.get(n)!);
+    for (const n of received) this.done.add(entry.key + SEP + n);
+    this.opts.onMessage({
+      mobile,
+      destcode,
+      id,
+      total,
+      text: ordered.map((p) => p.text).join(""),
+      received,
+      missing,
+      complete: missing.length === 0,
+      reason,
+      metas: ordered.map((p) => p.meta as M),
+    });
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const front = this.pending.values().next().value as Pending<M> | undefined;
+    if (!front) {
+      if (this.timer !== null) this.clock.clearTimeout(this.timer);
+      this.timer = null;
+      this.timerAt = Infinity;
+      return;
+    }
+    // Deadlines only move later, so an armed timer that fires early just re-arms.
+    if (this.timer !== null && this.timerAt <= front.deadline) return;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timerAt = front.deadline;
+    this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, front.deadline - this.clock.now()));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = this.clock.now();
+    for (const e of this.pending.values()) {
+      if (e.deadline > now) break;
+      this.finish(e, "timeout");
+    }
+    this.schedule();
+  }
+}

@@ -1,0 +1,116 @@
+import type { Clock } from "./clock";
+import { systemClock } from "./clock";
+
+export class QueueFullError extends Error {
+  constructor(readonly max: number) {
+    super(`queue full (${max})`);
+    this.name = "QueueFullError";
+  }
+}
+
+export class SchedulerClosedError extends Error {
+  constructor() {
+    super("scheduler closed");
+    this.name = "SchedulerClosedError";
+  }
+}
+
+export interface SchedulerOptions {
+  /** requests per second; starts are spaced at least 1/rate s apart (no bursts). 0 = no limit */
+  rate: number;
+  /** most callers waiting for a turn; beyond it acquire() fails with QueueFullError */
+  queue: number;
+  /** most requests under way at once (matches the connection pool) */
+  concurrency: number;
+  clock?: Clock;
+}
+
+interface Waiter {
+  resolve: (release: () => void) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Hands out turns to platform requests for one account: spaced by the rate, bounded in how many
+ * wait and how many run. Retries ask with `priority`, which jumps the line and is never refused
+ * for a full queue (their send was already accepted once).
+ */
+export class Scheduler {
+  private readonly waiting: Waiter[] = [];
+  private running = 0;
+  private nextStart = 0;
+  private timer: unknown = null;
+  private closed = false;
+  private readonly clock: Clock;
+  private readonly listeners = new Set<(queued: number) => void>();
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  get active(): number {
+    return this.running;
+  }
+
+  onChange(fn: (queued: number) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  acquire(priority = false): Promise<() => void> {
+    if (this.closed) return Promise.reject(new SchedulerClosedError());
+    if (!priority && this.waiting.length >= this.opts.queue) return Promise.reject(new QueueFullError(this.opts.queue));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject };
+      if (priority) this.waiting.unshift(w);
+      else this.waiting.push(w);
+      this.changed();
+      this.pump();
+    });
+  }
+
+  /** Fails every waiting caller; those already running finish on their own. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    const rest = this.waiting.splice(0);
+    for (const w of rest) w.reject(new SchedulerClosedError());
+    this.changed();
+    this.listeners.clear();
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn(this.waiting.length);
+  }
+
+  private pump(): void {
+    if (this.closed || this.timer !== null) return;
+    while (this.waiting.length && this.running < this.opts.concurrency) {
+      const now = this.clock.now();
+      if (this.opts.rate > 0 && now < this.nextStart) {
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, this.nextStart - now);
+        return;
+      }
+      if (this.opts.rate > 0) this.nextStart = Math.max(now, this.nextStart) + 1000 / this.opts.rate;
+      const w = this.waiting.shift()!;
+      this.running++;
+      let released = false;
+      w.resolve(() => {
+        if (released) return;
+        released = true;
+        this.running--;
+        this.pump();
+      });
+      this.changed();
+    }
+  }
+}

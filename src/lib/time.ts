@@ -1,0 +1,81 @@
+/** Parses `+08:00`, `+0800`, `+8`, `-05:30`, `Z`; returns minutes east of UTC, or null. */
+export function parseOffset(tz: string): number | null {
+  const s = tz.trim();
+  if (s === "Z" || s === "z") return 0;
+  const m = /^([+-])(\d{1,2})(?::?(\d{2}))?$/.exec(s);
+  if (!m) return null;
+  const h = Number(m[2]);
+  const min = m[3] ? Number(m[3]) : 0;
+  if (h > 14 || min > 59) return null;
+  return (m[1] === "-" ? -1 : 1) * (h * 60 + min);
+}
+
+export function formatOffset(minutes: number): string {
+  const sign = minutes < 0 ? "-" : "+";
+  const a = Math.abs(minutes);
+  return `${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, "0");
+}
+
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function iso(y: number, mo: number, d: number, h: number, mi: number, s: number, offset: number): string | null {
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59) return null;
+  return `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${formatOffset(offset)}`;
+}
+
+/** Formats an instant as `YYYY-MM-DDTHH:mm:ss±hh:mm` in the given offset (no fractions). */
+export function formatInstant(ms: number, offsetMinutes: number): string {
+  const d = new Date(Math.floor(ms / 1000) * 1000 + offsetMinutes * 60_000);
+  return iso(
+    d.getUTCFullYear(),
+    d.getUTCMonth() + 1,
+    d.getUTCDate(),
+    d.getUTCHours(),
+    d.getUTCMinutes(),
+    d.getUTCSeconds(),
+    offsetMinutes,
+  )!;
+}
+
+/**
+ * Reads a platform timestamp: `yyyyMMddHHmmss` (14), `YYMMDDhhmmss` (12), `YYMMDDhhmm` (10),
+ * or epoch milliseconds (13). Wall-clock forms are in the platform's offset; two-digit years are
+ * 20YY. Anything unreadable gives null (callers keep the raw string).
+ */
+export function parsePlatformTime(raw: unknown, offsetMinutes: number): string | null {
+  if (typeof raw !== "string" && typeof raw !== "number") return null;
+  const s = String(raw).trim();
+  if (!/^\d+$/.test(s)) return null;
+  const n = (a: number, b: number) => Number(s.slice(a, b));
+  switch (s.length) {
+    case 14:
+      return iso(n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14), offsetMinutes);
+    case 12:
+      return iso(2000 + n(0, 2), n(2, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), offsetMinutes);
+    case 10:
+      return iso(2000 + n(0, 2), n(2, 4), n(4, 6), n(6, 8), n(8, 10), 0, offsetMinutes);
+    case 13:
+      return formatInstant(Number(s), offsetMinutes);
+    default:
+      return null;
+  }
+}
+
+/** Formats an instant as the platform writes it: `yyyyMMddHHmmss` (14) or `YYMMDDhhmm` (10). */
+export function platformStamp(ms: number, offsetMinutes: number, form: "14" | "10" = "14"): string {
+  const d = new Date(ms + offsetMinutes * 60_000);
+  const full =
+    pad(d.getUTCFullYear(), 4) +
+    pad(d.getUTCMonth() + 1) +
+    pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) +
+    pad(d.getUTCMinutes()) +
+    pad(d.getUTCSeconds());
+  return form === "14" ? full : full.slice(2, 12);
+}

@@ -1,0 +1,295 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { errorCode, SmsClient, type ClientOptions } from "../../src/lib/client";
+import { SmsError } from "../../src/lib/errors";
+import { hang, refusedUrl, reply, reset, resetMidReply, StubServer } from "../support/stub";
+
+const PASSWORD = "Pw-Zebra-7781";
+
+describe("lib/client (real local HTTP server)", () => {
+  let stub: StubServer;
+  let client: SmsClient | undefined;
+
+  const make = (url: string, o: Partial<ClientOptions> = {}) =>
+    (client = new SmsClient({
+      url,
+      account: "acc",
+      password: PASSWORD,
+      rate: 0,
+      retryBaseMs: 20,
+      retryMaxMs: 100,
+      ...o,
+    }));
+  const req = { mobiles: ["13800138000", "13900139000"], text: "【签名】您好 a=b&c%", needstatus: true };
+
+  async function failure(p: Promise<unknown>): Promise<SmsError> {
+    try {
+      await p;
+    } catch (e) {
+      assert.ok(e instanceof SmsError, String(e));
+      assert.ok(!e.message.includes(PASSWORD));
+      return e;
+    }
+    throw new Error("expected a failure");
+  }
+
+  beforeEach(async () => {
+    stub = new StubServer();
+    await stub.start();
+  });
+  afterEach(async () => {
+    await client?.close();
+    client = undefined;
+    await stub.close();
+  });
+
+  it("sends by POST form UTF-8 and reads msgid", async () => {
+    stub.script(reply("20110725160412,0\n1234567890100"));
+    const r = await make(stub.url, { timeout: 2000 }).send({ ...req, product: "1001", extno: "12" });
+    assert.deepEqual(r, {
+      code: 0,
+      description: "submitted",
+      msgid: "1234567890100",
+      resptime: "20110725160412",
+      attempts: 1,
+    });
+    const got = stub.requests[0];
+    assert.equal(got.method, "POST");
+    assert.equal(got.path, "/msg/HttpBatchSendSM");
+    assert.equal(got.headers["content-type"], "application/x-www-form-urlencoded; charset=utf-8");
+    assert.equal(got.form.get("account"), "acc");
+    assert.equal(got.form.get("pswd"), PASSWORD);
+    assert.equal(got.form.get("mobile"), "13800138000,13900139000");
+    assert.equal(got.form.get("msg"), "【签名】您好 a=b&c%");
+    assert.equal(got.form.get("needstatus"), "true");
+    assert.equal(got.form.get("product"), "1001");
+    assert.equal(got.form.get("extno"), "12");
+  });
+
+  it("keeps a path prefix of the base URL and omits empty product/extno", async () => {
+    await make(stub.url + "/gw/").send(req);
+    assert.equal(stub.requests[0].path, "/gw/msg/HttpBatchSendSM");
+    assert.equal(stub.requests[0].form.has("product"), false);
+    assert.equal(stub.requests[0].form.has("extno"), false);
+  });
+
+  for (const [name, body] of [
+    ["CRLF", "20110725160412,0\r\n99887766"],
+    ["blank line", "20110725160412,0\n\n99887766"],
+    ["CRLF + blank line + trailing space", "20110725160412,0 \r\n\r\n99887766 \r\n"],
+  ]) {
+    it(`reads a ${name} reply`, async () => {
+      stub.script(reply(body));
+      const r = await make(stub.url).send(req);
+      assert.equal(r.msgid, "99887766");
+    });
+  }
+
+  it("a platform code is an error with the raw code, not retried", async () => {
+    stub.script(reply("20110725160412,102"));
+    const e = await failure(make(stub.url).send(req));
+    assert.equal(e.code, 102);
+    assert.equal(e.outcomeUnknown, false);
+    assert.match(e.message, /102.*wrong password/);
+    assert.equal(stub.requests.length, 1);
+  });
+
+  for (const code of [103, 104]) {
+    it(`retries ${code} (surely not taken), then succeeds`, async () => {
+      stub.script(reply(`20110725160412,${code}`), reply(`20110725160412,${code}`), reply("20110725160412,0\n42"));
+      const r = await make(stub.url, { retries: 3 }).send(req);
+      assert.equal(r.msgid, "42");
+      assert.equal(r.attempts, 3);
+      assert.equal(stub.requests.length, 3);
+    });
+  }
+
+  it("gives up after `retries` retries of 103 with the platform code", async () => {
+    stub.script(reply("20110725160412,103"));
+    const e = await failure(make(stub.url, { retries: 2 }).send(req));
+    assert.equal(e.code, 103);
+    assert.equal(stub.requests.length, 3);
+  });
+
+  it("retries a refused connection, then succeeds once the platform is up", async () => {
+    const url = await refusedUrl();
+    const port = Number(new URL(url).port);
+    const late = http.createServer((_q, s) => s.end("20110725160412,0\n777"));
+    const c = make(url, { retries: 5, retryBaseMs: 150, retryMaxMs: 150 });
+    const p = c.send(req);
+    setTimeout(() => late.listen(port, "127.0.0.1"), 40);
+    try {
+      const r = await p;
+      assert.equal(r.msgid, "777");
+      assert.ok(r.attempts >= 2);
+    } finally {
+      await c.close();
+      await new Promise((r) => late.close(() => r(undefined)));
+    }
+  });
+
+  it("a connection that cannot be made is NETWORK, outcome known, after the retries", async () => {
+    const e = await failure(make(await refusedUrl(), { retries: 2 }).send(req));
+    assert.equal(e.code, "NETWORK");
+    assert.equal(e.outcomeUnknown, false);
+    assert.match(e.message, /ECONNREFUSED.*nothing was sent/);
+  });
+
+  it("a reply slower than timeout: exactly one request, TIMEOUT, outcome unknown", async () => {
+    stub.script(reply("20110725160412,0\n1", 200, 600));
+    const e = await failure(make(stub.url, { timeout: 150, retries: 3 }).send(req));
+    assert.equal(e.code, "TIMEOUT");
+    assert.equal(e.outcomeUnknown, true);
+    assert.match(e.message, /may or may not have been sent/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(stub.requests.length, 1);
+  });
+
+  const maybeTaken: Array<[string, Parameters<StubServer["script"]>[0], string]> = [
+    ["reset after sending", reset, "NETWORK"],
+    ["reset mid-reply", resetMidReply, "NETWORK"],
+    ["HTTP 502 with HTML", reply("<html><body>502 Bad Gateway</body></html>", 502), "HTTP_STATUS"],
+    ["HTTP 500", reply("oops", 500), "HTTP_STATUS"],
+    ["an HTML page with 200", reply("<html><title>Login</title></html>"), "BAD_RESPONSE"],
+    ["an empty body", reply(""), "BAD_RESPONSE"],
+    ["a huge body", reply("9".repeat(200_000)), "BAD_RESPONSE"],
+  ];
+  for (const [name, behaviour, code] of maybeTaken) {
+    it(`${name}: exactly one request, ${code}, outcome unknown`, async () => {
+      stub.script(behaviour);
+      const e = await failure(make(stub.url, { retries: 3, timeout: 2000 }).send(req));
+      assert.equal(e.code, code);
+      assert.equal(e.outcomeUnknown, true);
+      assert.match(e.message, /may or may not have been sent/);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stub.requests.length, 1);
+    });
+  }
+
+  it("a 4xx answer is HTTP_STATUS with a known outcome (not retried)", async () => {
+    stub.script(reply("not found", 404));
+    const e = await failure(make(stub.url).send(req));
+    assert.equal(e.code, "HTTP_STATUS");
+    assert.equal(e.outcomeUnknown, false);
+    assert.equal(stub.requests.length, 1);
+  });
+
+  it("BAD_RESPONSE quotes a short excerpt without the password", async () => {
+    stub.script(reply(`<html>error for pswd=${PASSWORD} and ${PASSWORD} ${"x".repeat(300)}</html>`));
+    const e = await failure(make(stub.url).send(req));
+    assert.equal(e.code, "BAD_RESPONSE");
+    assert.ok(e.message.length < 300);
+    assert.match(e.message, /\*\*\*/);
+  });
+
+  it("holds the request rate across concurrent sends", async () => {
+    const c = make(stub.url, { rate: 20 });
+    await Promise.all(Array.from({ length: 8 }, () => c.send(req)));
+    const at = stub.requests.map((r) => r.at);
+    const span = at[at.length - 1] - at[0];
+    assert.ok(span >= 7 * 50 * 0.9, `8 requests at 20/s took ${span} ms`);
+    for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 40, `gap ${at[i] - at[i - 1]}`);
+  });
+
+  it("refuses beyond the queue with QUEUE_FULL and sends nothing for it", async () => {
+    const c = make(stub.url, { rate: 5, queue: 2 });
+    const ps = Array.from({ length: 4 }, () =>
+      c.send(req).then(
+        () => "ok",
+        (e: SmsError) => e.code,
+      ),
+    );
+    const results = await Promise.all(ps);
+    assert.deepEqual(results, ["ok", "ok", "ok", "QUEUE_FULL"]);
+    assert.equal(stub.requests.length, 3);
+  });
+
+  it("close() fails waiting sends as not sent and lets the one under way finish", async () => {
+    stub.script(reply("20110725160412,0\n5", 200, 150));
+    const c = make(stub.url, { rate: 2 });
+    const first = c.send(req);
+    const queued = c.send(req);
+    await new Promise((r) => setTimeout(r, 30));
+    const closing = c.close();
+    const e = await failure(queued);
+    assert.equal(e.code, "NETWORK");
+    assert.equal(e.outcomeUnknown, false);
+    assert.equal(e.details.cancelled, true);
+    assert.equal((await first).msgid, "5");
+    await closing;
+    assert.equal(stub.requests.length, 1);
+  });
+
+  it("close() cuts a retry wait short: the send fails as not sent", async () => {
+    stub.script(reply("20110725160412,104"));
+    const c = make(stub.url, { retries: 3, retryBaseMs: 5000, retryMaxMs: 5000 });
+    const p = c.send(req);
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await c.close();
+    const e = await failure(p);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(e.code, "NETWORK");
+    assert.equal(e.outcomeUnknown, false);
+  });
+
+  it("queries the balance by GET and reads every product", async () => {
+    stub.script(reply("20130303180000,0\r\n1001,10000\r\n1002,500\r\n"));
+    const r = await make(stub.url).balance();
+    assert.deepEqual(r.products, [
+      { product: "1001", balance: 10000 },
+      { product: "1002", balance: 500 },
+    ]);
+    assert.equal(stub.requests[0].method, "GET");
+    assert.equal(stub.requests[0].path, "/msg/QueryBalance");
+  });
+
+  it("a balance 103 is an error with that code and is not retried", async () => {
+    stub.script(reply("20130303180000,103"));
+    const e = await failure(make(stub.url, { retries: 3 }).balance());
+    assert.equal(e.code, 103);
+    assert.equal(stub.requests.length, 1);
+  });
+
+  it("speaks Chinese when asked", async () => {
+    stub.script(reply("20110725160412,109"));
+    const e = await failure(make(stub.url, { lang: "zh-CN" }).send(req));
+    assert.equal(e.message, "平台错误 109：无发送额度（该用户可用短信数已使用完）");
+  });
+
+  it("a hung platform with a short timeout does not hold close() beyond the request", async () => {
+    stub.script(hang);
+    const c = make(stub.url, { timeout: 100 });
+    const e = await failure(c.send(req));
+    assert.equal(e.code, "TIMEOUT");
+  });
+
+  it("classifies errors by walking causes and aggregated errors", () => {
+    assert.equal(errorCode({ code: "UND_ERR_SOCKET", cause: { code: "ECONNRESET" } }), "UND_ERR_SOCKET");
+    assert.equal(errorCode(new AggregateError([{ code: "ECONNREFUSED" }, { code: "EHOSTUNREACH" }])), "ECONNREFUSED");
+    assert.equal(errorCode({ message: "x", cause: { code: "ENOTFOUND" } }), "ENOTFOUND");
+    assert.equal(errorCode("nope"), undefined);
+  });
+
+  it("surely-not-taken classification covers DNS failure and connect timeout", async () => {
+    // A DNS failure and a connect timeout cannot be produced on loopback; feed undici-shaped
+    // errors through the same path the pool's errors take.
+    const c = make(stub.url);
+    const classify = (c as unknown as { transportError(e: unknown, s: boolean): SmsError }).transportError.bind(c);
+    for (const code of ["ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]) {
+      const e = classify(Object.assign(new Error("x"), { code }), true);
+      assert.equal(e.code, "NETWORK");
+      assert.equal(e.outcomeUnknown, false);
+      assert.equal(e.retryable, true);
+    }
+    for (const code of ["ECONNRESET", "UND_ERR_SOCKET", "EPIPE"]) {
+      const e = classify(Object.assign(new Error("x"), { code }), true);
+      assert.equal(e.code, "NETWORK");
+      assert.equal(e.outcomeUnknown, true);
+      assert.equal(e.retryable, false);
+    }
+    const t = classify(Object.assign(new Error("x"), { code: "UND_ERR_HEADERS_TIMEOUT" }), true);
+    assert.equal(t.code, "TIMEOUT");
+    assert.equal(t.outcomeUnknown, true);
+  });
+});

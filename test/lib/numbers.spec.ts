@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { chunk, listForMessage, normaliseMobile, parseMobiles, splitMobiles } from "../../src/lib/numbers";
+
+describe("lib/numbers", () => {
+  it("splits on , ， ; whitespace and newlines", () => {
+    assert.deepEqual(splitMobiles("13800138000,13900139000，13700137000;13600136000 13500135000\n13300133000\r\n"), [
+      "13800138000",
+      "13900139000",
+      "13700137000",
+      "13600136000",
+      "13500135000",
+      "13300133000",
+    ]);
+  });
+
+  it("accepts arrays of strings and numbers, and a single number", () => {
+    assert.deepEqual(splitMobiles(["13800138000", 13900139000]), ["13800138000", "13900139000"]);
+    assert.deepEqual(splitMobiles(13800138000), ["13800138000"]);
+    assert.deepEqual(splitMobiles(undefined), []);
+    assert.equal(splitMobiles({ a: 1 }), null);
+    assert.equal(splitMobiles(true), null);
+  });
+
+  it("normalises +86, 0086, 86 prefixes, spaces and dashes in cn mode", () => {
+    for (const s of [
+      "+8613800138000",
+      "008613800138000",
+      "8613800138000",
+      "138 0013 8000",
+      "138-0013-8000",
+      "+86 138-0013-8000",
+    ]) {
+      assert.equal(normaliseMobile(s, "cn"), "13800138000", s);
+    }
+  });
+
+  it("rejects what is not a mainland mobile in cn mode", () => {
+    for (const s of ["12800138000", "1380013800", "138001380001", "abc", "", "+1 202 555 0100", "02112345678"]) {
+      assert.equal(normaliseMobile(s, "cn"), null, s);
+    }
+  });
+
+  it("digits mode takes any 5-20 digits (leading + dropped)", () => {
+    assert.equal(normaliseMobile("+44 7700 900123", "digits"), "447700900123");
+    assert.equal(normaliseMobile("12345", "digits"), "12345");
+    assert.equal(normaliseMobile("1234", "digits"), null);
+    assert.equal(normaliseMobile("1".repeat(21), "digits"), null);
+    assert.equal(normaliseMobile("12a45", "digits"), null);
+  });
+
+  it("de-duplicates keeping first-seen order and reports every invalid entry", () => {
+    const r = parseMobiles(["13900139000", "+8613800138000", "bad", "13900139000", "13800138000", "x1"], "cn");
+    assert.deepEqual(r.valid, ["13900139000", "13800138000"]);
+    assert.deepEqual(r.invalid, ["bad", "x1"]);
+    assert.equal(r.duplicates, 2);
+  });
+
+  it("chunks into requests of at most 50,000", () => {
+    const nums = Array.from({ length: 100_001 }, (_, i) => String(i));
+    const parts = chunk(nums);
+    assert.deepEqual(
+      parts.map((p) => p.length),
+      [50_000, 50_000, 1],
+    );
+    assert.equal(parts[2][0], "100000");
+    assert.throws(() => chunk([1], 0), RangeError);
+  });
+
+  it("lists at most 10 invalid entries in a message", () => {
+    const many = Array.from({ length: 25 }, (_, i) => `x${i}`);
+    const s = listForMessage(many);
+    assert.match(s, /^x0, x1, .* x9 … \(\+15\)$/);
+  });
+
+  describe("properties", () => {
+    const cnMobile = fc
+      .tuple(fc.constantFrom("3", "4", "5", "6", "7", "8", "9"), fc.stringMatching(/^\d{9}$/))
+      .map(([a, b]) => `1${a}${b}`);
+
+    it("any valid number with any prefix/spacing normalises to itself", () => {
+      fc.assert(
+        fc.property(cnMobile, fc.constantFrom("", "+86", "0086", "86", "+86 "), fc.boolean(), (n, prefix, dashed) => {
+          const written = prefix + (dashed ? `${n.slice(0, 3)}-${n.slice(3, 7)}-${n.slice(7)}` : n);
+          return normaliseMobile(written, "cn") === n;
+        }),
+      );
+    });
+
+    it("parse output is valid, unique, order-preserving; valid+invalid+duplicates = input", () => {
+      fc.assert(
+        fc.property(fc.array(fc.oneof(cnMobile, fc.string({ maxLength: 14 })), { maxLength: 60 }), (entries) => {
+          const clean = entries.filter((e) => e.trim() !== "");
+          const r = parseMobiles(clean, "cn");
+          assert.equal(new Set(r.valid).size, r.valid.length);
+          for (const v of r.valid) assert.match(v, /^1[3-9]\d{9}$/);
+          assert.equal(r.valid.length + r.invalid.length + r.duplicates, clean.length);
+          const firsts = clean.map((e) => normaliseMobile(e, "cn")).filter((x): x is string => x !== null);
+          assert.deepEqual(r.valid, [...new Set(firsts)]);
+        }),
+      );
+    });
+
+    it("splitting a joined list gives the list back, whatever the separators", () => {
+      fc.assert(
+        fc.property(
+          fc.array(cnMobile, { minLength: 1, maxLength: 30 }),
+          fc.constantFrom(",", "，", ";", " ", "\n", " , "),
+          (list, sep) => {
+            assert.deepEqual(splitMobiles(list.join(sep)), list);
+          },
+        ),
+      );
+    });
+
+    it("chunk keeps every item in order and no chunk exceeds the size", () => {
+      fc.assert(
+        fc.property(fc.array(fc.integer(), { maxLength: 200 }), fc.integer({ min: 1, max: 50 }), (items, size) => {
+          const c = chunk(items, size);
+          assert.deepEqual(c.flat(), items);
+          for (const part of c) assert.ok(part.length >= 1 && part.length <= size);
+        }),
+      );
+    });
+  });
+});

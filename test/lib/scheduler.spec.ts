@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { QueueFullError, Scheduler, SchedulerClosedError } from "../../src/lib/scheduler";
+import { FakeClock } from "../support/stub";
+
+describe("lib/scheduler", () => {
+  it("spaces starts by 1/rate with no burst", async () => {
+    const clock = new FakeClock();
+    const s = new Scheduler({ rate: 10, queue: 100, concurrency: 10, clock });
+    const starts: number[] = [];
+    const all = [0, 1, 2, 3].map(() => s.acquire().then((rel) => (starts.push(clock.now()), rel())));
+    for (let i = 0; i < 5; i++) {
+      await Promise.resolve();
+      clock.advance(100);
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(all);
+    const t0 = starts[0];
+    assert.deepEqual(
+      starts.map((t) => t - t0),
+      [0, 100, 200, 300],
+    );
+  });
+
+  it("refuses beyond the queue bound, except priority (retry) callers", async () => {
+    const s = new Scheduler({ rate: 0, queue: 1, concurrency: 1 });
+    const first = await s.acquire();
+    const waiting = s.acquire();
+    await assert.rejects(s.acquire(), QueueFullError);
+    const retry = s.acquire(true);
+    assert.equal(s.queued, 2);
+    first();
+    (await retry)();
+    (await waiting)();
+    assert.equal(s.active, 0);
+  });
+
+  it("close() fails every waiting caller and notifies listeners", async () => {
+    const s = new Scheduler({ rate: 0, queue: 10, concurrency: 1 });
+    const seen: number[] = [];
+    s.onChange((q) => seen.push(q));
+    await s.acquire();
+    const a = s.acquire();
+    const b = s.acquire();
+    s.close();
+    await assert.rejects(a, SchedulerClosedError);
+    await assert.rejects(b, SchedulerClosedError);
+    await assert.rejects(s.acquire(), SchedulerClosedError);
+    assert.deepEqual(seen, [1, 0, 1, 2, 0]);
+  });
+});

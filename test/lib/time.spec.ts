@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { formatInstant, parseOffset, parsePlatformTime, platformStamp } from "../../src/lib/time";
+
+describe("lib/time", () => {
+  const cst = 480;
+
+  it("reads the SPEC examples exactly", () => {
+    assert.equal(parsePlatformTime("20110725160412", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("1012241002", cst), "2010-12-24T10:02:00+08:00");
+  });
+
+  it("reads 12-digit YYMMDDhhmmss and 13-digit epoch ms", () => {
+    assert.equal(parsePlatformTime("101224100259", cst), "2010-12-24T10:02:59+08:00");
+    assert.equal(parsePlatformTime("1311000000000", cst), "2011-07-18T22:40:00+08:00");
+    assert.equal(parsePlatformTime("1311000000000", 0), "2011-07-18T14:40:00+00:00");
+  });
+
+  it("uses the configured offset", () => {
+    assert.equal(parsePlatformTime("1012241002", parseOffset("-05:30")!), "2010-12-24T10:02:00-05:30");
+  });
+
+  it("gives null for unreadable times", () => {
+    for (const s of [
+      "",
+      "abc",
+      "20111325160412",
+      "20110230160412",
+      "1012241060",
+      "123",
+      "2011-07-25",
+      null,
+      undefined,
+      {},
+    ]) {
+      assert.equal(parsePlatformTime(s as never, cst), null, String(s));
+    }
+  });
+
+  it("parses offsets in common spellings", () => {
+    assert.equal(parseOffset("+08:00"), 480);
+    assert.equal(parseOffset("+0800"), 480);
+    assert.equal(parseOffset("+8"), 480);
+    assert.equal(parseOffset("-05:30"), -330);
+    assert.equal(parseOffset("Z"), 0);
+    assert.equal(parseOffset("8 hours"), null);
+    assert.equal(parseOffset("+25:00"), null);
+  });
+
+  it("property: format → platform stamp → parse round-trips (whole seconds)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31) }),
+        fc.integer({ min: -12 * 60, max: 14 * 60 }),
+        (ms, off) => {
+          const iso = formatInstant(ms, off);
+          assert.match(iso, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/);
+          assert.equal(parsePlatformTime(platformStamp(ms, off, "14"), off), iso);
+          assert.equal(Date.parse(iso), Math.floor(ms / 1000) * 1000);
+        },
+      ),
+    );
+  });
+
+  it("property: never throws, returns null or the exact ISO form", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.stringMatching(/^\d{10,14}$/)), (s) => {
+        const r = parsePlatformTime(s, cst);
+        return r === null || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/.test(r);
+      }),
+    );
+  });
+});
