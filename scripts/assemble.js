@@ -6,10 +6,14 @@ const path = require("path");
 const root = path.join(__dirname, "..");
 const out = path.join(root, "dist", "nodes");
 fs.mkdirSync(out, { recursive: true });
-for (const f of fs.readdirSync(path.join(root, "nodes"))) {
-  if (f.endsWith(".html")) fs.copyFileSync(path.join(root, "nodes", f), path.join(out, f));
+const src = (d) => path.join(root, d);
+if (fs.existsSync(src("nodes"))) {
+  for (const f of fs.readdirSync(src("nodes"))) {
+    if (f.endsWith(".html")) fs.copyFileSync(path.join(src("nodes"), f), path.join(out, f));
+  }
 }
-fs.cpSync(path.join(root, "locales"), path.join(out, "locales"), { recursive: true });
-fs.cpSync(path.join(root, "icons"), path.join(out, "icons"), { recursive: true });
+for (const d of ["locales", "icons"]) {
+  if (fs.existsSync(src(d))) fs.cpSync(src(d), path.join(out, d), { recursive: true });
+}
 const cli = path.join(root, "dist", "simulator", "cli.js");
 if (fs.existsSync(cli)) fs.chmodSync(cli, 0o755);

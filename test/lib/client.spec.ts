@@ -223,11 +223,11 @@ describe("lib/client (real local HTTP server)", () => {
   it("close() cuts a retry wait short: the send fails as not sent", async () => {
     stub.script(reply("20110725160412,104"));
     const c = make(stub.url, { retries: 3, retryBaseMs: 5000, retryMaxMs: 5000 });
-    const p = c.send(req);
+    const p = failure(c.send(req));
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
     await c.close();
-    const e = await failure(p);
+    const e = await p;
     assert.ok(Date.now() - t0 < 1000);
     assert.equal(e.code, "NETWORK");
     assert.equal(e.outcomeUnknown, false);

@@ -39,11 +39,11 @@ describe("lib/scheduler", () => {
     const seen: number[] = [];
     s.onChange((q) => seen.push(q));
     await s.acquire();
-    const a = s.acquire();
-    const b = s.acquire();
+    const a = assert.rejects(s.acquire(), SchedulerClosedError);
+    const b = assert.rejects(s.acquire(), SchedulerClosedError);
     s.close();
-    await assert.rejects(a, SchedulerClosedError);
-    await assert.rejects(b, SchedulerClosedError);
+    await a;
+    await b;
     await assert.rejects(s.acquire(), SchedulerClosedError);
     assert.deepEqual(seen, [1, 0, 1, 2, 0]);
   });

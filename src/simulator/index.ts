@@ -1,0 +1,3 @@
+export { Simulator, startSimulator, splitParts } from "./simulator";
+export type { SimulatorOptions, InjectMo, RecordedPush, RecordedRequest } from "./simulator";
+export type { SimAccountConfig } from "./accounts";
