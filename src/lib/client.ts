@@ -157,12 +157,16 @@ export class SmsClient {
     return p.toString();
   }
 
-  async send(req: SendRequest): Promise<SendOutcome> {
+  /**
+   * Sends one platform request (retrying only what surely was not taken). An aborted `signal`
+   * cancels the send while it waits for its turn or for a retry; a request under way finishes.
+   */
+  async send(req: SendRequest, signal?: AbortSignal): Promise<SendOutcome> {
     const body = SmsClient.sendBody(this.opts.account, this.opts.password, req);
     for (let attempt = 0; ; attempt++) {
       let release: () => void;
       try {
-        release = await this.scheduler.acquire(attempt > 0);
+        release = await this.scheduler.acquire(attempt > 0, signal);
       } catch (e) {
         if (e instanceof QueueFullError) throw localError("QUEUE_FULL", "queueFull", this.lang, { max: e.max });
         if (e instanceof SchedulerClosedError) throw this.cancelled();
@@ -190,8 +194,8 @@ export class SmsClient {
         release();
       }
       if (!err.retryable || err.outcomeUnknown || attempt >= this.retries) throw err;
-      await this.backoff(attempt);
-      if (this.closed) throw this.cancelled();
+      await this.backoff(attempt, signal);
+      if (this.closed || signal?.aborted) throw this.cancelled();
     }
   }
 
@@ -353,19 +357,19 @@ export class SmsClient {
   }
 
   /** Waits before a retry; close() cuts the wait short (the retry then fails as cancelled). */
-  private backoff(attempt: number): Promise<void> {
+  private backoff(attempt: number, caller?: AbortSignal): Promise<void> {
     const base = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
     const ms = Math.min(this.retryMaxMs, base * (0.8 + 0.4 * this.random()));
-    const signal = this.abort.signal;
+    const signals = caller ? [this.abort.signal, caller] : [this.abort.signal];
     return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
+      if (signals.some((s) => s.aborted)) return resolve();
       const finish = () => {
         this.clock.clearTimeout(handle);
-        signal.removeEventListener("abort", finish);
+        for (const s of signals) s.removeEventListener("abort", finish);
         resolve();
       };
       const handle = this.clock.setTimeout(finish, ms);
-      signal.addEventListener("abort", finish, { once: true });
+      for (const s of signals) s.addEventListener("abort", finish, { once: true });
     });
   }
 }

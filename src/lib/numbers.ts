@@ -27,9 +27,9 @@ export function splitMobiles(input: unknown): string[] | null {
   if (Array.isArray(input)) {
     const out: string[] = [];
     for (const item of input) {
+      // Each element is one number: spaces inside it ("+86 138 0013 8000") are formatting.
       if (typeof item === "string") {
-        // An array element may itself be "138..., 139..." when built by string concatenation.
-        for (const s of item.split(SEPARATORS)) if (s !== "") out.push(s);
+        if (item.trim() !== "") out.push(item);
       } else if (typeof item === "number" && Number.isSafeInteger(item) && item >= 0) {
         out.push(String(item));
       } else {

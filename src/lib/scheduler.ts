@@ -61,11 +61,29 @@ export class Scheduler {
     return () => this.listeners.delete(fn);
   }
 
-  acquire(priority = false): Promise<() => void> {
-    if (this.closed) return Promise.reject(new SchedulerClosedError());
+  /** Waits for a turn; an aborted `signal` takes the caller out of the line (SchedulerClosedError). */
+  acquire(priority = false, signal?: AbortSignal): Promise<() => void> {
+    if (this.closed || signal?.aborted) return Promise.reject(new SchedulerClosedError());
     if (!priority && this.waiting.length >= this.opts.queue) return Promise.reject(new QueueFullError(this.opts.queue));
     return new Promise((resolve, reject) => {
-      const w = { resolve, reject };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(w);
+        if (i < 0) return;
+        this.waiting.splice(i, 1);
+        this.changed();
+        reject(new SchedulerClosedError());
+      };
+      const w: Waiter = {
+        resolve: (release) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(release);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (priority) this.waiting.unshift(w);
       else this.waiting.push(w);
       this.changed();

@@ -16,6 +16,7 @@ describe("lib/numbers", () => {
 
   it("accepts arrays of strings and numbers, and a single number", () => {
     assert.deepEqual(splitMobiles(["13800138000", 13900139000]), ["13800138000", "13900139000"]);
+    assert.deepEqual(splitMobiles(["+86 138 0013 8000", "", null]), ["+86 138 0013 8000", "null"]);
     assert.deepEqual(splitMobiles(13800138000), ["13800138000"]);
     assert.deepEqual(splitMobiles(undefined), []);
     assert.equal(splitMobiles({ a: 1 }), null);

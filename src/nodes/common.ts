@@ -1,0 +1,149 @@
+// Shared by the node adapters: types, language, error payloads, status throttling.
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
+import type { SmsClient, BalanceOutcome } from "../lib/client";
+import type { CodeTable } from "../lib/codes";
+import { isSmsError, SmsError, type ErrorCode } from "../lib/errors";
+import { t, toLang, type Lang } from "../lib/i18n";
+import type { MobileCheck } from "../lib/numbers";
+
+export interface SmsCredentials {
+  account?: string;
+  password?: string;
+  receiver?: string;
+  receiverPassword?: string;
+}
+
+export interface SmsConfigDef extends NodeDef {
+  url: string;
+  product: string;
+  extno: string;
+  signature: string;
+  timeout: string | number;
+  rate: string | number;
+  queue: string | number;
+  retries: string | number;
+  maxLength: string | number;
+  mobileCheck: string;
+  tz: string;
+  codes?: string;
+}
+
+export interface SmsSettings {
+  url: string;
+  product: string;
+  extno: string;
+  signature: string;
+  timeout: number;
+  rate: number;
+  queue: number;
+  retries: number;
+  maxLength: number;
+  mobileCheck: MobileCheck;
+  tz: string;
+  offsetMinutes: number;
+}
+
+export interface BalanceAnswer {
+  outcome: BalanceOutcome;
+  cached: boolean;
+}
+
+/** What the other nodes use of a config node. */
+export interface SmsConfigNode extends Node<SmsCredentials> {
+  settings: SmsSettings;
+  lang: Lang;
+  codes: CodeTable;
+  /** the account's client; throws NO_CONFIG when the account cannot be used */
+  client(): SmsClient;
+  /** a balance answer, at most one platform query per 10 s */
+  queryBalance(): Promise<BalanceAnswer>;
+}
+
+export type Msg = NodeMessageInFlow & Record<string, unknown>;
+export type Send = (msg: Msg | Array<Msg | null>) => void;
+export type Done = (err?: Error) => void;
+
+/**
+ * The runtime's language, read through the node's own catalog (each catalog names its language),
+ * so it follows Node-RED's `lang` setting and the OS locale exactly as every other text does.
+ */
+export function runtimeLang(RED: NodeAPI, key: string): Lang {
+  return toLang(RED._(key));
+}
+
+export function getConfig(RED: NodeAPI, id: unknown): SmsConfigNode | null {
+  if (typeof id !== "string" || !id) return null;
+  const n = RED.nodes.getNode(id) as SmsConfigNode | null;
+  return n && typeof n.client === "function" ? n : null;
+}
+
+export function noConfigError(lang: Lang): SmsError {
+  return new SmsError({ code: "NO_CONFIG", message: t("noConfig", lang) });
+}
+
+export function asSmsError(e: unknown): SmsError {
+  if (isSmsError(e)) return e;
+  return new SmsError({ code: "NETWORK", message: String((e as Error)?.message ?? e), outcomeUnknown: true });
+}
+
+/** The `msg.payload` of a failure (SPEC B2): the success shape with ok:false and the code. */
+export function failurePayload(err: SmsError, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const description = typeof err.details.description === "string" ? err.details.description : err.message;
+  const { description: _d, resptime: _r, ...details } = err.details;
+  return {
+    code: err.code as ErrorCode,
+    ok: false,
+    description,
+    message: err.message,
+    outcomeUnknown: err.outcomeUnknown,
+    ...extra,
+    ...details,
+  };
+}
+
+/**
+ * The error handed to done(): the message users read in the debug sidebar and Catch nodes,
+ * carrying the code. It never holds the request, so no password can travel with it.
+ */
+export function nodeError(err: SmsError, message = err.message): Error & { code: ErrorCode } {
+  const e = new Error(message) as Error & { code: ErrorCode };
+  e.code = err.code;
+  return e;
+}
+
+/**
+ * Coalesces status updates: a node handling thousands of messages a second would otherwise send
+ * an editor event for each one.
+ */
+export class StatusThrottle {
+  private last = 0;
+  private pending: NodeStatus | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly node: Node,
+    private readonly intervalMs = 100,
+  ) {}
+
+  set(status: NodeStatus): void {
+    this.pending = status;
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait <= 0 && !this.timer) return this.flush();
+    this.timer ??= setTimeout(() => this.flush(), Math.max(0, wait));
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.pending) return;
+    this.last = Date.now();
+    this.node.status(this.pending);
+    this.pending = null;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = null;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { toNumber } from "../lib/props";
+import { parsePlatformTime } from "../lib/time";
+import {
+  asSmsError,
+  failurePayload,
+  getConfig,
+  nodeError,
+  noConfigError,
+  runtimeLang,
+  type Done,
+  type Msg,
+  type Send,
+} from "./common";
+
+export interface SmsBalanceDef extends NodeDef {
+  config: string;
+  threshold: string | number;
+}
+
+export = function (RED: NodeAPI): void {
+  function SmsBalance(this: Node, def: SmsBalanceDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const lang = runtimeLang(RED, "sms-balance.lang");
+    const threshold = toNumber(def.threshold, 0, { min: 0 });
+
+    async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
+      const config = getConfig(RED, def.config);
+      try {
+        if (!config) throw noConfigError(lang);
+        const { outcome, cached } = await config.queryBalance();
+        const balance: Record<string, number> = {};
+        let total = 0;
+        for (const p of outcome.products) {
+          balance[p.product] = p.balance;
+          total += p.balance;
+        }
+        const low = threshold > 0 ? outcome.products.filter((p) => p.balance < threshold).map((p) => p.product) : [];
+        msg.payload = {
+          code: 0,
+          ok: true,
+          description: outcome.description,
+          resptime: parsePlatformTime(outcome.resptime, config.settings.offsetMinutes),
+          resptimeRaw: outcome.resptime,
+          products: outcome.products.map((p) => ({ ...p })),
+          balance,
+          total,
+          low,
+          cached,
+        };
+        node.status({
+          fill: low.length ? "yellow" : "green",
+          shape: "dot",
+          text: RED._(low.length ? "sms-balance.status.low" : "sms-balance.status.total", { total }),
+        });
+        send(msg);
+        done();
+      } catch (e) {
+        const err = asSmsError(e);
+        msg.payload = failurePayload(err);
+        node.status({ fill: "red", shape: "ring", text: String(err.code) });
+        done(nodeError(err));
+      }
+    }
+
+    node.on("input", (msg: Msg, send: Send, done: Done) => {
+      handle(msg, send, done).catch((e: unknown) => done(e as Error));
+    });
+  }
+
+  RED.nodes.registerType("sms-balance", SmsBalance);
+};
