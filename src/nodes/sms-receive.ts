@@ -49,7 +49,7 @@ export = function (RED: NodeAPI): void {
       receiver: creds.receiver ?? "",
       receiverPassword: creds.receiverPassword ?? "",
       reassemble: toBool(def.reassemble, true),
-      partTimeoutMs: toNumber(def.partTimeout, 600, { min: 1 }) * 1000,
+      partTimeoutMs: toNumber(def.partTimeout, 600, { min: 0.01 }) * 1000,
       emitReport: (msg) => {
         node.send([msg as never, null]);
         showCounts();
