@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { Pool } from "undici";
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
@@ -127,6 +128,8 @@ export class SmsClient {
     this.random = opts.random ?? Math.random;
     this.codes = new CodeTable(this.lang, opts.codes);
     this.redact = redactor([opts.password]);
+    // Each send waiting to retry listens for close(): many at once is expected.
+    setMaxListeners(0, this.abort.signal);
     const connections = Math.max(1, opts.connections ?? 8);
     this.pool = new Pool(url.origin, {
       connections,

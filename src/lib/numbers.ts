@@ -43,6 +43,8 @@ export function splitMobiles(input: unknown): string[] | null {
 
 /** Normalises one entry; returns null when it is not a valid number in that mode. */
 export function normaliseMobile(entry: string, mode: MobileCheck): string | null {
+  // Most numbers arrive clean: skip the rewriting (this is the hot loop of a 50,000-number send).
+  if (mode === "cn" ? CN_MOBILE.test(entry) : DIGITS.test(entry)) return entry;
   // Dashes, dots, brackets and spaces are how people write numbers, not part of them.
   let s = entry.replace(/[\s\-–—.()（）]/g, "");
   if (mode === "cn") {

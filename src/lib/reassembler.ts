@@ -1,5 +1,6 @@
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
+import { Fifo } from "./fifo";
 import { RecentSet } from "./recent";
 
 /** One part of a long inbound SMS (SPEC A4 `emshead` = id,total,number). */
@@ -60,11 +61,14 @@ const SEP = "\u0000";
  * all `total` parts are in; the wait restarts with each new part; on timeout the parts that
  * arrived are emitted flagged incomplete, never dropped; a bounded number of pending messages.
  *
- * One timer serves all messages: the Map's insertion order is kept as "least recently extended
- * first" (an entry is re-inserted when a part arrives), so the front is always the next to expire.
+ * One timer serves all messages. Every new part appends (key, deadline) to a queue; an item whose
+ * message has since moved its deadline (or finished) is stale and skipped, so the first live item
+ * is both the next to expire and the least recently extended (the one to evict). Stale items are
+ * compacted away once they outnumber the live ones, which keeps the queue O(pending).
  */
 export class Reassembler<M = unknown> {
   private readonly pending = new Map<string, Pending<M>>();
+  private readonly order = new Fifo<{ entry: Pending<M>; deadline: number }>();
   private readonly done: RecentSet;
   private readonly clock: Clock;
   private readonly maxPending: number;
@@ -99,10 +103,9 @@ export class Reassembler<M = unknown> {
     if (entry?.parts.has(part.number)) return "duplicate";
     const now = this.clock.now();
     if (!entry) {
-      entry = { key, first: part, parts: new Map(), deadline: 0 };
       if (this.pending.size >= this.maxPending) this.emitOldest("evicted");
-    } else {
-      this.pending.delete(key); // re-inserted below: moves to the back (latest deadline)
+      entry = { key, first: part, parts: new Map(), deadline: 0 };
+      this.pending.set(key, entry);
     }
     entry.parts.set(part.number, part);
     if (entry.parts.size === part.total) {
@@ -110,7 +113,8 @@ export class Reassembler<M = unknown> {
       return "completed";
     }
     entry.deadline = now + this.opts.timeoutMs;
-    this.pending.set(key, entry);
+    this.order.push({ entry, deadline: entry.deadline });
+    this.compact();
     this.schedule();
     return "added";
   }
@@ -121,17 +125,36 @@ export class Reassembler<M = unknown> {
     this.closed = true;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
-    const rest = [...this.pending.values()];
+    // Emitted in the order they would have timed out.
+    const rest: Pending<M>[] = [];
+    for (let item = this.order.shift(); item; item = this.order.shift()) if (this.isLive(item)) rest.push(item.entry);
     this.pending.clear();
     if (flush) for (const e of rest) this.finish(e, "closed");
     this.done.clear();
   }
 
+  private isLive(item: { entry: Pending<M>; deadline: number }): boolean {
+    return this.pending.get(item.entry.key) === item.entry && item.entry.deadline === item.deadline;
+  }
+
+  /** The live item that expires first (stale items in front of it are dropped). */
+  private front(): { entry: Pending<M>; deadline: number } | undefined {
+    for (let item = this.order.peek(); item; item = this.order.peek()) {
+      if (this.isLive(item)) return item;
+      this.order.shift();
+    }
+    return undefined;
+  }
+
+  private compact(): void {
+    if (this.order.length > 2 * this.pending.size + 1024) this.order.retain((item) => this.isLive(item));
+  }
+
   private emitOldest(reason: Assembled["reason"]): void {
-    const oldest = this.pending.values().next().value as Pending<M> | undefined;
+    const oldest = this.front();
     if (!oldest) return;
-    this.pending.delete(oldest.key);
-    this.finish(oldest, reason);
+    this.order.shift();
+    this.finish(oldest.entry, reason);
   }
 
   private finish(entry: Pending<M>, reason: Assembled["reason"]): void {
@@ -161,7 +184,7 @@ export class Reassembler<M = unknown> {
 
   private schedule(): void {
     if (this.closed) return;
-    const front = this.pending.values().next().value as Pending<M> | undefined;
+    const front = this.front()?.entry;
     if (!front) {
       if (this.timer !== null) this.clock.clearTimeout(this.timer);
       this.timer = null;
@@ -179,9 +202,9 @@ export class Reassembler<M = unknown> {
     this.timer = null;
     this.timerAt = Infinity;
     const now = this.clock.now();
-    for (const e of this.pending.values()) {
-      if (e.deadline > now) break;
-      this.finish(e, "timeout");
+    for (let item = this.front(); item && item.deadline <= now; item = this.front()) {
+      this.order.shift();
+      this.finish(item.entry, "timeout");
     }
     this.schedule();
   }

@@ -1,12 +1,15 @@
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
+import { Fifo } from "./fifo";
 
 /**
  * A set that forgets: keys are remembered for `ttlMs` and at most `max` are kept (oldest first
  * out). Used to answer re-pushed reports and parts `OK` without emitting them again.
  */
 export class RecentSet {
-  private readonly seen = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  // Expiry order is insertion order (one fixed ttl), kept apart from the Set (see Fifo).
+  private readonly order = new Fifo<{ key: string; expires: number }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -19,8 +22,9 @@ export class RecentSet {
     const now = this.clock.now();
     this.prune(now);
     if (this.seen.has(key)) return true;
-    this.seen.set(key, now + this.ttlMs);
-    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value as string);
+    this.seen.add(key);
+    this.order.push({ key, expires: now + this.ttlMs });
+    if (this.seen.size > this.max) this.seen.delete(this.order.shift()!.key);
     return false;
   }
 
@@ -39,13 +43,13 @@ export class RecentSet {
 
   clear(): void {
     this.seen.clear();
+    this.order.clear();
   }
 
-  // Insertion order is expiry order (fixed ttl), so only the front needs looking at.
   private prune(now: number): void {
-    for (const [k, exp] of this.seen) {
-      if (exp > now) break;
-      this.seen.delete(k);
+    for (let e = this.order.peek(); e && e.expires <= now; e = this.order.peek()) {
+      this.order.shift();
+      this.seen.delete(e.key);
     }
   }
 }

@@ -66,28 +66,37 @@ export class Scheduler {
     if (this.closed || signal?.aborted) return Promise.reject(new SchedulerClosedError());
     if (!priority && this.waiting.length >= this.opts.queue) return Promise.reject(new QueueFullError(this.opts.queue));
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        const i = this.waiting.indexOf(w);
-        if (i < 0) return;
-        this.waiting.splice(i, 1);
-        this.changed();
-        reject(new SchedulerClosedError());
+      let settled = false;
+      let onAbort: (() => void) | undefined;
+      const settle = () => {
+        settled = true;
+        if (onAbort) signal!.removeEventListener("abort", onAbort);
       };
       const w: Waiter = {
         resolve: (release) => {
-          signal?.removeEventListener("abort", onAbort);
+          settle();
           resolve(release);
         },
         reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
+          settle();
           reject(e);
         },
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
       if (priority) this.waiting.unshift(w);
       else this.waiting.push(w);
       this.changed();
       this.pump();
+      // Only a caller left waiting needs to hear an abort (most get their turn at once).
+      if (!settled && signal) {
+        onAbort = () => {
+          const i = this.waiting.indexOf(w);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          this.changed();
+          w.reject(new SchedulerClosedError());
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
     });
   }
 

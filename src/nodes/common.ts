@@ -113,11 +113,12 @@ export function nodeError(err: SmsError, message = err.message): Error & { code:
 
 /**
  * Coalesces status updates: a node handling thousands of messages a second would otherwise send
- * an editor event for each one.
+ * an editor event (and build a translated text) for each one. A status may be given as a
+ * function, evaluated only when it is actually shown.
  */
 export class StatusThrottle {
   private last = 0;
-  private pending: NodeStatus | null = null;
+  private pending: NodeStatus | (() => NodeStatus) | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -125,7 +126,7 @@ export class StatusThrottle {
     private readonly intervalMs = 100,
   ) {}
 
-  set(status: NodeStatus): void {
+  set(status: NodeStatus | (() => NodeStatus)): void {
     this.pending = status;
     const wait = this.last + this.intervalMs - Date.now();
     if (wait <= 0 && !this.timer) return this.flush();
@@ -137,8 +138,9 @@ export class StatusThrottle {
     this.timer = null;
     if (!this.pending) return;
     this.last = Date.now();
-    this.node.status(this.pending);
+    const s = this.pending;
     this.pending = null;
+    this.node.status(typeof s === "function" ? s() : s);
   }
 
   stop(): void {

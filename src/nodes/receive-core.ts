@@ -80,10 +80,9 @@ function digest(s: string): Buffer {
   return createHash("sha256").update(s, "utf8").digest();
 }
 
-/** Constant-time comparison that does not leak the length either. */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
+// receiver and pswd are checked together, in constant time and without leaking their lengths:
+// one digest per push against one computed at start.
+const credentialKey = (receiver: string, pswd: string) => `${receiver.length}:${receiver}\u0000${pswd}`;
 
 function first(v: unknown): string {
   const x = Array.isArray(v) ? v[0] : v;
@@ -95,9 +94,11 @@ export class PushEndpoint {
   private readonly reports: RecentSet;
   private readonly reassembler: Reassembler<PartMeta>;
   private readonly auth: boolean;
+  private readonly expected: Buffer;
 
   constructor(private readonly o: ReceiveOptions) {
     this.auth = o.receiver !== "" || o.receiverPassword !== "";
+    this.expected = digest(credentialKey(o.receiver, o.receiverPassword));
     this.reports = new RecentSet(o.dedupeMs ?? 600_000, o.dedupeMax ?? 100_000);
     this.reassembler = new Reassembler<PartMeta>({
       timeoutMs: o.partTimeoutMs,
@@ -119,9 +120,8 @@ export class PushEndpoint {
   handle(params: Params): { answer: Answer; emit?: () => void } {
     // Credentials first: a caller without them learns nothing about what a valid push looks like.
     if (this.auth) {
-      const receiverOk = safeEqual(first(params?.receiver), this.o.receiver);
-      const pswdOk = safeEqual(first(params?.pswd), this.o.receiverPassword);
-      if (!receiverOk || !pswdOk) {
+      const given = digest(credentialKey(first(params?.receiver), first(params?.pswd)));
+      if (!timingSafeEqual(given, this.expected)) {
         this.stats.unauthorized++;
         return { answer: { status: 401, body: "Unauthorized" } };
       }
@@ -232,21 +232,25 @@ export class PushEndpoint {
   }
 }
 
-/** Reads a push body ourselves (bounded) unless Node-RED's own middleware already did. */
+export type ParamsResult = Params | "too-large" | "bad-body";
+
+/**
+ * A push's params: the query for GET (answered without waiting: the platform pushes by GET),
+ * else the body, read here (bounded) unless Node-RED's own middleware already parsed it.
+ */
 export function readParams(
   req: IncomingMessage & { body?: unknown; _body?: boolean; query?: unknown },
-): Promise<Params | "too-large" | "bad-body"> {
+): ParamsResult | Promise<ParamsResult> {
   const query = (req.query && typeof req.query === "object" ? req.query : {}) as Params;
-  if (req.method !== "POST") return Promise.resolve({ ...query });
+  if (req.method !== "POST") return query;
   if (req._body || (req.body !== undefined && req.readableEnded)) {
     const b = req.body;
-    if (b && typeof b === "object" && !Buffer.isBuffer(b)) return Promise.resolve({ ...query, ...(b as Params) });
-    if (typeof b === "string" || Buffer.isBuffer(b))
-      return Promise.resolve(parseBody(String(b), req.headers["content-type"], query));
-    return Promise.resolve({ ...query });
+    if (b && typeof b === "object" && !Buffer.isBuffer(b)) return { ...query, ...(b as Params) };
+    if (typeof b === "string" || Buffer.isBuffer(b)) return parseBody(String(b), req.headers["content-type"], query);
+    return query;
   }
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES) return Promise.resolve("too-large");
+  if (declared > MAX_BODY_BYTES) return "too-large";
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

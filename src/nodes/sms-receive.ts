@@ -3,7 +3,7 @@ import type { Request, Response, NextFunction, RequestHandler } from "express";
 import { CodeTable } from "../lib/codes";
 import { toBool, toNumber } from "../lib/props";
 import { getConfig, runtimeLang, StatusThrottle, type SmsCredentials } from "./common";
-import { normalisePath, PushEndpoint, readParams } from "./receive-core";
+import { normalisePath, PushEndpoint, readParams, type ParamsResult } from "./receive-core";
 
 export interface SmsReceiveDef extends NodeDef {
   config: string;
@@ -59,27 +59,35 @@ export = function (RED: NodeAPI): void {
         showCounts();
       },
     });
-    const showCounts = () =>
-      status.set({
-        fill: "green",
-        shape: "dot",
-        text: RED._("sms-receive.status.counts", { reports: endpoint.stats.reports, mo: endpoint.stats.mo }),
-      });
+    const counts = () => ({
+      fill: "green" as const,
+      shape: "dot" as const,
+      text: RED._("sms-receive.status.counts", { reports: endpoint.stats.reports, mo: endpoint.stats.mo }),
+    });
+    const showCounts = () => status.set(counts);
     node.status({ fill: "grey", shape: "dot", text: "sms-receive.status.listening" });
 
+    // Plain writeHead/end: Express's res.send would hash every "OK" for an ETag.
+    const answer = (res: Response, status: number, body: string) => {
+      res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    };
+    const respond = (res: Response, params: ParamsResult) => {
+      if (params === "too-large") return answer(res, 413, "Payload Too Large");
+      if (params === "bad-body") return answer(res, 400, "Bad Request: unreadable body");
+      const result = endpoint.handle(params);
+      // Answer first: the platform must not wait for (or retry because of) the flow.
+      answer(res, result.answer.status, result.answer.body);
+      if (result.emit) result.emit();
+    };
     const handler: RequestHandler = (req: Request, res: Response) => {
-      readParams(req).then(
-        (params) => {
-          if (params === "too-large") return void res.status(413).type("text/plain").send("Payload Too Large");
-          if (params === "bad-body")
-            return void res.status(400).type("text/plain").send("Bad Request: unreadable body");
-          const { answer, emit } = endpoint.handle(params);
-          // Answer first: the platform must not wait for (or retry because of) the flow.
-          res.status(answer.status).type("text/plain").send(answer.body);
-          if (emit) emit();
-        },
-        () => res.status(400).type("text/plain").send("Bad Request"),
-      );
+      const params = readParams(req);
+      if (params instanceof Promise)
+        params.then(
+          (p) => respond(res, p),
+          () => answer(res, 400, "Bad Request"),
+        );
+      else respond(res, params);
     };
     const errorHandler = (err: Error, _req: Request, res: Response, _next: NextFunction) => {
       node.warn(String(err?.message ?? err));

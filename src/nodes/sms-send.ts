@@ -1,4 +1,5 @@
-import type { NodeAPI, NodeDef } from "node-red";
+import { setMaxListeners } from "node:events";
+import type { NodeAPI, NodeDef, NodeStatus } from "node-red";
 import type { Node } from "node-red";
 import { t } from "../lib/i18n";
 import { prepareSend, type PreparedSend } from "../lib/prepare";
@@ -33,13 +34,20 @@ export = function (RED: NodeAPI): void {
     const status = new StatusThrottle(node);
     // Aborted on close: this node's sends still waiting for their turn end as "not sent".
     const stop = new AbortController();
+    // Every send waiting for its turn listens on this signal: thousands are normal, not a leak.
+    setMaxListeners(0, stop.signal);
     let active = 0;
     let closing = false;
     const inputs = new Set<Promise<void>>();
 
+    // Evaluated only when shown (at most every 100 ms): the translated text is costly per message.
+    const queued = (): NodeStatus => ({
+      fill: "blue",
+      shape: "dot",
+      text: RED._("sms-send.status.queued", { count: active }),
+    });
     const showQueued = () => {
-      if (active > 0)
-        status.set({ fill: "blue", shape: "dot", text: RED._("sms-send.status.queued", { count: active }) });
+      if (active > 0) status.set(queued);
     };
 
     async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
@@ -99,8 +107,10 @@ export = function (RED: NodeAPI): void {
             if (closing)
               node.log(RED._("sms-send.log.sentWhileClosing", { msgid: String(r.msgid), count: mobiles.length }));
             send(out);
-            if (active === 1)
-              status.set({ fill: "green", shape: "dot", text: r.msgid ?? RED._("sms-send.status.sent") });
+            if (active === 1) {
+              const msgid = r.msgid;
+              status.set(() => ({ fill: "green", shape: "dot", text: msgid ?? RED._("sms-send.status.sent") }));
+            }
           } catch (e) {
             const err = asSmsError(e);
             const unsent = prepared.batches.slice(i).reduce((n, b) => n + b.length, 0);

@@ -1,0 +1,337 @@
+// `npm run bench`: our nodes against what users build today (core nodes + function nodes) and
+// against raw undici, in one run on one machine. Loopback only; every loop is bounded.
+import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import { Pool } from "undici";
+import { SmsClient } from "../src/lib/client";
+import { prepareSend } from "../src/lib/prepare";
+import { Reassembler } from "../src/lib/reassembler";
+import { startRuntime, type Runtime } from "./runtime";
+
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p99: number };
+  non2xx: number;
+  errors: number;
+}
+
+const N = Number(process.env.BENCH_N || 5000);
+const RUNS = Number(process.env.BENCH_RUNS || 5);
+const CONNECTIONS = 8;
+const REPLY = "20110725160412,0\n1234567890100";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const line = (s: string) => process.stdout.write(s + "\n");
+
+async function stub(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(REPLY);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Feeds n messages into `input` and resolves with msgs/s once `sink` has received n (bounded). */
+function through(
+  rt: Runtime,
+  inputId: string,
+  sinkId: string,
+  n: number,
+  make: () => Record<string, unknown>,
+): Promise<number> {
+  const input = rt.node(inputId);
+  return new Promise((resolve, reject) => {
+    let seen = 0;
+    const t0 = process.hrtime.bigint();
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${inputId}: ${seen}/${n} after 120 s`));
+    }, 120_000);
+    const off = rt.onReceive(sinkId, () => {
+      if (++seen === n) {
+        clearTimeout(timer);
+        off();
+        resolve(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+      }
+    });
+    for (let i = 0; i < n; i++) input.receive(make());
+  });
+}
+
+async function sendThroughput(rt: Runtime) {
+  const s = await stub();
+  const flow = [
+    { id: "t", type: "tab" },
+    {
+      id: "cfg",
+      type: "sms-config",
+      url: s.url,
+      rate: 0,
+      queue: 1_000_000,
+      timeout: 30_000,
+      credentials: { account: "demo", password: "demo" },
+    },
+    {
+      id: "ours",
+      type: "sms-send",
+      z: "t",
+      x: 1,
+      y: 1,
+      config: "cfg",
+      mobile: "13800138000",
+      needstatus: true,
+      wires: [["ours-out"]],
+    },
+    { id: "ours-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
+    {
+      id: "build",
+      type: "function",
+      z: "t",
+      x: 1,
+      y: 1,
+      func: "msg.payload = 'account=demo&pswd=demo&mobile=' + encodeURIComponent(msg.mobile) + '&msg=' + encodeURIComponent(msg.text) + '&needstatus=true';\nmsg.headers = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };\nreturn msg;",
+      outputs: 1,
+      wires: [["req"]],
+    },
+    {
+      id: "req",
+      type: "http request",
+      z: "t",
+      x: 1,
+      y: 1,
+      method: "POST",
+      ret: "txt",
+      url: s.url + "/msg/HttpBatchSendSM",
+      persist: true,
+      wires: [["parse"]],
+    },
+    {
+      id: "parse",
+      type: "function",
+      z: "t",
+      x: 1,
+      y: 1,
+      func: "const lines = String(msg.payload).split(/\\r?\\n/).filter(Boolean);\nconst [time, code] = lines[0].split(',');\nmsg.payload = { code: Number(code), msgid: lines[1] || null, resptime: time };\nif (msg.payload.code !== 0) { node.error('code ' + code, msg); return null; }\nreturn msg;",
+      outputs: 1,
+      wires: [["core-out"]],
+    },
+    { id: "core-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
+  ];
+  await rt.deploy(flow);
+
+  const pool = new Pool(s.url, { connections: CONNECTIONS, pipelining: 1 });
+  const body = SmsClient.sendBody("demo", "demo", {
+    mobiles: ["13800138000"],
+    text: "benchmark alert",
+    needstatus: true,
+  });
+  const undiciRun = async () => {
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: N }, async () => {
+        const r = await pool.request({
+          method: "POST",
+          path: "/msg/HttpBatchSendSM",
+          body,
+          headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+        });
+        await r.body.text();
+      }),
+    );
+    return N / (Number(process.hrtime.bigint() - t0) / 1e9);
+  };
+  const oursRun = () => through(rt, "ours", "ours-out", N, () => ({ payload: "benchmark alert" }));
+  const coreRun = () => through(rt, "build", "core-out", N, () => ({ mobile: "13800138000", text: "benchmark alert" }));
+
+  // Warm-up (not counted): JIT, connection pools.
+  await oursRun();
+  await coreRun();
+  await undiciRun();
+  const ours: number[] = [];
+  const coreRate: number[] = [];
+  const raw: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    ours.push(await oursRun());
+    coreRate.push(await coreRun());
+    raw.push(await undiciRun());
+  }
+  await pool.close();
+  await rt.deploy([]);
+  await s.close();
+  return { ours: median(ours), core: median(coreRate), undici: median(raw) };
+}
+
+async function receiveThroughput(rt: Runtime) {
+  const flow = [
+    { id: "t", type: "tab" },
+    {
+      id: "cfg",
+      type: "sms-config",
+      credentials: { account: "demo", password: "demo", receiver: "rcv", receiverPassword: "push-secret" },
+    },
+    { id: "rx", type: "sms-receive", z: "t", x: 1, y: 1, config: "cfg", path: "/sms/push", wires: [["rx-out"], []] },
+    { id: "rx-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
+    { id: "in", type: "http in", z: "t", x: 1, y: 1, url: "/core/push", method: "get", wires: [["res"]] },
+    { id: "res", type: "http response", z: "t", x: 1, y: 1, statusCode: "200", headers: {}, wires: [] },
+  ];
+  await rt.deploy(flow);
+  const base = rt.url;
+  // A distinct msgid per request ([<id>]), so every push is a new report that is emitted.
+  const q = "receiver=rcv&pswd=push-secret&msgid=[<id>]&reportTime=1012241002&mobile=13900210021&status=DELIVRD";
+  // The load generator runs in its own process, so it does not take CPU from the server's loop.
+  const run = (path: string, duration: number) =>
+    new Promise<AutocannonResult>((resolve, reject) => {
+      const bin = require.resolve("autocannon/autocannon.js");
+      execFile(
+        process.execPath,
+        [bin, "-c", "10", "-d", String(duration), "-I", "-j", `${base}${path}?${q}`],
+        { timeout: (duration + 30) * 1000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as AutocannonResult)),
+      );
+    });
+  await run("/sms/push", 2);
+  await run("/core/push", 2);
+  const ours: AutocannonResult[] = [];
+  const coreRes: AutocannonResult[] = [];
+  for (let i = 0; i < 3; i++) {
+    ours.push(await run("/sms/push", 5));
+    coreRes.push(await run("/core/push", 5));
+  }
+  await rt.deploy([]);
+  const bad = [...ours, ...coreRes].reduce((n, r) => n + r.non2xx + r.errors, 0);
+  return {
+    ours: median(ours.map((r) => r.requests.average)),
+    core: median(coreRes.map((r) => r.requests.average)),
+    oursP99: median(ours.map((r) => r.latency.p99)),
+    coreP99: median(coreRes.map((r) => r.latency.p99)),
+    bad,
+  };
+}
+
+function prep50k() {
+  const numbers = Array.from({ length: 50_000 }, (_, i) => `139${String(i).padStart(8, "0")}`).join(",");
+  const once = () => {
+    const t0 = process.hrtime.bigint();
+    const p = prepareSend("【朗宇信息】benchmark", numbers, { signature: "【朗宇信息】" });
+    const body = SmsClient.sendBody("demo", "demo", { mobiles: p.batches[0], text: p.text, needstatus: true });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (p.count !== 50_000 || body.length < 600_000) throw new Error("prep benchmark did not prepare the send");
+    return ms;
+  };
+  for (let i = 0; i < 5; i++) once();
+  global.gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  const times = Array.from({ length: 21 }, once);
+  const heapAfter = process.memoryUsage().heapUsed;
+  return { ms: median(times), heapDeltaMb: (heapAfter - heap0) / 1e6 };
+}
+
+function reassembly() {
+  const MESSAGES = 100_000;
+  const run = () => {
+    let emitted = 0;
+    const r = new Reassembler<undefined>({ timeoutMs: 600_000, maxPending: 10_000, onMessage: () => emitted++ });
+    // 3 parts each, a duplicate of part 2, interleaved across 1,000 messages at a time.
+    const order = [3, 1, 2, 2];
+    let parts = 0;
+    const t0 = process.hrtime.bigint();
+    for (let base = 0; base < MESSAGES; base += 1000) {
+      for (const n of order) {
+        for (let m = base; m < base + 1000; m++) {
+          r.add({ mobile: "13800138000", destcode: "106", id: String(m), total: 3, number: n, text: "part" });
+          parts++;
+        }
+      }
+    }
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    r.close(false);
+    if (emitted !== MESSAGES) throw new Error(`reassembly emitted ${emitted}/${MESSAGES}`);
+    return parts / s;
+  };
+  run();
+  const rate = median([run(), run(), run()]);
+
+  // A flood of never-completed messages: the pending count must stay at the bound.
+  let evicted = 0;
+  const r = new Reassembler<undefined>({
+    timeoutMs: 600_000,
+    maxPending: 10_000,
+    onMessage: (m) => void (m.complete || evicted++),
+  });
+  global.gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  let maxPending = 0;
+  for (let m = 0; m < 200_000; m++) {
+    r.add({ mobile: "13800138000", destcode: "106", id: String(m), total: 3, number: 1, text: "never completed" });
+    if (r.size > maxPending) maxPending = r.size;
+  }
+  global.gc?.();
+  const heapMb = (process.memoryUsage().heapUsed - heap0) / 1e6;
+  r.close(false);
+  return { rate, maxPending, evicted, heapMb };
+}
+
+async function main() {
+  line(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+  );
+  line(
+    `send: N=${N} messages, ${RUNS} counted runs after a warm-up, ${CONNECTIONS} connections, rate limit off, embedded Node-RED`,
+  );
+  const rt = await startRuntime();
+  const send = await sendThroughput(rt);
+  line(`send  sms-send        ${send.ours.toFixed(0)} msgs/s`);
+  line(`send  core flow       ${send.core.toFixed(0)} msgs/s  (function → http request → function)`);
+  line(`send  raw undici      ${send.undici.toFixed(0)} msgs/s  (Pool, ${CONNECTIONS} connections)`);
+  const recv = await receiveThroughput(rt);
+  await rt.stop();
+  line(`recv  sms-receive     ${recv.ours.toFixed(0)} req/s  p99 ${recv.oursP99} ms  (report pushes, auth on)`);
+  line(`recv  core flow       ${recv.core.toFixed(0)} req/s  p99 ${recv.coreP99} ms  (http in → http response)`);
+  if (recv.bad) line(`recv  non-2xx or errors: ${recv.bad}`);
+  const prep = prep50k();
+  line(
+    `prep  50,000 numbers  ${prep.ms.toFixed(2)} ms median (normalise, validate, de-duplicate, encode); heap +${prep.heapDeltaMb.toFixed(1)} MB over 21 runs`,
+  );
+  const re = reassembly();
+  line(`reasm 3-part + dup    ${re.rate.toFixed(0)} parts/s`);
+  line(
+    `reasm flood 200,000   pending max ${re.maxPending} (bound 10,000), ${re.evicted} emitted incomplete, heap +${re.heapMb.toFixed(1)} MB`,
+  );
+  const result = {
+    send_msgs_per_s: Math.round(send.ours),
+    core_send_msgs_per_s: Math.round(send.core),
+    undici_msgs_per_s: Math.round(send.undici),
+    send_vs_core: +(send.ours / send.core).toFixed(2),
+    send_vs_undici: +(send.ours / send.undici).toFixed(2),
+    receive_req_per_s: Math.round(recv.ours),
+    core_receive_req_per_s: Math.round(recv.core),
+    receive_vs_core: +(recv.ours / recv.core).toFixed(2),
+    receive_p99_ms: recv.oursP99,
+    core_p99_ms: recv.coreP99,
+    prep_50k_ms: +prep.ms.toFixed(2),
+    reassembly_parts_per_s: Math.round(re.rate),
+    reassembly_flood_max_pending: re.maxPending,
+  };
+  line(JSON.stringify(result));
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
+    process.exit(1);
+  },
+);
