@@ -206,7 +206,7 @@ async function receiveThroughput(rt: Runtime) {
   await run("/core/push", 2);
   const ours: AutocannonResult[] = [];
   const coreRes: AutocannonResult[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < RUNS; i++) {
     ours.push(await run("/sms/push", 5));
     coreRes.push(await run("/core/push", 5));
   }

@@ -113,6 +113,18 @@ export class PushEndpoint {
     return this.reassembler.size;
   }
 
+  // receivedAt has whole seconds: one formatted string per second serves a push storm.
+  private stampSecond = -1;
+  private stamp = "";
+  private now(): string {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.stampSecond) {
+      this.stampSecond = second;
+      this.stamp = formatInstant(second * 1000, this.o.offsetMinutes);
+    }
+    return this.stamp;
+  }
+
   /**
    * Handles one push's params. Returns the HTTP answer; messages are emitted through the
    * callbacks after the answer is decided (the caller writes the answer first).
@@ -133,7 +145,7 @@ export class PushEndpoint {
     }
     const push = parsed.push;
     const ok: Answer = { status: 200, body: "OK" };
-    const receivedAt = formatInstant(Date.now(), this.o.offsetMinutes);
+    const receivedAt = this.now();
     if (push.kind === "report") {
       const key = [push.msgid, push.mobile, push.status, push.reportTimeRaw].join("\u0000");
       if (this.reports.checkAndAdd(key)) {

@@ -50,8 +50,17 @@ export function creds(extra: Record<string, string> = {}) {
   return { cfg: { account: "demo", password: PASSWORD, ...extra } };
 }
 
+/** The helper's per-load spies (log, status, error, warn, send), read by the secrets audit. */
+export const spiesSeen: Array<{ args: unknown[][] }> = [];
+
 export async function load(flow: FlowNode[], credentials: Record<string, unknown> = creds()): Promise<void> {
   await helper.load(ALL_NODES as never, flow as never, credentials as never);
+  spiesSeen.push(helper.log() as unknown as { args: unknown[][] });
+  const any = flow.find((n) => n.type !== "tab" && helper.getNode(n.id));
+  if (any) {
+    const n = helper.getNode(any.id) as unknown as Record<string, { args: unknown[][] }>;
+    for (const m of ["status", "error", "warn", "log", "send", "debug", "trace"]) if (n[m]?.args) spiesSeen.push(n[m]);
+  }
 }
 
 type Collector = {
