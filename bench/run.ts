@@ -232,11 +232,13 @@ function prep50k() {
     return ms;
   };
   for (let i = 0; i < 5; i++) once();
+  const times = Array.from({ length: 21 }, once);
+  // Memory: what one preparation allocates (heap growth across it, GC before, none during).
   global.gc?.();
   const heap0 = process.memoryUsage().heapUsed;
-  const times = Array.from({ length: 21 }, once);
-  const heapAfter = process.memoryUsage().heapUsed;
-  return { ms: median(times), heapDeltaMb: (heapAfter - heap0) / 1e6 };
+  once();
+  const heapDeltaMb = (process.memoryUsage().heapUsed - heap0) / 1e6;
+  return { ms: median(times), heapDeltaMb };
 }
 
 function reassembly() {
@@ -322,6 +324,7 @@ async function main() {
     receive_p99_ms: recv.oursP99,
     core_p99_ms: recv.coreP99,
     prep_50k_ms: +prep.ms.toFixed(2),
+    prep_50k_alloc_mb: +prep.heapDeltaMb.toFixed(1),
     reassembly_parts_per_s: Math.round(re.rate),
     reassembly_flood_max_pending: re.maxPending,
   };
