@@ -2,24 +2,16 @@
 "use strict";
 // `npm start`: the simulator + Node-RED 4 with this package installed as a user installs it
 // (npm pack → npm install into a fresh userDir) and the end-to-end demo flow deployed.
-const { spawn, execFileSync } = require("child_process");
+const { spawn } = require("child_process");
 const fs = require("fs");
 const path = require("path");
+const { ROOT: root, installPacked, writeSettings } = require("./userdir");
 
-const root = path.join(__dirname, "..");
 const PORT = Number(process.env.PORT || 1880);
 const SIM_PORT = Number(process.env.SIM_PORT || 18080);
 const userDir = path.join(root, ".demo");
 const RECEIVER = { receiver: "demo-receiver", receiverPassword: "demo-push-secret" };
 const log = (s) => process.stdout.write(s + "\n");
-
-function npm(args, cwd) {
-  execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", args, {
-    cwd,
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, NPM_CONFIG_LOGLEVEL: "error", NPM_CONFIG_FUND: "false", NPM_CONFIG_AUDIT: "false" },
-  });
-}
 
 async function waitHttp(url, ms) {
   const until = Date.now() + ms;
@@ -50,37 +42,10 @@ function demoFlow() {
 
 async function main() {
   const t0 = Date.now();
-  log("› building and packing the package…");
+  log("› packing the package and installing it into .demo/ as a user would (npm install <package>.tgz)…");
   fs.rmSync(userDir, { recursive: true, force: true });
-  fs.mkdirSync(userDir, { recursive: true });
-  const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", userDir], {
-    cwd: root,
-    encoding: "utf8",
-    env: { ...process.env, NPM_CONFIG_LOGLEVEL: "error" },
-  })
-    .trim()
-    .split("\n")
-    .pop();
-  fs.writeFileSync(
-    path.join(userDir, "package.json"),
-    JSON.stringify({ name: "node-red-demo-userdir", private: true }),
-  );
-  log("› installing it into .demo/ as a user would (npm install <package>.tgz)…");
-  npm(["install", "--no-save", path.join(userDir, packed)], userDir);
-  fs.writeFileSync(
-    path.join(userDir, "settings.js"),
-    `module.exports = {
-  uiHost: "127.0.0.1",
-  uiPort: ${PORT},
-  flowFile: "flows.json",
-  credentialSecret: "cnsms-demo-secret",
-  telemetry: { enabled: false, updateNotification: false },
-  diagnostics: { enabled: false, ui: false },
-  editorTheme: { tours: false, projects: { enabled: false } },
-  logging: { console: { level: "info", metrics: false, audit: false } },
-};
-`,
-  );
+  installPacked(userDir);
+  writeSettings(userDir, PORT, "cnsms-demo-secret");
 
   // Loaded from dist/ directly: the simulator is part of the package being demonstrated.
   const { startSimulator } = require(path.join(root, "dist", "simulator"));

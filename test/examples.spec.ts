@@ -2,18 +2,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
-import { ALL_NODES, helper, sleep } from "./support/nr";
+import { ALL_NODES, coreNode, helper, sleep } from "./support/nr";
 
 const dir = path.join(__dirname, "../../examples");
 const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json"));
-
-function core(rel: string): unknown {
-  const base = process.env.NODE_RED_PATH
-    ? process.env.NODE_RED_PATH.replace(/\/node_modules\/node-red\/.*$/, "/node_modules/node-red")
-    : require.resolve("node-red");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(require.resolve(`@node-red/nodes/core/${rel}`, { paths: [base] }));
-}
 
 const CORE = [
   "common/20-inject.js",
@@ -23,12 +15,25 @@ const CORE = [
   "function/10-switch.js",
   "function/10-function.js",
   "network/21-httprequest.js",
-].map(core);
+].map(coreNode);
 
 type Flow = Array<Record<string, unknown> & { id: string; type: string }>;
 
 function read(f: string): Flow {
   return JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as Flow;
+}
+
+/** Loads an example as a user imports it, its account pointed at the simulator. */
+async function loadExample(f: string, simUrl: string): Promise<Flow> {
+  const flow = read(f);
+  const cfg = flow.find((n) => n.type === "sms-config")!;
+  cfg.url = simUrl;
+  await helper.load(
+    [...ALL_NODES, ...CORE] as never,
+    flow as never,
+    { [cfg.id]: { account: "demo", password: "demo" } } as never,
+  );
+  return flow;
 }
 
 describe("examples/", () => {

@@ -8,13 +8,15 @@ import receiveNode = require("../../src/nodes/sms-receive");
 // NODE_RED_PATH runs the same tests against another Node-RED (the Node-RED 5 check).
 helper.init(process.env.NODE_RED_PATH || require.resolve("node-red"));
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require(require.resolve("@node-red/nodes/core/common/25-catch.js", { paths: [requireBase()] }));
-
-function requireBase(): string {
+/** A core node module (e.g. "common/25-catch.js") of the Node-RED under test. */
+export function coreNode(rel: string): unknown {
   const p = process.env.NODE_RED_PATH;
-  return p ? p.replace(/\/node_modules\/node-red\/.*$/, "/node_modules/node-red") : require.resolve("node-red");
+  const base = p ? p.replace(/\/node_modules\/node-red\/.*$/, "/node_modules/node-red") : require.resolve("node-red");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(require.resolve(`@node-red/nodes/core/${rel}`, { paths: [base] }));
 }
+
+const catchNode = coreNode("common/25-catch.js");
 
 export { helper };
 

@@ -1,10 +1,18 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-export const ROOT = path.join(__dirname, "../../..");
+// Shared with the demo (scripts/demo.js): plain JS, so it runs before anything is compiled.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const userdir = require("../../../scripts/userdir.js") as {
+  ROOT: string;
+  installPacked(dir: string): void;
+  writeSettings(dir: string, port: number, secret: string): string;
+};
+
+export const ROOT = userdir.ROOT;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,27 +40,9 @@ export async function startPackedNodeRed(
   opts: { nodeRedDir?: string; nodeBin?: string } = {},
 ): Promise<RunningNodeRed> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "cnsms-nr-"));
-  const env = { ...process.env, NPM_CONFIG_LOGLEVEL: "error", NPM_CONFIG_FUND: "false", NPM_CONFIG_AUDIT: "false" };
-  const tgz = execFileSync("npm", ["pack", "--silent", "--pack-destination", userDir], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env,
-  })
-    .trim()
-    .split("\n")
-    .pop()!;
-  fs.writeFileSync(path.join(userDir, "package.json"), JSON.stringify({ name: "userdir", private: true }));
-  execFileSync("npm", ["install", "--no-save", path.join(userDir, tgz)], { cwd: userDir, stdio: "ignore", env });
+  userdir.installPacked(userDir);
   const port = await freePort();
-  fs.writeFileSync(
-    path.join(userDir, "settings.js"),
-    `module.exports = {
-  uiHost: "127.0.0.1", uiPort: ${port}, flowFile: "flows.json", credentialSecret: "editor-test-secret",
-  telemetry: { enabled: false, updateNotification: false }, diagnostics: { enabled: false, ui: false },
-  editorTheme: { tours: false, projects: { enabled: false } },
-  externalModules: { palette: { allowInstall: false } },
-};\n`,
-  );
+  userdir.writeSettings(userDir, port, "editor-test-secret");
   const redJs = path.join(opts.nodeRedDir ?? path.dirname(require.resolve("node-red/package.json")), "red.js");
   const logFile = path.join(userDir, "node-red.log");
   const out = fs.openSync(logFile, "w");
