@@ -183,14 +183,19 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
 
     it("deploys; the flows (admin API, editor export, files on disk) contain no password", async () => {
       await page.locator("#red-ui-header-button-deploy").click();
-      await page.waitForFunction(
-        () =>
-          !document.querySelector("#red-ui-header-button-deploy")?.classList.contains("red-ui-deploy-button-dirty") &&
-          document.querySelector("#red-ui-header-button-deploy")?.classList.contains("disabled"),
-        undefined,
-        { timeout: 20_000 },
-      );
-      const flows = await (await fetch(`${nr.url}/flows`)).text();
+      // Deployed = the runtime has the config node; a confirmation dialog, if any, is accepted.
+      let flows = "[]";
+      const until = Date.now() + 30_000;
+      while (!flows.includes('"sms-config"')) {
+        if (Date.now() > until) {
+          await shot(page, "failed-deploy.png");
+          throw new Error("the flow was not deployed within 30 s");
+        }
+        const confirm = page.locator("#red-ui-deploy-dialog-confirm-deploy-deploy:visible");
+        if (await confirm.count()) await confirm.click();
+        await page.waitForTimeout(200);
+        flows = await (await fetch(`${nr.url}/flows`)).text();
+      }
       const cfg = (JSON.parse(flows) as Array<Record<string, unknown>>).find((n) => n.type === "sms-config");
       assert.ok(cfg, "the config node was deployed");
       assert.equal(cfg.url, sim.url);
