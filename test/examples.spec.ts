@@ -53,33 +53,19 @@ describe("examples/", () => {
 
   for (const f of files) {
     it(`"${f}" starts in Node-RED with a comment node and no credentials inside`, async () => {
-      const flow = read(f);
+      const flow = await loadExample(f, sim.url);
       assert.ok(
         flow.some((n) => n.type === "comment"),
         "has a comment node",
       );
       assert.ok(!JSON.stringify(flow).includes('"credentials"'));
-      const cfg = flow.find((n) => n.type === "sms-config")!;
-      cfg.url = sim.url;
-      await helper.load(
-        [...ALL_NODES, ...CORE] as never,
-        flow as never,
-        { [cfg.id]: { account: "demo", password: "demo" } } as never,
-      );
       for (const n of flow.filter((n) => n.type !== "tab"))
         assert.ok(helper.getNode(n.id), `${n.type} ${n.id} started`);
     });
   }
 
   it('"01 - Send an alert" sends the alert text through the simulator', async () => {
-    const flow = read("01 - Send an alert.json");
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
-    await helper.load(
-      [...ALL_NODES, ...CORE] as never,
-      flow as never,
-      { [cfg.id]: { account: "demo", password: "demo" } } as never,
-    );
+    const flow = await loadExample("01 - Send an alert.json", sim.url);
     const inject = flow.find((n) => n.type === "inject")!;
     helper.getNode(inject.id).receive({} as never);
     for (let i = 0; i < 100 && sim.requests.length === 0; i++) await sleep(20);

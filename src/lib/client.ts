@@ -177,7 +177,7 @@ export class SmsClient {
       }
       let err: SmsError;
       try {
-        const text = await this.post(SEND_PATH, body, true);
+        const text = await this.request("POST", SEND_PATH, body, true);
         const reply = this.parse(() => parseSendReply(text), true);
         if (reply.code === 0) {
           return {
@@ -268,10 +268,6 @@ export class SmsClient {
       message: this.redact(t(key, this.lang, params as Record<string, unknown>)),
       outcomeUnknown: unknown,
     });
-  }
-
-  private post(path: string, body: string, isSend: boolean): Promise<string> {
-    return this.request("POST", path, body, isSend);
   }
 
   private async request(

@@ -42,7 +42,6 @@ export class Scheduler {
   private timer: unknown = null;
   private closed = false;
   private readonly clock: Clock;
-  private readonly listeners = new Set<(queued: number) => void>();
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -54,11 +53,6 @@ export class Scheduler {
 
   get active(): number {
     return this.running;
-  }
-
-  onChange(fn: (queued: number) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
   }
 
   /** Waits for a turn; an aborted `signal` takes the caller out of the line (SchedulerClosedError). */
@@ -84,7 +78,6 @@ export class Scheduler {
       };
       if (priority) this.waiting.unshift(w);
       else this.waiting.push(w);
-      this.changed();
       this.pump();
       // Only a caller left waiting needs to hear an abort (most get their turn at once).
       if (!settled && signal) {
@@ -92,7 +85,6 @@ export class Scheduler {
           const i = this.waiting.indexOf(w);
           if (i < 0) return;
           this.waiting.splice(i, 1);
-          this.changed();
           w.reject(new SchedulerClosedError());
         };
         signal.addEventListener("abort", onAbort, { once: true });
@@ -108,12 +100,6 @@ export class Scheduler {
     this.timer = null;
     const rest = this.waiting.splice(0);
     for (const w of rest) w.reject(new SchedulerClosedError());
-    this.changed();
-    this.listeners.clear();
-  }
-
-  private changed(): void {
-    for (const fn of this.listeners) fn(this.waiting.length);
   }
 
   private pump(): void {
@@ -137,7 +123,6 @@ export class Scheduler {
         this.running--;
         this.pump();
       });
-      this.changed();
     }
   }
 }
