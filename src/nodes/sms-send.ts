@@ -58,7 +58,7 @@ export = function (RED: NodeAPI): void {
       try {
         if (!config) throw noConfigError(lang);
         const s = config.settings;
-        prepared = prepareSend(msg.payload, msg.mobile !== undefined ? msg.mobile : def.mobile, {
+        prepared = prepareSend(msg.payload, msg.mobile ?? def.mobile, {
           signature: s.signature,
           maxLength: s.maxLength,
           mobileCheck: s.mobileCheck,
