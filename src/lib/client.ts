@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { Pool } from "undici";
+import { Pool, type Dispatcher } from "undici";
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
 import { CodeTable, RETRY_SAFE_CODES, type CodeOverrides } from "./codes";
@@ -75,6 +75,11 @@ const CONNECT_CODES = new Set([
   "ERR_INVALID_URL",
 ]);
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+
+/** An error carrying a code as undici's own errors do, so one classifier reads both. */
+function codedError(code: string): Error {
+  return Object.assign(new Error(code), { code });
+}
 
 /**
  * The most telling error code in an error, its causes and aggregated errors (undici wraps the
@@ -270,52 +275,75 @@ export class SmsClient {
     });
   }
 
-  private async request(
-    method: "GET" | "POST",
-    path: string,
-    body: string | undefined,
-    isSend: boolean,
-  ): Promise<string> {
-    let res;
-    try {
-      res = await this.pool.request({
-        method,
-        path: this.base + path,
-        body,
-        headers:
-          method === "POST"
-            ? { "content-type": "application/x-www-form-urlencoded; charset=utf-8", accept: "text/plain" }
-            : { accept: "text/plain" },
-      });
-    } catch (e) {
-      throw this.transportError(e, isSend);
-    }
-    try {
-      const text = await this.readBody(res.body);
-      if (res.statusCode < 200 || res.statusCode > 299) {
-        const unknown = isSend && res.statusCode >= 500;
-        this.fail("HTTP_STATUS", unknown ? "httpStatusUnknown" : "httpStatus", { status: res.statusCode }, unknown);
-      }
-      return text;
-    } catch (e) {
-      if (e instanceof SmsError) throw e;
-      throw this.transportError(e, isSend, true);
-    }
-  }
-
-  private async readBody(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of body) {
-      size += c.length;
-      if (size > this.maxReplyBytes) {
-        body.destroy();
-        const head = Buffer.concat(chunks).toString("utf8");
-        throw new ReplyFormatError(excerpt(head || c.toString("utf8")));
-      }
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks).toString("utf8");
+  /**
+   * One platform request under a deadline of `timeout` ms, connection included. undici's own
+   * timeouts run on a coarse clock (they can fire up to a second late), so the deadline is ours.
+   * Whether the deadline caught the request before or after it went on the wire decides what the
+   * caller may do next: before, nothing reached the platform and a retry is safe; after, the
+   * platform may have taken it.
+   */
+  private request(method: "GET" | "POST", path: string, body: string | undefined, isSend: boolean): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let size = 0;
+      let settled = false;
+      const chunks: Buffer[] = [];
+      const finish = (err: SmsError | undefined, text = "") => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        if (err) reject(err);
+        else resolve(text);
+      };
+      // A native timer on purpose: the injectable clock paces retries, not sockets.
+      const deadline = setTimeout(() => {
+        if (!controller) return finish(this.transportError(codedError("UND_ERR_CONNECT_TIMEOUT"), isSend));
+        const e = codedError(status ? "UND_ERR_BODY_TIMEOUT" : "UND_ERR_HEADERS_TIMEOUT");
+        controller.abort(e);
+        finish(this.transportError(e, isSend, status > 0));
+      }, this.timeout);
+      const headers: Record<string, string> =
+        method === "POST"
+          ? { "content-type": "application/x-www-form-urlencoded; charset=utf-8", accept: "text/plain" }
+          : { accept: "text/plain" };
+      this.pool.dispatch(
+        { method, path: this.base + path, body, headers },
+        {
+          onRequestStart: (c) => {
+            // The deadline passed while connecting: abort before a single byte is written.
+            if (settled) return c.abort(codedError("UND_ERR_CONNECT_TIMEOUT"));
+            controller = c;
+          },
+          onResponseStart: (_c, statusCode) => {
+            if (statusCode >= 200) status = statusCode;
+          },
+          onResponseData: (c, chunk) => {
+            if (settled) return;
+            size += chunk.length;
+            if (size > this.maxReplyBytes) {
+              c.abort(new ReplyFormatError(""));
+              const head = Buffer.concat(chunks).toString("utf8");
+              return finish(this.transportError(new ReplyFormatError(excerpt(head || chunk.toString("utf8"))), isSend));
+            }
+            chunks.push(chunk);
+          },
+          onResponseEnd: () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            if (status >= 200 && status <= 299) return finish(undefined, text);
+            const unknown = isSend && status >= 500;
+            finish(
+              new SmsError({
+                code: "HTTP_STATUS",
+                message: t(unknown ? "httpStatusUnknown" : "httpStatus", this.lang, { status }),
+                outcomeUnknown: unknown,
+              }),
+            );
+          },
+          onResponseError: (_c, e) => finish(this.transportError(e, isSend, status > 0)),
+        },
+      );
+    });
   }
 
   private transportError(e: unknown, isSend: boolean, afterHeaders = false): SmsError {

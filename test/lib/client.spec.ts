@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import http from "node:http";
+import type { Pool } from "undici";
 import { errorCode, SmsClient, type ClientOptions } from "../../src/lib/client";
 import { SmsError } from "../../src/lib/errors";
-import { hang, refusedUrl, reply, reset, resetMidReply, StubServer } from "../support/stub";
+import { hang, refusedUrl, reply, reset, resetMidReply, StubServer, waitFor } from "../support/stub";
 
 const PASSWORD = "Pw-Zebra-7781";
 
@@ -143,6 +144,30 @@ describe("lib/client (real local HTTP server)", () => {
     assert.match(e.message, /may or may not have been sent/);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(stub.requests.length, 1);
+  });
+
+  it("a deadline reached while waiting for a connection: nothing written, safe to retry", async () => {
+    // The only connection is held by a request outside the client's deadline (the platform never
+    // answers it), so the send waits for a connection until its own deadline passes.
+    stub.script(hang);
+    const c = make(stub.url, { timeout: 200, retries: 0, connections: 1 });
+    const pool = (c as unknown as { pool: Pool }).pool;
+    const release = new AbortController();
+    const held = pool.request({ method: "GET", path: "/hold", signal: release.signal }).catch(() => undefined);
+    await waitFor(() => stub.requests.length === 1);
+    const e = await failure(c.send(req));
+    assert.equal(e.code, "NETWORK");
+    assert.equal(e.retryable, true);
+    assert.ok(!e.outcomeUnknown);
+    // Once the connection is free again, the abandoned send must not go out on it.
+    release.abort();
+    await held;
+    stub.script(reply("20110725160412,0\n1"));
+    await c.send(req);
+    assert.deepEqual(
+      stub.requests.map((r) => r.path),
+      ["/hold", "/msg/HttpBatchSendSM"],
+    );
   });
 
   const maybeTaken: Array<[string, Parameters<StubServer["script"]>[0], string]> = [
