@@ -169,6 +169,7 @@ describe("nodes/sms-receive (real HTTP on RED.httpNode)", () => {
       .get("/sms/push")
       .query({ ...report, status: "UNDELIV" })
       .expect(200);
+    await reports.next(2);
     await sleep(50);
     assert.deepEqual(
       reports.msgs.map((m) => (m.payload as Payload).status),
@@ -222,6 +223,7 @@ describe("nodes/sms-receive (real HTTP on RED.httpNode)", () => {
         })
         .expect(200, "OK");
     }
+    await mo.next(1);
     await sleep(50);
     assert.equal(mo.msgs.length, 1);
     const p = mo.msgs[0].payload as Payload;

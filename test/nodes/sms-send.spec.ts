@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { reply, StubServer, refusedUrl, reset } from "../support/stub";
+import { reply, StubServer, refusedUrl, reset, waitFor } from "../support/stub";
 import { collect, creds, flowWith, helper, load, sleep, PASSWORD, type FlowNode } from "../support/nr";
 
 const send = (o: Record<string, unknown> = {}): FlowNode => ({
@@ -276,15 +276,17 @@ describe("nodes/sms-send (in Node-RED, against the simulator)", () => {
     const out = collect("out");
     node.receive({ payload: "hi" } as never);
     const [m] = await out.next();
-    await sleep(150);
-    const statuses = (node.status as unknown as { args: Array<[Record<string, string>]> }).args.map((a) => a[0]);
+    const statusArgs = () =>
+      (node.status as unknown as { args: Array<[Record<string, string>]> }).args.map((a) => a[0]);
+    await waitFor(() => statusArgs().at(-1)?.fill === "green", 5000, "the green status");
+    const statuses = statusArgs();
     assert.ok(statuses.some((s) => s.fill === "blue" && /queued/.test(s.text)));
     assert.deepEqual(statuses[statuses.length - 1], { fill: "green", shape: "dot", text: m.msgid });
     const caught = collect("caught");
     node.receive({ payload: "" } as never);
     await caught.next();
-    await sleep(150);
-    const last = (node.status as unknown as { lastCall: { args: [Record<string, string>] } }).lastCall.args[0];
+    await waitFor(() => statusArgs().at(-1)?.fill === "red", 5000, "the red status");
+    const last = statusArgs().at(-1);
     assert.deepEqual(last, { fill: "red", shape: "ring", text: "EMPTY_MESSAGE" });
   });
 });
