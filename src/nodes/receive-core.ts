@@ -1,6 +1,6 @@
 // The push endpoint of sms-receive without Node-RED: request → params → checks → messages.
 // Kept apart so the node file stays a thin adapter and so this logic is testable on its own.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { CodeTable } from "../lib/codes";
 import { parsePush, type MoPush, type Params, type ReportPush } from "../lib/push";
@@ -77,7 +77,7 @@ interface PartMeta {
 }
 
 function digest(s: string): Buffer {
-  return createHash("sha256").update(s, "utf8").digest();
+  return hash("sha256", s, "buffer");
 }
 
 // receiver and pswd are checked together, in constant time and without leaking their lengths:
@@ -147,7 +147,7 @@ export class PushEndpoint {
     const ok: Answer = { status: 200, body: "OK" };
     const receivedAt = this.now();
     if (push.kind === "report") {
-      const key = [push.msgid, push.mobile, push.status, push.reportTimeRaw].join("\u0000");
+      const key = `${push.msgid}\u0000${push.mobile}\u0000${push.status}\u0000${push.reportTimeRaw}`;
       if (this.reports.checkAndAdd(key)) {
         this.stats.duplicates++;
         return { answer: ok };

@@ -12,8 +12,6 @@ export interface SmsReceiveDef extends NodeDef {
   partTimeout: string | number;
 }
 
-const OK_BYTES = Buffer.from("OK", "utf8");
-
 // Paths in use by sms-receive nodes of this runtime: a second node on the same path would never
 // see a push (Express serves the first route), so it is refused with a clear error instead.
 const inUse = new Map<string, string>();
@@ -69,12 +67,14 @@ export = function (RED: NodeAPI): void {
     const showCounts = () => status.set(counts);
     node.status({ fill: "grey", shape: "dot", text: "sms-receive.status.listening" });
 
-    // Plain writeHead/end with a pre-encoded body: Express's res.send would hash every "OK" for
-    // an ETag, and this is the hot path under a push storm.
+    // Plain writeHead/end: Express's res.send would hash every "OK" for an ETag, and this is the
+    // hot path under a push storm. A string body (not a Buffer) lets Node join it to the head in
+    // one chunk; a Buffer would be queued as a chunk of its own.
     const answer = (res: Response, status: number, body: string) => {
-      const bytes = body === "OK" ? OK_BYTES : Buffer.from(body, "utf8");
-      res.writeHead(status, ["content-type", "text/plain; charset=utf-8", "content-length", String(bytes.length)]);
-      res.end(bytes);
+      res.statusCode = status;
+      res.setHeader("content-type", "text/plain; charset=utf-8");
+      res.setHeader("content-length", body === "OK" ? 2 : Buffer.byteLength(body));
+      res.end(body);
     };
     const respond = (res: Response, params: ParamsResult) => {
       if (params === "too-large") return answer(res, 413, "Payload Too Large");
