@@ -167,7 +167,8 @@ export class Reassembler<M = unknown> {
       else missing.push(i);
     }
     const ordered = received.map((n) => entry.parts.get(n)!);
-    for (const n of received) this.done.add(entry.key + SEP + n);
+    // join() gives flat strings: a concatenation would stay a rope that the window keeps alive.
+    for (const n of received) this.done.add([entry.key, n].join(SEP));
     this.opts.onMessage({
       mobile,
       destcode,
