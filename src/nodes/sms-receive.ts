@@ -67,8 +67,8 @@ export = function (RED: NodeAPI): void {
     const showCounts = () => status.set(counts);
     node.status({ fill: "grey", shape: "dot", text: "sms-receive.status.listening" });
 
-    // Plain writeHead/end: Express's res.send would hash every "OK" for an ETag, and this is the
-    // hot path under a push storm. A string body (not a Buffer) lets Node join it to the head in
+    // Node's own response calls: Express's res.send would hash every "OK" for an ETag, and this
+    // is the hot path under a push storm. A string body (not a Buffer) lets Node join it to the head in
     // one chunk; a Buffer would be queued as a chunk of its own.
     const answer = (res: Response, status: number, body: string) => {
       res.statusCode = status;
