@@ -257,21 +257,16 @@ export class SmsClient {
       return fn();
     } catch (e) {
       if (!(e instanceof ReplyFormatError)) throw e;
-      const ex = this.redact(e.excerpt);
-      return this.fail("BAD_RESPONSE", isSend ? "badResponseUnknown" : "badResponse", { excerpt: ex }, isSend);
+      throw this.badResponse(e.excerpt, isSend);
     }
   }
 
-  private fail(
-    code: "BAD_RESPONSE" | "HTTP_STATUS",
-    key: Parameters<typeof t>[0],
-    params: object,
-    unknown: boolean,
-  ): never {
-    throw new SmsError({
-      code,
-      message: this.redact(t(key, this.lang, params as Record<string, unknown>)),
-      outcomeUnknown: unknown,
+  /** A reply we cannot read: a send may still have been taken. */
+  private badResponse(excerpt: string, isSend: boolean): SmsError {
+    return new SmsError({
+      code: "BAD_RESPONSE",
+      message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: this.redact(excerpt) }),
+      outcomeUnknown: isSend,
     });
   }
 
@@ -322,9 +317,9 @@ export class SmsClient {
             if (settled) return;
             size += chunk.length;
             if (size > this.maxReplyBytes) {
-              c.abort(new ReplyFormatError(""));
               const head = Buffer.concat(chunks).toString("utf8");
-              return finish(this.transportError(new ReplyFormatError(excerpt(head || chunk.toString("utf8"))), isSend));
+              finish(this.badResponse(excerpt(head || chunk.toString("utf8")), isSend));
+              return c.abort(codedError("REPLY_TOO_LARGE"));
             }
             chunks.push(chunk);
           },
@@ -347,13 +342,6 @@ export class SmsClient {
   }
 
   private transportError(e: unknown, isSend: boolean, afterHeaders = false): SmsError {
-    if (e instanceof ReplyFormatError) {
-      return new SmsError({
-        code: "BAD_RESPONSE",
-        message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: this.redact(e.excerpt) }),
-        outcomeUnknown: isSend,
-      });
-    }
     const code = errorCode(e) ?? "UNKNOWN";
     const reason = this.redact(code);
     if (!afterHeaders && CONNECT_CODES.has(code)) {
