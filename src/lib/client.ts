@@ -32,6 +32,8 @@ export interface ClientOptions {
   connections?: number;
   /** most bytes read from a reply; a longer one is BAD_RESPONSE */
   maxReplyBytes?: number;
+  /** certificates (PEM) trusted for an https url instead of Node's default roots: a private CA */
+  ca?: string | Buffer | Array<string | Buffer>;
   lang?: Lang;
   codes?: CodeOverrides;
   clock?: Clock;
@@ -62,7 +64,7 @@ export interface BalanceOutcome {
   products: BalanceReply["products"];
 }
 
-// Errors raised before a single byte reached the platform: a retry cannot send twice.
+// Connect-phase codes: the most telling code of an error chain (see errorCode).
 const CONNECT_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
@@ -75,6 +77,21 @@ const CONNECT_CODES = new Set([
   "ERR_INVALID_URL",
 ]);
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+// Failures of a connection that may well work in a moment. Only those are retried (and only when
+// the request was not written): anything else, a refused certificate first, fails the same way
+// 500 ms later, so a retry would only delay the error.
+const TRANSIENT_CODES = new Set([
+  ...CONNECT_CODES,
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+]);
+// Node's certificate checks (OpenSSL's X509_V_ERR_* names, ERR_TLS_CERT_ALTNAME_INVALID) and
+// OpenSSL's handshake errors (ERR_SSL_*, e.g. an https URL on a plain HTTP port).
+const TLS_CODE =
+  /CERT|^ERR_TLS_|^ERR_SSL_|^UNABLE_TO_|^INVALID_CA$|^INVALID_PURPOSE$|^PATH_LENGTH_EXCEEDED$|^HOSTNAME_/;
 
 /** An error carrying a code as undici's own errors do, so one classifier reads both. */
 function codedError(code: string): Error {
@@ -139,7 +156,7 @@ export class SmsClient {
     this.pool = new Pool(url.origin, {
       connections,
       pipelining: 1,
-      connect: { timeout: this.timeout },
+      connect: opts.ca === undefined ? { timeout: this.timeout } : { timeout: this.timeout, ca: opts.ca },
       headersTimeout: this.timeout,
       bodyTimeout: this.timeout,
       keepAliveTimeout: 30_000,
@@ -293,10 +310,10 @@ export class SmsClient {
       };
       // A native timer on purpose: the injectable clock paces retries, not sockets.
       const deadline = setTimeout(() => {
-        if (!controller) return finish(this.transportError(codedError("UND_ERR_CONNECT_TIMEOUT"), isSend));
+        if (!controller) return finish(this.transportError(codedError("UND_ERR_CONNECT_TIMEOUT"), isSend, false));
         const e = codedError(status ? "UND_ERR_BODY_TIMEOUT" : "UND_ERR_HEADERS_TIMEOUT");
         controller.abort(e);
-        finish(this.transportError(e, isSend, status > 0));
+        finish(this.transportError(e, isSend, true));
       }, this.timeout);
       const headers: Record<string, string> =
         method === "POST"
@@ -305,6 +322,8 @@ export class SmsClient {
       this.pool.dispatch(
         { method, path: this.base + path, body, headers },
         {
+          // Called once the connection is up (TLS handshake and certificate check done), just
+          // before the request is written: see transportError.
           onRequestStart: (c) => {
             // The deadline passed while connecting: abort before a single byte is written.
             if (settled) return c.abort(codedError("UND_ERR_CONNECT_TIMEOUT"));
@@ -335,20 +354,31 @@ export class SmsClient {
               }),
             );
           },
-          onResponseError: (_c, e) => finish(this.transportError(e, isSend, status > 0)),
+          onResponseError: (_c, e) => finish(this.transportError(e, isSend, controller !== undefined)),
         },
       );
     });
   }
 
-  private transportError(e: unknown, isSend: boolean, afterHeaders = false): SmsError {
+  /**
+   * What a transport error means hangs on whether the request was written, not on its code.
+   * undici 7 calls onRequestStart (Request.onConnect, from writeH1 in dispatcher/client-h1.js)
+   * only on a connected socket (for https the connector calls back on 'secureConnect', after the
+   * handshake and the certificate check) and writes the request right after it in the same tick.
+   * So an error before onRequestStart reached no platform, whatever its code: refused, DNS, a
+   * reset or a refused certificate during the handshake. After it, the platform may have read
+   * the request, and a send's outcome is unknown.
+   */
+  private transportError(e: unknown, isSend: boolean, written: boolean): SmsError {
     const code = errorCode(e) ?? "UNKNOWN";
     const reason = this.redact(code);
-    if (!afterHeaders && CONNECT_CODES.has(code)) {
+    if (!written) {
+      const tls = TLS_CODE.test(code);
+      const key = tls ? (isSend ? "tlsFailed" : "tlsFailedQuery") : isSend ? "connectFailed" : "connectFailedQuery";
       return new SmsError({
         code: "NETWORK",
-        message: t(isSend ? "connectFailed" : "connectFailedQuery", this.lang, { reason }),
-        retryable: true,
+        message: t(key, this.lang, { reason }),
+        retryable: TRANSIENT_CODES.has(code),
         cause: e,
         details: { reason },
       });

@@ -71,6 +71,16 @@ export const MESSAGES = {
     "en-US": "Could not connect to the platform ({reason})",
     "zh-CN": "无法连接短信平台（{reason}）",
   },
+  tlsFailed: {
+    "en-US":
+      "The secure connection to the platform was refused ({reason}): check the URL (https or http, host name) and the platform's certificate; nothing was sent",
+    "zh-CN": "与短信平台的安全连接被拒绝（{reason}）：请检查 URL（https 还是 http、主机名）及平台的证书；短信未发送",
+  },
+  tlsFailedQuery: {
+    "en-US":
+      "The secure connection to the platform was refused ({reason}): check the URL (https or http, host name) and the platform's certificate",
+    "zh-CN": "与短信平台的安全连接被拒绝（{reason}）：请检查 URL（https 还是 http、主机名）及平台的证书",
+  },
   networkUnknown: {
     "en-US": "The connection failed after the request was sent ({reason}); the SMS may or may not have been sent",
     "zh-CN": "请求发出后连接中断（{reason}）；短信可能已发送，也可能未发送",

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { hang, refusedUrl, reply, reset, resetMidReply, StubServer, type Behaviour } from "../support/stub";
 import { collect, flowWith, helper, load, sleep, type FlowNode } from "../support/nr";
+import { ResetBeforeRequest, TlsPlatform } from "../support/tls-servers";
 
 type Payload = Record<string, unknown>;
 const OK = reply("20110725160412,0\n99001");
@@ -132,6 +133,43 @@ describe("faults: platform, through the nodes", function () {
     assert.equal((m.payload as Payload).outcomeUnknown, false);
     helper.getNode("s").receive({ payload: "y" } as never);
     await caught.next(2, 10_000);
+  });
+
+  it("sms-send, an https platform with a self-signed certificate: NETWORK, nothing sent, not retried", async () => {
+    const platform = new TlsPlatform("self-signed");
+    try {
+      await load(flowWith({ url: await platform.start(), retries: 2 }, [send]));
+      const caught = collect("caught");
+      helper.getNode("s").receive({ payload: "x" } as never);
+      const [m] = await caught.next(1, 10_000);
+      const p = m.payload as Payload;
+      assert.equal(p.code, "NETWORK");
+      assert.equal(p.outcomeUnknown, false);
+      assert.equal(p.reason, "DEPTH_ZERO_SELF_SIGNED_CERT");
+      assert.match((m.error as { message: string }).message, /certificate; nothing was sent/);
+      await sleep(100);
+      assert.equal(platform.connections, 1);
+      assert.equal(platform.requests, 0);
+    } finally {
+      await helper.unload();
+      await platform.close();
+    }
+  });
+
+  it("sms-send, a reset during the TLS handshake: NETWORK, nothing sent, retried", async () => {
+    const server = new ResetBeforeRequest();
+    try {
+      await load(flowWith({ url: await server.start(), retries: 1 }, [send]));
+      const caught = collect("caught");
+      helper.getNode("s").receive({ payload: "x" } as never);
+      const [m] = await caught.next(1, 10_000);
+      assert.equal((m.payload as Payload).code, "NETWORK");
+      assert.equal((m.payload as Payload).outcomeUnknown, false);
+      assert.equal(server.connections, 2);
+    } finally {
+      await helper.unload();
+      await server.close();
+    }
   });
 
   it("sms-send, DNS failure: NETWORK, outcome known", async () => {

@@ -4,6 +4,7 @@ import type { Pool } from "undici";
 import { errorCode, SmsClient, type ClientOptions } from "../../src/lib/client";
 import { SmsError } from "../../src/lib/errors";
 import { hang, refusedUrl, reply, reset, resetMidReply, StubServer, waitFor } from "../support/stub";
+import { ResetBeforeRequest, testCa, TlsPlatform, type CertName } from "../support/tls-servers";
 
 const PASSWORD = "Pw-Zebra-7781";
 
@@ -170,6 +171,68 @@ describe("lib/client (real local HTTP server)", () => {
     );
   });
 
+  describe("TLS failures and resets before the request is written (real local servers)", () => {
+    const servers: Array<{ close(): Promise<void> }> = [];
+    afterEach(async () => {
+      await client?.close();
+      client = undefined;
+      for (const s of servers.splice(0)) await s.close();
+    });
+    const platform = async (cert: CertName) => {
+      const p = new TlsPlatform(cert);
+      servers.push(p);
+      return { p, url: await p.start() };
+    };
+
+    it("https with a certificate from a trusted CA sends (the control for the cases below)", async () => {
+      const { p, url } = await platform("good");
+      const r = await make(url, { ca: testCa() }).send(req);
+      assert.equal(r.msgid, "4242");
+      assert.equal(p.requests, 1);
+    });
+
+    const refused: Array<[string, CertName, boolean, RegExp]> = [
+      ["a self-signed certificate", "self-signed", false, /DEPTH_ZERO_SELF_SIGNED_CERT/],
+      ["an expired certificate", "expired", true, /CERT_HAS_EXPIRED/],
+      ["a certificate for another host", "wrong-host", true, /ERR_TLS_CERT_ALTNAME_INVALID/],
+    ];
+    for (const [name, cert, trustCa, reason] of refused) {
+      it(`${name}: NETWORK, nothing sent (outcome known), not retried`, async () => {
+        const { p, url } = await platform(cert);
+        const e = await failure(make(url, { retries: 3, ...(trustCa ? { ca: testCa() } : {}) }).send(req));
+        assert.equal(e.code, "NETWORK");
+        assert.equal(e.outcomeUnknown, false);
+        // A certificate does not heal in a few seconds: retrying would only delay the error.
+        assert.equal(e.retryable, false);
+        assert.match(String(e.details.reason), reason);
+        assert.match(e.message, /certificate.*nothing was sent/);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(p.connections, 1);
+        assert.equal(p.requests, 0);
+      });
+    }
+
+    it("a balance query to a self-signed platform: NETWORK, one connection", async () => {
+      const { p, url } = await platform("self-signed");
+      const e = await failure(make(url, { retries: 3 }).balance());
+      assert.equal(e.code, "NETWORK");
+      assert.match(e.message, /certificate/);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(p.connections, 1);
+    });
+
+    it("a reset before the request was written: NETWORK, outcome known, retried like a refused connection", async () => {
+      const s = new ResetBeforeRequest();
+      servers.push(s);
+      const e = await failure(make(await s.start(), { retries: 2 }).send(req));
+      assert.equal(e.code, "NETWORK");
+      assert.equal(e.outcomeUnknown, false);
+      assert.equal(e.retryable, true);
+      assert.match(e.message, /nothing was sent/);
+      assert.equal(s.connections, 3);
+    });
+  });
+
   const maybeTaken: Array<[string, Parameters<StubServer["script"]>[0], string]> = [
     ["reset after sending", reset, "NETWORK"],
     ["reset mid-reply", resetMidReply, "NETWORK"],
@@ -296,24 +359,32 @@ describe("lib/client (real local HTTP server)", () => {
     assert.equal(errorCode("nope"), undefined);
   });
 
-  it("surely-not-taken classification covers DNS failure and connect timeout", async () => {
+  it("classifies by whether the request was written: the same code before and after", async () => {
     // A DNS failure and a connect timeout cannot be produced on loopback; feed undici-shaped
     // errors through the same path the pool's errors take.
     const c = make(stub.url);
-    const classify = (c as unknown as { transportError(e: unknown, s: boolean): SmsError }).transportError.bind(c);
-    for (const code of ["ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]) {
-      const e = classify(Object.assign(new Error("x"), { code }), true);
-      assert.equal(e.code, "NETWORK");
-      assert.equal(e.outcomeUnknown, false);
-      assert.equal(e.retryable, true);
+    type Classify = (e: unknown, isSend: boolean, written: boolean) => SmsError;
+    const classify = (c as unknown as { transportError: Classify }).transportError.bind(c);
+    const coded = (code: string) => Object.assign(new Error("x"), { code });
+    for (const code of ["ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]) {
+      const before = classify(coded(code), true, false);
+      assert.equal(before.code, "NETWORK");
+      assert.equal(before.outcomeUnknown, false, code);
+      assert.equal(before.retryable, true, code);
     }
-    for (const code of ["ECONNRESET", "UND_ERR_SOCKET", "EPIPE"]) {
-      const e = classify(Object.assign(new Error("x"), { code }), true);
-      assert.equal(e.code, "NETWORK");
-      assert.equal(e.outcomeUnknown, true);
-      assert.equal(e.retryable, false);
+    for (const code of ["CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "ERR_SSL_WRONG_VERSION_NUMBER"]) {
+      const before = classify(coded(code), true, false);
+      assert.equal(before.outcomeUnknown, false, code);
+      assert.equal(before.retryable, false, code);
+      assert.match(before.message, /secure connection/);
     }
-    const t = classify(Object.assign(new Error("x"), { code: "UND_ERR_HEADERS_TIMEOUT" }), true);
+    for (const code of ["ECONNRESET", "UND_ERR_SOCKET", "EPIPE", "ECONNREFUSED"]) {
+      const after = classify(coded(code), true, true);
+      assert.equal(after.code, "NETWORK");
+      assert.equal(after.outcomeUnknown, true, code);
+      assert.equal(after.retryable, false, code);
+    }
+    const t = classify(coded("UND_ERR_HEADERS_TIMEOUT"), true, true);
     assert.equal(t.code, "TIMEOUT");
     assert.equal(t.outcomeUnknown, true);
   });
