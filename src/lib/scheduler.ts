@@ -58,7 +58,10 @@ export class Scheduler {
   /** Waits for a turn; an aborted `signal` takes the caller out of the line (SchedulerClosedError). */
   acquire(priority = false, signal?: AbortSignal): Promise<() => void> {
     if (this.closed || signal?.aborted) return Promise.reject(new SchedulerClosedError());
-    if (!priority && this.waiting.length >= this.opts.queue) return Promise.reject(new QueueFullError(this.opts.queue));
+    // The bound counts callers left waiting: one that starts at once never waits, so even with
+    // `queue: 0` ("no waiting") a send on an idle account goes.
+    if (!priority && this.waiting.length >= this.opts.queue && !this.canStartNow())
+      return Promise.reject(new QueueFullError(this.opts.queue));
     return new Promise((resolve, reject) => {
       let settled = false;
       let onAbort: (() => void) | undefined;
@@ -100,6 +103,15 @@ export class Scheduler {
     this.timer = null;
     const rest = this.waiting.splice(0);
     for (const w of rest) w.reject(new SchedulerClosedError());
+  }
+
+  /** Whether a caller asking now would get its turn without waiting (pump() would start it). */
+  private canStartNow(): boolean {
+    return (
+      this.waiting.length === 0 &&
+      this.running < this.opts.concurrency &&
+      (this.opts.rate <= 0 || this.clock.now() >= this.nextStart)
+    );
   }
 
   private pump(): void {

@@ -292,6 +292,38 @@ describe("lib/client (real local HTTP server)", () => {
     assert.equal(stub.requests.length, 3);
   });
 
+  it("queue 0: a send that can start at once goes; one that would wait is QUEUE_FULL; a retry is not refused", async () => {
+    const c = make(stub.url, { queue: 0, rate: 0, connections: 1, retries: 2 });
+    assert.equal((await c.send(req)).msgid, "1234567890100");
+    // The only connection is busy: the second send would have to wait.
+    stub.script(reply("20110725160412,0\n1", 200, 100));
+    const first = c.send(req);
+    const second = await failure(c.send(req));
+    assert.equal(second.code, "QUEUE_FULL");
+    assert.equal(second.outcomeUnknown, false);
+    assert.equal((await first).msgid, "1");
+    // A 103 is retried even though the queue holds nobody.
+    stub.script(reply("20110725160412,103"), reply("20110725160412,0\n2"));
+    const retried = await c.send(req);
+    assert.equal(retried.msgid, "2");
+    assert.equal(retried.attempts, 2);
+    assert.equal(stub.requests.length, 4);
+  });
+
+  it("queue 0 with a rate: the next send before its start time is QUEUE_FULL", async () => {
+    const c = make(stub.url, { queue: 0, rate: 2 });
+    const results = await Promise.all(
+      [c.send(req), c.send(req)].map((p) =>
+        p.then(
+          () => "ok",
+          (e: SmsError) => e.code,
+        ),
+      ),
+    );
+    assert.deepEqual(results, ["ok", "QUEUE_FULL"]);
+    assert.equal(stub.requests.length, 1);
+  });
+
   it("close() fails waiting sends as not sent and lets the one under way finish", async () => {
     stub.script(reply("20110725160412,0\n5", 200, 150));
     const c = make(stub.url, { rate: 2 });

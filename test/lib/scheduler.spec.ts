@@ -34,6 +34,44 @@ describe("lib/scheduler", () => {
     assert.equal(s.active, 0);
   });
 
+  it("queue 0 means no waiting: a caller that can start at once goes, one that would wait is refused", async () => {
+    const clock = new FakeClock();
+    const s = new Scheduler({ rate: 0, queue: 0, concurrency: 1, clock });
+    const first = await s.acquire();
+    // The only slot is taken: this caller would have to wait.
+    await assert.rejects(s.acquire(), QueueFullError);
+    // A retry keeps its priority: it waits for the slot instead of being refused.
+    const retry = s.acquire(true);
+    assert.equal(s.queued, 1);
+    await assert.rejects(s.acquire(), QueueFullError);
+    first();
+    (await retry)();
+    assert.equal(s.active, 0);
+    // Idle again: a send goes at once.
+    (await s.acquire())();
+  });
+
+  it("queue 0 with a rate: refused until its start time has come, then goes at once", async () => {
+    const clock = new FakeClock();
+    const s = new Scheduler({ rate: 10, queue: 0, concurrency: 5, clock });
+    (await s.acquire())();
+    await assert.rejects(s.acquire(), QueueFullError);
+    clock.advance(99);
+    await assert.rejects(s.acquire(), QueueFullError);
+    clock.advance(1);
+    const second = await s.acquire();
+    const startedAt = clock.now();
+    // A retry asked before its turn waits for the rate, never refused.
+    let retryAt = 0;
+    const retry = s.acquire(true).then((rel) => ((retryAt = clock.now()), rel));
+    await Promise.resolve();
+    assert.equal(retryAt, 0);
+    clock.advance(100);
+    (await retry)();
+    second();
+    assert.equal(retryAt - startedAt, 100);
+  });
+
   it("close() fails every waiting caller; an aborted caller leaves the line", async () => {
     const s = new Scheduler({ rate: 0, queue: 10, concurrency: 1 });
     await s.acquire();
