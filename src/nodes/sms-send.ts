@@ -113,7 +113,8 @@ export = function (RED: NodeAPI): void {
             }
           } catch (e) {
             const err = asSmsError(e);
-            const unsent = prepared.batches.slice(i).reduce((n, b) => n + b.length, 0);
+            // Numbers a flow may resend as msg.mobile: never one that may have received the SMS.
+            const unsent = (err.outcomeUnknown ? [] : mobiles).concat(...prepared.batches.slice(i + 1));
             const resptime = typeof err.details.resptime === "string" ? err.details.resptime : null;
             msg.payload = failurePayload(err, {
               msgid: null,
@@ -127,7 +128,9 @@ export = function (RED: NodeAPI): void {
             msg.mobile = mobiles;
             status.set({ fill: "red", shape: "ring", text: String(err.code) });
             const message =
-              count > 1 ? t("batchFailed", lang, { index: i + 1, count, reason: err.message, unsent }) : err.message;
+              count > 1
+                ? t("batchFailed", lang, { index: i + 1, count, reason: err.message, unsent: unsent.length })
+                : err.message;
             done(nodeError(err, message));
             return;
           }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { reply, StubServer, refusedUrl, reset, waitFor } from "../support/stub";
+import { hang, reply, StubServer, refusedUrl, reset, waitFor } from "../support/stub";
 import { collect, creds, flowWith, helper, load, sleep, PASSWORD, type FlowNode } from "../support/nr";
 
 const send = (o: Record<string, unknown> = {}): FlowNode => ({
@@ -176,8 +176,8 @@ describe("nodes/sms-send (in Node-RED, against the simulator)", () => {
     assert.equal(out.msgs.length, 1);
     assert.equal(p.code, 109);
     assert.deepEqual(p.batch, { index: 2, count: 2 });
-    assert.equal(p.unsent, 1);
-    assert.match((err.error as { message: string }).message, /Batch 2 of 2/);
+    assert.deepEqual(p.unsent, [numbers[50_000]]);
+    assert.match((err.error as { message: string }).message, /Batch 2 of 2.*\(1 number\(s\) not sent\)/);
   });
 
   describe("platform faults (stub server)", () => {
@@ -227,6 +227,61 @@ describe("nodes/sms-send (in Node-RED, against the simulator)", () => {
       const [m] = await caught.next();
       assert.equal((m.payload as Payload).code, "NETWORK");
       assert.equal((m.payload as Payload).outcomeUnknown, false);
+    });
+
+    describe("payload.unsent: the numbers surely not sent, ready to resend", function () {
+      this.timeout(30_000);
+      const OK = reply("20110725160412,0\n1");
+      // Entered with +86 so the test sees unsent holds the normalised numbers.
+      const numbers = (n: number) => Array.from({ length: n }, (_, i) => `139${String(i).padStart(8, "0")}`);
+      const entered = (list: string[]) => list.map((m) => `+86${m}`);
+
+      async function failBatch(count: number, second: Parameters<StubServer["script"]>[0]) {
+        const all = numbers(count);
+        stub.script(OK, second);
+        await load(flowWith({ url: stub.url, timeout: 400, retries: 1 }, [send()]));
+        const out = collect("out");
+        const caught = collect("caught");
+        helper.getNode("s").receive({ payload: "bulk", mobile: entered(all) } as never);
+        const [m] = await caught.next(1, 20_000);
+        return { all, out, m, p: m.payload as Payload, message: (m.error as { message: string }).message };
+      }
+
+      it("the second of two batches times out: unsent is empty (its numbers may have the SMS)", async () => {
+        const { out, p, message } = await failBatch(50_001, hang);
+        assert.equal(out.msgs.length, 1);
+        assert.equal(p.code, "TIMEOUT");
+        assert.equal(p.outcomeUnknown, true);
+        assert.deepEqual(p.batch, { index: 2, count: 2 });
+        assert.deepEqual(p.unsent, []);
+        assert.match(message, /Batch 2 of 2.*\(0 number\(s\) not sent\)/);
+        assert.equal(stub.requests.length, 2);
+      });
+
+      it("the second of two batches is refused with 103 after the retries: unsent is that batch", async () => {
+        const { all, p, message } = await failBatch(50_001, reply("20110725160412,103"));
+        assert.equal(p.code, 103);
+        assert.equal(p.outcomeUnknown, false);
+        assert.deepEqual(p.unsent, [all[50_000]]);
+        assert.match(message, /\(1 number\(s\) not sent\)/);
+        assert.equal(stub.requests.length, 3);
+      });
+
+      it("three batches, the second times out: unsent is the third batch", async () => {
+        const { all, out, p, message } = await failBatch(100_001, hang);
+        assert.equal(out.msgs.length, 1);
+        assert.equal(p.outcomeUnknown, true);
+        assert.deepEqual(p.batch, { index: 2, count: 3 });
+        assert.deepEqual(p.unsent, [all[100_000]]);
+        assert.match(message, /Batch 2 of 3.*\(1 number\(s\) not sent\)/);
+        assert.equal(stub.requests.length, 2);
+      });
+
+      it("three batches, the second refused: unsent is the second and third batches, in order", async () => {
+        const { all, p } = await failBatch(100_001, reply("20110725160412,103"));
+        assert.equal(p.outcomeUnknown, false);
+        assert.deepEqual(p.unsent, all.slice(50_000));
+      });
     });
 
     it("QUEUE_FULL beyond the account's queue", async () => {
