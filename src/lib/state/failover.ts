@@ -1,0 +1,231 @@
+// Redis with a local fallback (SPEC B6): while Redis is unreachable or failing, every operation
+// runs on this process's memory, so nothing is blocked or refused because of Redis; when Redis
+// is back, operations go there again. What was kept locally in between stays local (a push may
+// then be emitted twice, never dropped).
+import { EventEmitter } from "node:events";
+import type {
+  AccountState,
+  Admission,
+  AdmitCheck,
+  DueHandler,
+  Mark,
+  PartAdd,
+  PartLimits,
+  StateMode,
+  Tally,
+} from "./index";
+import type { MemoryState } from "./memory";
+import { RedisStateError, type RedisState } from "./redis";
+
+export class FailoverState implements AccountState {
+  readonly backend = "redis" as const;
+  private readonly events = new EventEmitter();
+  private failing: RedisStateError | null = null;
+  private lastMode: StateMode;
+
+  /** `redis` is null when it could not even be set up (`problem` says why). */
+  constructor(
+    private readonly redis: RedisState | null,
+    readonly local: MemoryState,
+    private readonly setupProblem: RedisStateError | null = null,
+  ) {
+    this.lastMode = this.mode;
+    redis?.onMode((_m, reason) => this.update(reason));
+  }
+
+  get mode(): StateMode {
+    return this.redis?.mode === "shared" && !this.failing ? "shared" : "local";
+  }
+
+  /** Why the state is local now (null when shared): for the config node's status and log. */
+  get problem(): RedisStateError | null {
+    if (this.mode === "shared") return null;
+    return this.setupProblem ?? this.failing ?? this.redis?.problem ?? null;
+  }
+
+  onMode(fn: (mode: StateMode, reason: string) => void): () => void {
+    this.events.on("mode", fn);
+    return () => this.events.off("mode", fn);
+  }
+
+  private update(reason: string): void {
+    const mode = this.mode;
+    if (mode === this.lastMode) return;
+    this.lastMode = mode;
+    this.events.emit("mode", mode, reason);
+  }
+
+  private async run<T>(remote: (r: RedisState) => Promise<T>, local: () => T): Promise<T> {
+    const r = this.redis;
+    if (r && r.mode === "shared") {
+      try {
+        const v = await remote(r);
+        if (this.failing) {
+          this.failing = null;
+          this.update("Redis answers again");
+        }
+        return v;
+      } catch (e) {
+        this.failing = e instanceof RedisStateError ? e : new RedisStateError("command", shortReason(e));
+        this.update(this.failing.message);
+      }
+    }
+    return local();
+  }
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.run(
+      (r) => r.claim(key, ttlMs),
+      () => this.local.claimNow(key, ttlMs),
+    );
+  }
+
+  admit(checks: AdmitCheck[]): Promise<Admission[]> {
+    return this.run(
+      (r) => r.admit(checks),
+      () => this.local.admitNow(checks),
+    );
+  }
+
+  pace(key: string, intervalMs: number): Promise<number> {
+    return this.run(
+      (r) => r.pace(key, intervalMs),
+      () => this.local.paceNow(key, intervalMs),
+    );
+  }
+
+  put(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.run(
+      (r) => r.put(key, value, ttlMs),
+      () => this.local.putNow(key, value, ttlMs),
+    );
+  }
+
+  // Reads look in both places: a record written locally during an outage is still found after it.
+  async get(key: string): Promise<string | null> {
+    return (
+      (await this.run(
+        (r) => r.get(key),
+        () => null,
+      )) ?? this.local.getNow(key)
+    );
+  }
+
+  async take(key: string): Promise<string | null> {
+    return (
+      (await this.run(
+        (r) => r.take(key),
+        () => null,
+      )) ?? this.local.takeNow(key)
+    );
+  }
+
+  append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]> {
+    return this.run(
+      (r) => r.append(key, values, max, ttlMs),
+      () => this.local.appendNow(key, values, max, ttlMs),
+    );
+  }
+
+  async takeList(key: string): Promise<string[]> {
+    const remote = await this.run(
+      (r) => r.takeList(key),
+      () => [] as string[],
+    );
+    const local = this.local.takeListNow(key);
+    return local.length ? local.concat(remote) : remote;
+  }
+
+  addPart(
+    group: string,
+    key: string,
+    number: number,
+    total: number,
+    value: string,
+    limits: PartLimits,
+  ): Promise<PartAdd> {
+    return this.run(
+      (r) => r.addPart(group, key, number, total, value, limits),
+      () => this.local.addPartNow(group, key, number, total, value, limits),
+    );
+  }
+
+  async takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    const remote = await this.run(
+      (r) => r.takeParts(group, key),
+      () => null,
+    );
+    const local = this.local.takePartsNow(group, key);
+    if (!local) return remote;
+    if (remote) for (const [n, v] of remote) local.set(n, v);
+    return local;
+  }
+
+  tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
+    return this.run(
+      (r) => r.tally(key, members, ttlMs),
+      () => this.local.tallyNow(key, members, ttlMs),
+    );
+  }
+
+  async mark(key: string, member: string, value: string): Promise<Mark> {
+    const m = await this.run(
+      (r) => r.mark(key, member, value),
+      () => this.local.markNow(key, member, value),
+    );
+    // A tally opened locally during an outage still takes its reports once Redis is back.
+    return m.result === "unknown" ? this.local.markNow(key, member, value) : m;
+  }
+
+  async takeTally(key: string): Promise<Tally | null> {
+    return (
+      (await this.run(
+        (r) => r.takeTally(key),
+        () => null,
+      )) ?? this.local.takeTallyNow(key)
+    );
+  }
+
+  schedule(kind: string, id: string, at: number): Promise<void> {
+    return this.run(
+      (r) => r.schedule(kind, id, at),
+      () => this.local.scheduleNow(kind, id, at),
+    );
+  }
+
+  async cancel(kind: string, id: string): Promise<void> {
+    this.local.cancelNow(kind, id);
+    await this.run(
+      (r) => r.cancel(kind, id),
+      () => undefined,
+    );
+  }
+
+  onDue(kind: string, handler: DueHandler): () => void {
+    const offLocal = this.local.onDue(kind, handler);
+    const offRemote = this.redis?.onDue(kind, handler);
+    return () => {
+      offLocal();
+      offRemote?.();
+    };
+  }
+
+  async drain(kind: string): Promise<string[]> {
+    const remote = await this.run(
+      (r) => r.drain(kind),
+      () => [] as string[],
+    );
+    return [...new Set([...this.local.drainNow(kind), ...remote])];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.redis?.close(), this.local.close()]);
+  }
+}
+
+function shortReason(e: unknown): string {
+  const text = String((e as Error)?.message ?? e);
+  if (/timeout/i.test(text)) return "Redis did not answer in time";
+  if (/offline|closed|socket/i.test(text)) return "Redis connection lost";
+  return "Redis command failed";
+}

@@ -1,0 +1,531 @@
+// The account state in this process: every operation is one synchronous step (so it is atomic),
+// wrapped in a resolved promise to share the interface with Redis.
+import { EventEmitter } from "node:events";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
+import { Fifo } from "../fifo";
+import type {
+  AccountState,
+  Admission,
+  AdmitCheck,
+  DueHandler,
+  Mark,
+  PartAdd,
+  PartLimits,
+  StateMode,
+  Tally,
+} from "./index";
+
+export interface MemoryStateOptions {
+  clock?: Clock;
+  /** most keys kept (claims, records, lists, tallies); beyond it the soonest to expire goes first */
+  maxKeys?: number;
+}
+
+interface Entry {
+  value: unknown;
+  expires: number;
+}
+
+interface TallyValue {
+  pending: Set<string>;
+  marks: Map<string, string>;
+}
+
+interface Pending {
+  key: string;
+  parts: Map<number, string>;
+  bytes: number;
+  expires: number;
+}
+
+interface PartGroup {
+  messages: Map<string, Pending>;
+  /** arrival order of messages, for eviction; entries of finished messages are skipped */
+  order: Fifo<Pending>;
+  bytes: number;
+}
+
+/** A binary min-heap on `at`, for expiries and deadlines. */
+class Heap<T extends { at: number }> {
+  items: T[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (a[p].at <= a[i].at) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length && last) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l].at < a[m].at) m = l;
+        if (r < a.length && a[r].at < a[m].at) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  rebuild(keep: (item: T) => boolean): void {
+    const rest = this.items.filter(keep);
+    this.items = [];
+    for (const item of rest) this.push(item);
+  }
+}
+
+const SEP = "\u0000";
+
+export class MemoryState implements AccountState {
+  readonly backend = "memory" as const;
+  readonly mode: StateMode = "shared";
+  private readonly clock: Clock;
+  private readonly maxKeys: number;
+  private readonly entries = new Map<string, Entry>();
+  // Expiry order, lazily cleaned: an item whose entry has since been replaced or removed is stale.
+  private readonly expiries = new Heap<{ at: number; key: string }>();
+  private readonly groups = new Map<string, PartGroup>();
+  private readonly deadlines = new Map<string, number>();
+  private readonly dueOrder = new Heap<{ at: number; id: string }>();
+  private readonly handlers = new Map<string, DueHandler>();
+  // Due deadlines whose kind had no handler (mid-redeploy), by kind, until one arrives.
+  private readonly waiting = new Map<string, Set<string>>();
+  private readonly events = new EventEmitter();
+  private timer: unknown = null;
+  private timerAt = Infinity;
+  private closed = false;
+
+  constructor(opts: MemoryStateOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.maxKeys = Math.max(1, opts.maxKeys ?? 1_000_000);
+  }
+
+  onMode(fn: (mode: StateMode, reason: string) => void): () => void {
+    // Memory is always where it should be: nothing ever changes.
+    this.events.on("mode", fn);
+    return () => this.events.off("mode", fn);
+  }
+
+  // --- the synchronous core (also used by the Redis failover as its local state) ----------------
+
+  claimNow(key: string, ttlMs: number): boolean {
+    const now = this.clock.now();
+    if (this.live(key, now)) return false;
+    this.set(key, true, now + ttlMs);
+    return true;
+  }
+
+  admitNow(checks: AdmitCheck[]): Admission[] {
+    const now = this.clock.now();
+    return checks.map((c) => {
+      const w = c.window && this.live(c.window.key, now);
+      if (w) return { ok: false, reason: "window", retryInMs: w.expires - now };
+      const count = c.cap ? this.live(c.cap.key, now) : undefined;
+      if (c.cap && count && (count.value as number) >= c.cap.max) {
+        return { ok: false, reason: "cap", retryInMs: count.expires - now };
+      }
+      if (c.window) this.set(c.window.key, true, now + c.window.ttlMs);
+      if (c.cap) {
+        if (count) count.value = (count.value as number) + 1;
+        else this.set(c.cap.key, 1, now + c.cap.ttlMs);
+      }
+      return { ok: true };
+    });
+  }
+
+  paceNow(key: string, intervalMs: number): number {
+    const now = this.clock.now();
+    const e = this.live(key, now);
+    const start = Math.max(now, e ? (e.value as number) : 0);
+    // Kept a little past the reserved start: afterwards "now" is later than it anyway.
+    this.set(key, start + intervalMs, start + intervalMs + 60_000);
+    return start - now;
+  }
+
+  putNow(key: string, value: string, ttlMs: number): void {
+    this.set(key, value, this.clock.now() + ttlMs);
+  }
+
+  getNow(key: string): string | null {
+    const e = this.live(key, this.clock.now());
+    return e ? (e.value as string) : null;
+  }
+
+  takeNow(key: string): string | null {
+    const v = this.getNow(key);
+    if (v !== null) this.entries.delete(key);
+    return v;
+  }
+
+  appendNow(key: string, values: string[], max: number, ttlMs: number): string[] {
+    const now = this.clock.now();
+    const e = this.live(key, now);
+    const list = e ? (e.value as string[]) : [];
+    list.push(...values);
+    const dropped = list.length > max ? list.splice(0, list.length - max) : [];
+    this.set(key, list, now + ttlMs);
+    return dropped;
+  }
+
+  takeListNow(key: string): string[] {
+    const e = this.live(key, this.clock.now());
+    if (!e) return [];
+    this.entries.delete(key);
+    return e.value as string[];
+  }
+
+  addPartNow(group: string, key: string, number: number, total: number, value: string, limits: PartLimits): PartAdd {
+    const now = this.clock.now();
+    let g = this.groups.get(group);
+    if (!g) {
+      g = { messages: new Map(), order: new Fifo(), bytes: 0 };
+      this.groups.set(group, g);
+    }
+    this.expireParts(g, now);
+    let m = g.messages.get(key);
+    if (m?.parts.has(number)) return { result: "duplicate" };
+    const evicted: NonNullable<PartAdd["evicted"]> = [];
+    if (!m) {
+      m = { key, parts: new Map(), bytes: 0, expires: 0 };
+      g.messages.set(key, m);
+      g.order.push(m);
+    }
+    // A JS string holds 2 bytes per UTF-16 unit: what the process really keeps.
+    const bytes = 2 * (value.length + key.length);
+    m.parts.set(number, value);
+    m.bytes += bytes;
+    g.bytes += bytes;
+    m.expires = now + limits.ttlMs;
+    if (m.parts.size >= total) {
+      this.dropMessage(g, m);
+      return { result: "complete", parts: m.parts };
+    }
+    while (g.messages.size > limits.maxPending || (g.bytes > limits.maxBytes && g.messages.size > 1)) {
+      const oldest = this.oldest(g, m);
+      if (!oldest) break;
+      this.dropMessage(g, oldest);
+      evicted.push({ key: oldest.key, parts: oldest.parts });
+    }
+    return evicted.length ? { result: "added", evicted } : { result: "added" };
+  }
+
+  takePartsNow(group: string, key: string): Map<number, string> | null {
+    const g = this.groups.get(group);
+    const m = g?.messages.get(key);
+    if (!g || !m) return null;
+    this.dropMessage(g, m);
+    return m.parts;
+  }
+
+  tallyNow(key: string, members: readonly string[], ttlMs: number): void {
+    const value: TallyValue = { pending: new Set(members), marks: new Map() };
+    this.set(key, value, this.clock.now() + ttlMs);
+  }
+
+  markNow(key: string, member: string, value: string): Mark {
+    const e = this.live(key, this.clock.now());
+    if (!e) return { result: "unknown", left: 0 };
+    const t = e.value as TallyValue;
+    if (t.pending.delete(member)) {
+      t.marks.set(member, value);
+      return { result: "marked", left: t.pending.size };
+    }
+    return { result: t.marks.has(member) ? "duplicate" : "stranger", left: t.pending.size };
+  }
+
+  takeTallyNow(key: string): Tally | null {
+    const e = this.live(key, this.clock.now());
+    if (!e) return null;
+    this.entries.delete(key);
+    const t = e.value as TallyValue;
+    return { marks: t.marks, pending: [...t.pending] };
+  }
+
+  scheduleNow(kind: string, id: string, at: number): void {
+    const k = kind + SEP + id;
+    this.deadlines.set(k, at);
+    this.dueOrder.push({ at, id: k });
+    if (this.dueOrder.size > 2 * this.deadlines.size + 1024) {
+      this.dueOrder.rebuild((d) => this.deadlines.get(d.id) === d.at);
+    }
+    this.arm();
+  }
+
+  cancelNow(kind: string, id: string): void {
+    this.deadlines.delete(kind + SEP + id);
+  }
+
+  drainNow(kind: string): string[] {
+    const ids: string[] = [];
+    const prefix = kind + SEP;
+    for (const k of this.deadlines.keys()) {
+      if (k.startsWith(prefix)) {
+        this.deadlines.delete(k);
+        ids.push(k.slice(prefix.length));
+      }
+    }
+    this.waiting.delete(kind);
+    return ids;
+  }
+
+  // --- the interface --------------------------------------------------------------------------
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    return Promise.resolve(this.claimNow(key, ttlMs));
+  }
+
+  admit(checks: AdmitCheck[]): Promise<Admission[]> {
+    return Promise.resolve(this.admitNow(checks));
+  }
+
+  pace(key: string, intervalMs: number): Promise<number> {
+    return Promise.resolve(this.paceNow(key, intervalMs));
+  }
+
+  put(key: string, value: string, ttlMs: number): Promise<void> {
+    this.putNow(key, value, ttlMs);
+    return Promise.resolve();
+  }
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.getNow(key));
+  }
+
+  take(key: string): Promise<string | null> {
+    return Promise.resolve(this.takeNow(key));
+  }
+
+  append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]> {
+    return Promise.resolve(this.appendNow(key, values, max, ttlMs));
+  }
+
+  takeList(key: string): Promise<string[]> {
+    return Promise.resolve(this.takeListNow(key));
+  }
+
+  addPart(
+    group: string,
+    key: string,
+    number: number,
+    total: number,
+    value: string,
+    limits: PartLimits,
+  ): Promise<PartAdd> {
+    return Promise.resolve(this.addPartNow(group, key, number, total, value, limits));
+  }
+
+  takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    return Promise.resolve(this.takePartsNow(group, key));
+  }
+
+  tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
+    this.tallyNow(key, members, ttlMs);
+    return Promise.resolve();
+  }
+
+  mark(key: string, member: string, value: string): Promise<Mark> {
+    return Promise.resolve(this.markNow(key, member, value));
+  }
+
+  takeTally(key: string): Promise<Tally | null> {
+    return Promise.resolve(this.takeTallyNow(key));
+  }
+
+  schedule(kind: string, id: string, at: number): Promise<void> {
+    this.scheduleNow(kind, id, at);
+    return Promise.resolve();
+  }
+
+  cancel(kind: string, id: string): Promise<void> {
+    this.cancelNow(kind, id);
+    return Promise.resolve();
+  }
+
+  onDue(kind: string, handler: DueHandler): () => void {
+    this.handlers.set(kind, handler);
+    // Deadlines that came due while nobody handled their kind (a redeploy) go now, but not
+    // inside the caller's constructor: its node may not be wired yet.
+    if (this.waiting.has(kind)) {
+      this.clock.setTimeout(() => {
+        if (this.handlers.get(kind) === handler) this.deliverWaiting(kind);
+      }, 0);
+    }
+    return () => {
+      if (this.handlers.get(kind) === handler) this.handlers.delete(kind);
+    };
+  }
+
+  drain(kind: string): Promise<string[]> {
+    return Promise.resolve(this.drainNow(kind));
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.handlers.clear();
+    return Promise.resolve();
+  }
+
+  /** Keys held (for tests and the soak: nothing may grow without bound). */
+  get size(): { keys: number; deadlines: number; pendingMessages: number; pendingBytes: number } {
+    let pendingMessages = 0;
+    let pendingBytes = 0;
+    for (const g of this.groups.values()) {
+      pendingMessages += g.messages.size;
+      pendingBytes += g.bytes;
+    }
+    return { keys: this.entries.size, deadlines: this.deadlines.size, pendingMessages, pendingBytes };
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private live(key: string, now: number): Entry | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.expires > now) return e;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  private set(key: string, value: unknown, expires: number): void {
+    const now = this.clock.now();
+    this.sweep(now);
+    const e = this.entries.get(key);
+    if (e) {
+      e.value = value;
+      if (e.expires === expires) return;
+      e.expires = expires;
+    } else this.entries.set(key, { value, expires });
+    this.expiries.push({ at: expires, key });
+    while (this.entries.size > this.maxKeys) this.evictOne();
+    if (this.expiries.size > 2 * this.entries.size + 1024) {
+      this.expiries.rebuild((x) => this.entries.get(x.key)?.expires === x.at);
+    }
+  }
+
+  private sweep(now: number): void {
+    for (let top = this.expiries.peek(); top && top.at <= now; top = this.expiries.peek()) {
+      this.expiries.pop();
+      if (this.entries.get(top.key)?.expires === top.at) this.entries.delete(top.key);
+    }
+  }
+
+  /** Over the key bound: the entry closest to expiring goes (it had the least time left anyway). */
+  private evictOne(): void {
+    for (let top = this.expiries.pop(); top; top = this.expiries.pop()) {
+      if (this.entries.get(top.key)?.expires === top.at) {
+        this.entries.delete(top.key);
+        return;
+      }
+    }
+  }
+
+  private expireParts(g: PartGroup, now: number): void {
+    // Parts outlive their deadline only when nobody flushed them (no receive node for a day):
+    // past their ttl they are garbage, as a Redis key with that ttl would be.
+    for (let m = g.order.peek(); m; m = g.order.peek()) {
+      if (g.messages.get(m.key) !== m) g.order.shift();
+      else if (m.expires <= now) this.dropMessage(g, m);
+      else break;
+    }
+  }
+
+  private oldest(g: PartGroup, except: Pending): Pending | undefined {
+    for (let m = g.order.peek(); m; m = g.order.peek()) {
+      if (g.messages.get(m.key) === m && m !== except) return m;
+      g.order.shift();
+      if (m === except) g.order.push(m);
+    }
+    return undefined;
+  }
+
+  private dropMessage(g: PartGroup, m: Pending): void {
+    if (g.messages.get(m.key) !== m) return;
+    g.messages.delete(m.key);
+    g.bytes -= m.bytes;
+    if (g.order.length > 2 * g.messages.size + 1024) g.order.retain((x) => g.messages.get(x.key) === x);
+  }
+
+  private arm(): void {
+    if (this.closed) return;
+    let next: number | undefined;
+    for (let top = this.dueOrder.peek(); top; top = this.dueOrder.peek()) {
+      if (this.deadlines.get(top.id) === top.at) {
+        next = top.at;
+        break;
+      }
+      this.dueOrder.pop();
+    }
+    if (next === undefined || (this.timer !== null && this.timerAt <= next)) return;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, next - this.clock.now()));
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = this.clock.now();
+    const due: string[] = [];
+    for (let top = this.dueOrder.peek(); top && top.at <= now; top = this.dueOrder.peek()) {
+      this.dueOrder.pop();
+      if (this.deadlines.get(top.id) === top.at) due.push(top.id);
+    }
+    for (const k of due) this.deliver(k);
+    this.arm();
+  }
+
+  /** Hands a due deadline to its kind's handler, or parks it until one arrives. */
+  private deliver(k: string): void {
+    const sep = k.indexOf(SEP);
+    const kind = k.slice(0, sep);
+    const handler = this.handlers.get(kind);
+    if (!handler) {
+      let parked = this.waiting.get(kind);
+      if (!parked) this.waiting.set(kind, (parked = new Set()));
+      parked.add(k);
+      return;
+    }
+    this.deadlines.delete(k);
+    try {
+      handler(k.slice(sep + 1));
+    } catch {
+      // A handler's failure is its own to report; the other deadlines still fire.
+    }
+  }
+
+  private deliverWaiting(kind: string): void {
+    const parked = this.waiting.get(kind);
+    if (!parked) return;
+    this.waiting.delete(kind);
+    const now = this.clock.now();
+    for (const k of parked) {
+      const at = this.deadlines.get(k);
+      // Cancelled or moved later since it was parked: nothing to do now (a move re-armed it).
+      if (at !== undefined && at <= now) this.deliver(k);
+    }
+  }
+}

@@ -1,0 +1,527 @@
+// The account state in Redis (node-redis), shared by every Node-RED instance that uses the same
+// Redis, prefix and account. Every decision two instances could race on is one script (atomic in
+// Redis); times come from the caller's clock (so instances agree as their clocks do, and tests
+// can move time), while Redis TTLs only collect garbage: each key lives its logical time plus a
+// margin. All keys of an account share one hash tag, so a Redis Cluster keeps them on one node.
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { createClient } from "redis";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
+import type {
+  AccountState,
+  Admission,
+  AdmitCheck,
+  DueHandler,
+  Mark,
+  PartAdd,
+  PartLimits,
+  StateMode,
+  Tally,
+} from "./index";
+
+/** Garbage-collection margin on every key's TTL beyond its logical lifetime. */
+const SLACK_MS = 60_000;
+/** How often due deadlines of the kinds handled here are looked for. */
+const POLL_MS = 250;
+const SEP = "\n";
+
+export interface RedisStateOptions {
+  url: string;
+  password?: string;
+  /** key prefix, e.g. `cnsms:` */
+  prefix: string;
+  /** the account's identity (URL origin + account): hashed into the keys' hash tag */
+  scope: string;
+  clock?: Clock;
+  /** ms a command may take before the caller falls back (Redis slow or gone) */
+  commandTimeoutMs?: number;
+}
+
+/** Why Redis cannot be used, for the log and status: never carries the URL's password. */
+export class RedisStateError extends Error {
+  constructor(
+    readonly kind: "url" | "auth" | "connect" | "command",
+    detail: string,
+  ) {
+    super(detail);
+    this.name = "RedisStateError";
+  }
+}
+
+type Reply = string | number | null | Reply[];
+
+const lua = (body: string) => body.replace(/\bSLACK\b/g, String(SLACK_MS));
+
+const SCRIPTS = {
+  claim: lua(`
+    local now = tonumber(ARGV[1])
+    local v = redis.call('GET', KEYS[1])
+    if v and tonumber(v) > now then return 0 end
+    redis.call('SET', KEYS[1], now + tonumber(ARGV[2]), 'PX', tonumber(ARGV[2]) + SLACK)
+    return 1`),
+  // KEYS: window and cap key per check; ARGV: now, then per check window ttl, cap max, cap ttl (-1 = none)
+  admit: lua(`
+    local now = tonumber(ARGV[1])
+    local out = {}
+    for i = 1, #KEYS, 2 do
+      local j = 2 + ((i - 1) / 2) * 3
+      local wttl, cmax, cttl = tonumber(ARGV[j]), tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
+      local res, retry, cexp = 'ok', 0, 0
+      if wttl >= 0 then
+        local v = redis.call('GET', KEYS[i])
+        if v and tonumber(v) > now then res, retry = 'window', tonumber(v) - now end
+      end
+      if res == 'ok' and cmax >= 0 then
+        local h = redis.call('HMGET', KEYS[i + 1], 'n', 'e')
+        if h[2] and tonumber(h[2]) > now then
+          cexp = tonumber(h[2])
+          if tonumber(h[1]) >= cmax then res, retry = 'cap', cexp - now end
+        else
+          cexp = 0
+        end
+      end
+      if res == 'ok' then
+        if wttl >= 0 then redis.call('SET', KEYS[i], now + wttl, 'PX', wttl + SLACK) end
+        if cmax >= 0 then
+          if cexp == 0 then
+            cexp = now + cttl
+            redis.call('HSET', KEYS[i + 1], 'n', 1, 'e', cexp)
+          else
+            redis.call('HINCRBY', KEYS[i + 1], 'n', 1)
+          end
+          redis.call('PEXPIRE', KEYS[i + 1], cexp - now + SLACK)
+        end
+      end
+      out[#out + 1] = res
+      out[#out + 1] = retry
+    end
+    return out`),
+  pace: lua(`
+    local now, iv = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+    redis.call('SET', KEYS[1], start + iv, 'PX', start + iv - now + SLACK)
+    return start - now`),
+  append: lua(`
+    local n = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+    local max = tonumber(ARGV[1])
+    local dropped = {}
+    if n > max then
+      dropped = redis.call('LRANGE', KEYS[1], 0, n - max - 1)
+      redis.call('LTRIM', KEYS[1], n - max, -1)
+    end
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + SLACK)
+    return dropped`),
+  takeList: `
+    local l = redis.call('LRANGE', KEYS[1], 0, -1)
+    redis.call('DEL', KEYS[1])
+    return l`,
+  // KEYS: message hash, group index (zset message -> first arrival), group sizes (hash message -> bytes)
+  // ARGV: number, value, total, ttl, maxPending, message key, hash key prefix, now
+  // Evicted messages' hashes are named from the prefix: same hash tag, so the same slot.
+  addPart: lua(`
+    if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'duplicate'} end
+    local size = #ARGV[2] + #ARGV[6]
+    if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+      local all = redis.call('HGETALL', KEYS[1])
+      redis.call('DEL', KEYS[1])
+      redis.call('ZREM', KEYS[2], ARGV[6])
+      redis.call('HDEL', KEYS[3], ARGV[6])
+      return {'complete', all}
+    end
+    local ttl = tonumber(ARGV[4]) + SLACK
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('ZADD', KEYS[2], 'NX', ARGV[8], ARGV[6])
+    redis.call('HINCRBY', KEYS[3], ARGV[6], size)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    redis.call('PEXPIRE', KEYS[3], ttl)
+    local out = {'added'}
+    while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) do
+      local oldest = redis.call('ZPOPMIN', KEYS[2])
+      local hk = ARGV[7] .. oldest[1]
+      local parts = redis.call('HGETALL', hk)
+      redis.call('DEL', hk)
+      redis.call('HDEL', KEYS[3], oldest[1])
+      if #parts > 0 then
+        out[#out + 1] = oldest[1]
+        out[#out + 1] = parts
+      end
+    end
+    return out`),
+  takeParts: `
+    local all = redis.call('HGETALL', KEYS[1])
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('HDEL', KEYS[3], ARGV[1])
+    return all`,
+  mark: `
+    if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0} end
+    if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+      redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+      redis.call('PEXPIRE', KEYS[3], redis.call('PTTL', KEYS[1]))
+      return {'marked', redis.call('SCARD', KEYS[2])}
+    end
+    if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'duplicate', redis.call('SCARD', KEYS[2])} end
+    return {'stranger', redis.call('SCARD', KEYS[2])}`,
+  takeTally: `
+    if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+    local p = redis.call('SMEMBERS', KEYS[2])
+    local m = redis.call('HGETALL', KEYS[3])
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    return {p, m}`,
+  schedule: lua(`
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+    local want = tonumber(ARGV[1]) - tonumber(ARGV[3]) + SLACK
+    if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+    return 1`),
+  // ARGV: now, most to claim, then the kinds this instance handles (each with the separator)
+  claimDue: `
+    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]) * 4)
+    local out = {}
+    for _, m in ipairs(due) do
+      for i = 3, #ARGV do
+        if string.sub(m, 1, #ARGV[i]) == ARGV[i] then
+          if redis.call('ZREM', KEYS[1], m) == 1 then out[#out + 1] = m end
+          break
+        end
+      end
+      if #out >= tonumber(ARGV[2]) then break end
+    end
+    return out`,
+  drain: `
+    local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+    local out = {}
+    for _, m in ipairs(all) do
+      if string.sub(m, 1, #ARGV[1]) == ARGV[1] then
+        redis.call('ZREM', KEYS[1], m)
+        out[#out + 1] = string.sub(m, #ARGV[1] + 1)
+      end
+    end
+    return out`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+const SHA = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([k, v]) => [k, createHash("sha1").update(v).digest("hex")]),
+) as Record<ScriptName, string>;
+
+function pairsToMap(flat: Reply): Map<string, string> {
+  const out = new Map<string, string>();
+  const a = (flat ?? []) as string[];
+  for (let i = 0; i + 1 < a.length; i += 2) out.set(a[i], a[i + 1]);
+  return out;
+}
+
+function partsOf(flat: Reply): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [k, v] of pairsToMap(flat)) out.set(Number(k), v);
+  return out;
+}
+
+/** The hash tag of an account: short, stable, and free of the characters `{}` a name may hold. */
+export function scopeTag(scope: string): string {
+  return createHash("sha256").update(scope).digest("hex").slice(0, 16);
+}
+
+export class RedisState implements AccountState {
+  readonly backend = "redis" as const;
+  private readonly client: ReturnType<typeof createClient>;
+  private readonly base: string;
+  private readonly clock: Clock;
+  private readonly timeoutMs: number;
+  private readonly events = new EventEmitter();
+  private readonly handlers = new Map<string, DueHandler>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling = false;
+  private closed = false;
+  private failure: RedisStateError | null = null;
+  private ready = false;
+  private reported = false;
+
+  constructor(opts: RedisStateOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.timeoutMs = opts.commandTimeoutMs ?? 1000;
+    this.base = `${opts.prefix}{${scopeTag(opts.scope)}}:`;
+    let url: URL;
+    try {
+      url = new URL(opts.url);
+      if (!/^rediss?:$/.test(url.protocol)) throw new Error("protocol");
+    } catch {
+      throw new RedisStateError("url", "not a redis:// or rediss:// URL");
+    }
+    this.client = createClient({
+      url: opts.url,
+      ...(opts.password ? { password: opts.password } : {}),
+      // Offline, a command fails at once and the caller goes on with local state.
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: 5000,
+        reconnectStrategy: (retries: number, cause: Error) => {
+          // A refused password does not heal by retrying: give up and say so.
+          if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(String(cause?.message))) {
+            return new RedisStateError("auth", "Redis refused the user name or password");
+          }
+          return Math.min(100 * 2 ** Math.min(retries, 5), 3000) + Math.floor(Math.random() * 100);
+        },
+      },
+    });
+    // Without an error listener a dropped connection would crash the process (Node-RED with it).
+    this.client.on("error", (e: unknown) => this.onError(e));
+    this.client.on("ready", () => {
+      this.ready = true;
+      this.failure = null;
+      this.events.emit("mode", "shared", "connected");
+    });
+    this.client.on("end", () => (this.ready = false));
+    this.client.connect().catch((e: unknown) => this.onError(e));
+  }
+
+  get mode(): StateMode {
+    return this.ready && this.client.isReady ? "shared" : "local";
+  }
+
+  /** Why Redis is not usable now (null while it is). */
+  get problem(): RedisStateError | null {
+    return this.mode === "shared" ? null : (this.failure ?? new RedisStateError("connect", "connecting to Redis"));
+  }
+
+  onMode(fn: (mode: StateMode, reason: string) => void): () => void {
+    this.events.on("mode", fn);
+    return () => this.events.off("mode", fn);
+  }
+
+  private onError(e: unknown): void {
+    const wasReady = this.ready;
+    this.ready = false;
+    // A refused password is the cause; the "connection closed" errors that follow it are not.
+    if (this.failure?.kind !== "auth") this.failure = classify(e);
+    // One report per outage: the client keeps failing (and saying so) while it reconnects.
+    if (wasReady || !this.reported) this.events.emit("mode", "local", this.failure.message);
+    this.reported = true;
+  }
+
+  private key(k: string): string {
+    return this.base + k;
+  }
+
+  private async eval(name: ScriptName, keys: string[], args: Array<string | number>): Promise<Reply> {
+    const tail = [String(keys.length), ...keys.map((k) => this.key(k)), ...args.map(String)];
+    try {
+      return await this.command(["EVALSHA", SHA[name], ...tail]);
+    } catch (e) {
+      if (!/NOSCRIPT/.test(String((e as Error)?.message))) throw e;
+      return this.command(["EVAL", SCRIPTS[name], ...tail]);
+    }
+  }
+
+  private command(args: string[]): Promise<Reply> {
+    if (this.closed) return Promise.reject(new RedisStateError("command", "state closed"));
+    return this.client.sendCommand<Reply>(args, { timeout: this.timeoutMs });
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.eval("claim", [key], [this.clock.now(), Math.ceil(ttlMs)])) === 1;
+  }
+
+  async admit(checks: AdmitCheck[]): Promise<Admission[]> {
+    if (!checks.length) return [];
+    const keys: string[] = [];
+    const args: number[] = [this.clock.now()];
+    for (const c of checks) {
+      // An unused slot still needs a key name (KEYS are declared for Cluster): a harmless one.
+      keys.push(c.window?.key ?? "admit:none", c.cap?.key ?? "admit:none");
+      args.push(c.window ? Math.ceil(c.window.ttlMs) : -1, c.cap ? c.cap.max : -1, c.cap ? Math.ceil(c.cap.ttlMs) : -1);
+    }
+    const r = (await this.eval("admit", keys, args)) as Array<string | number>;
+    return checks.map((_c, i) => {
+      const res = r[2 * i] as string;
+      return res === "ok"
+        ? { ok: true }
+        : { ok: false, reason: res as "window" | "cap", retryInMs: Number(r[2 * i + 1]) };
+    });
+  }
+
+  async pace(key: string, intervalMs: number): Promise<number> {
+    return Number(await this.eval("pace", [key], [this.clock.now(), Math.ceil(intervalMs)]));
+  }
+
+  // A record carries its logical expiry in front of the value (`expires|value`).
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    const expires = this.clock.now() + Math.ceil(ttlMs);
+    await this.command(["SET", this.key(key), `${expires}|${value}`, "PX", String(Math.ceil(ttlMs) + SLACK_MS)]);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.unwrap((await this.command(["GET", this.key(key)])) as string | null);
+  }
+
+  async take(key: string): Promise<string | null> {
+    return this.unwrap((await this.command(["GETDEL", this.key(key)])) as string | null);
+  }
+
+  private unwrap(stored: string | null): string | null {
+    if (stored === null) return null;
+    const bar = stored.indexOf("|");
+    return Number(stored.slice(0, bar)) > this.clock.now() ? stored.slice(bar + 1) : null;
+  }
+
+  async append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]> {
+    if (!values.length) return [];
+    return (await this.eval("append", [key], [max, Math.ceil(ttlMs), ...values])) as string[];
+  }
+
+  async takeList(key: string): Promise<string[]> {
+    return ((await this.eval("takeList", [key], [])) as string[]) ?? [];
+  }
+
+  private partKeys(group: string, key: string): string[] {
+    return [`${group}:m:${key}`, `${group}:idx`, `${group}:sz`];
+  }
+
+  async addPart(
+    group: string,
+    key: string,
+    number: number,
+    total: number,
+    value: string,
+    limits: PartLimits,
+  ): Promise<PartAdd> {
+    const r = (await this.eval("addPart", this.partKeys(group, key), [
+      number,
+      value,
+      total,
+      Math.ceil(limits.ttlMs),
+      Math.max(1, limits.maxPending),
+      key,
+      this.key(`${group}:m:`),
+      this.clock.now(),
+    ])) as Reply[];
+    const result = r[0] as PartAdd["result"];
+    if (result === "complete") return { result, parts: partsOf(r[1]) };
+    if (result === "duplicate" || r.length === 1) return { result };
+    const evicted: NonNullable<PartAdd["evicted"]> = [];
+    for (let i = 1; i + 1 < r.length; i += 2) evicted.push({ key: r[i] as string, parts: partsOf(r[i + 1]) });
+    return { result, evicted };
+  }
+
+  async takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    const parts = partsOf(await this.eval("takeParts", this.partKeys(group, key), [key]));
+    return parts.size ? parts : null;
+  }
+
+  private tallyKeys(key: string): string[] {
+    return [`${key}:t`, `${key}:p`, `${key}:m`];
+  }
+
+  async tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
+    const [t, p, m] = this.tallyKeys(key).map((k) => this.key(k));
+    const ttl = String(Math.ceil(ttlMs));
+    const multi = this.client.multi();
+    multi.addCommand(["DEL", t, p, m]);
+    // Large sends: members go in slices, so no single command carries a million arguments.
+    for (let i = 0; i < members.length; i += 10_000) multi.addCommand(["SADD", p, ...members.slice(i, i + 10_000)]);
+    multi.addCommand(["PEXPIRE", p, ttl]);
+    multi.addCommand(["SET", t, String(members.length), "PX", ttl]);
+    if (this.closed) throw new RedisStateError("command", "state closed");
+    await multi.exec();
+  }
+
+  async mark(key: string, member: string, value: string): Promise<Mark> {
+    const r = (await this.eval("mark", this.tallyKeys(key), [member, value])) as [string, number];
+    return { result: r[0] as Mark["result"], left: Number(r[1]) };
+  }
+
+  async takeTally(key: string): Promise<Tally | null> {
+    const r = (await this.eval("takeTally", this.tallyKeys(key), [])) as [string[], Reply] | null;
+    if (!r) return null;
+    return { pending: r[0] ?? [], marks: pairsToMap(r[1]) };
+  }
+
+  async schedule(kind: string, id: string, at: number): Promise<void> {
+    await this.eval("schedule", ["due"], [Math.ceil(at), kind + SEP + id, this.clock.now()]);
+  }
+
+  async cancel(kind: string, id: string): Promise<void> {
+    await this.command(["ZREM", this.key("due"), kind + SEP + id]);
+  }
+
+  onDue(kind: string, handler: DueHandler): () => void {
+    this.handlers.set(kind, handler);
+    this.startPolling();
+    return () => {
+      if (this.handlers.get(kind) === handler) this.handlers.delete(kind);
+    };
+  }
+
+  async drain(kind: string): Promise<string[]> {
+    return ((await this.eval("drain", ["due"], [kind + SEP])) as string[]) ?? [];
+  }
+
+  /** Claims and hands out the due deadlines of the kinds handled here (the poller calls it). */
+  async poll(): Promise<number> {
+    if (this.polling || this.closed || !this.handlers.size || this.mode !== "shared") return 0;
+    this.polling = true;
+    let handled = 0;
+    try {
+      for (let round = 0; round < 100; round++) {
+        const kinds = [...this.handlers.keys()].map((k) => k + SEP);
+        const due = (await this.eval("claimDue", ["due"], [this.clock.now(), 100, ...kinds])) as string[];
+        for (const m of due) {
+          const sep = m.indexOf(SEP);
+          const handler = this.handlers.get(m.slice(0, sep));
+          handled++;
+          try {
+            handler?.(m.slice(sep + 1));
+          } catch {
+            // A handler reports its own failures; the rest still fire.
+          }
+        }
+        if (due.length < 100) break;
+      }
+    } catch {
+      // Redis went away mid-poll: the next poll (or the local state) carries on.
+    } finally {
+      this.polling = false;
+    }
+    return handled;
+  }
+
+  // The poll runs on real time even when the state's clock is injected: deadlines are compared
+  // with the clock's "now" inside the script, so a test that moves its clock sees them fire.
+  private startPolling(): void {
+    if (this.pollTimer !== null || this.closed) return;
+    const tick = () => {
+      this.pollTimer = null;
+      if (this.closed || !this.handlers.size) return;
+      void this.poll().finally(() => {
+        if (this.pollTimer === null && !this.closed && this.handlers.size) {
+          this.pollTimer = setTimeout(tick, POLL_MS);
+        }
+      });
+    };
+    this.pollTimer = setTimeout(tick, 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.handlers.clear();
+    try {
+      if (this.client.isOpen) await this.client.close();
+      else this.client.destroy();
+    } catch {
+      this.client.destroy();
+    }
+  }
+}
+
+function classify(e: unknown): RedisStateError {
+  if (e instanceof RedisStateError) return e;
+  const text = String((e as Error)?.message ?? e);
+  if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(text)) {
+    return new RedisStateError("auth", "Redis refused the user name or password");
+  }
+  const code = (e as { code?: string })?.code ?? /\b(E[A-Z]+)\b/.exec(text)?.[1];
+  return new RedisStateError("connect", code ? `Redis unreachable (${code})` : "Redis connection lost");
+}

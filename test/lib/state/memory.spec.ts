@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { MemoryState } from "../../../src/lib/state/memory";
+import { FakeClock } from "../../support/stub";
+import { stateContract } from "./contract";
+
+stateContract("memory", async (clock) => {
+  // Two config nodes of one account share one MemoryState (the registry hands out the same one).
+  const state = new MemoryState({ clock });
+  return { state, twin: () => state, cleanup: () => state.close() };
+});
+
+describe("state: memory bounds", () => {
+  it("pending parts are bounded in bytes: the oldest message is evicted, never dropped silently", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const limits = { ttlMs: 60_000, maxPending: 1000, maxBytes: 10_000 };
+    const evicted: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await state.addPart("g", `m${i}`, 1, 2, "x".repeat(1000), limits);
+      for (const e of r.evicted ?? []) evicted.push(e.key);
+    }
+    assert.ok(state.size.pendingBytes <= 10_000, `${state.size.pendingBytes} bytes pending`);
+    assert.equal(state.size.pendingMessages + evicted.length, 50);
+    assert.deepEqual(evicted.slice(0, 3), ["m0", "m1", "m2"]);
+  });
+
+  it("keys are bounded in count (the soonest to expire goes) and expired ones are swept", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock, maxKeys: 100 });
+    for (let i = 0; i < 1000; i++) await state.claim(`k${i}`, 1000 + i);
+    assert.equal(state.size.keys, 100);
+    assert.equal(await state.claim("k999", 1000), false, "the latest keys are kept");
+    clock.advance(10_000);
+    await state.claim("fresh", 1000);
+    assert.equal(state.size.keys, 1);
+  });
+
+  it("a handler that throws does not stop the other deadlines", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const fired: string[] = [];
+    state.onDue("k", (id) => {
+      fired.push(id);
+      if (id === "a") throw new Error("boom");
+    });
+    await state.schedule("k", "a", clock.now() + 10);
+    await state.schedule("k", "b", clock.now() + 10);
+    clock.advance(10);
+    assert.deepEqual(fired, ["a", "b"]);
+    await state.close();
+  });
+});
