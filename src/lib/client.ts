@@ -37,6 +37,8 @@ export interface ClientOptions {
   lang?: Lang;
   codes?: CodeOverrides;
   clock?: Clock;
+  /** the account's shared pacing (see SchedulerOptions.pace) */
+  pace?: (intervalMs: number) => Promise<number>;
   random?: () => number;
 }
 
@@ -166,6 +168,7 @@ export class SmsClient {
       queue: Math.max(0, opts.queue ?? 10_000),
       concurrency: connections,
       clock: this.clock,
+      pace: opts.pace,
     });
   }
 

@@ -23,6 +23,12 @@ export interface SchedulerOptions {
   /** most requests under way at once (matches the connection pool) */
   concurrency: number;
   clock?: Clock;
+  /**
+   * Shared pacing (the account state, SPEC B6): reserves the next start `intervalMs` after the
+   * account's previous one, across all its nodes and instances, and resolves to the wait in ms.
+   * Without it the spacing is this scheduler's own.
+   */
+  pace?: (intervalMs: number) => Promise<number>;
 }
 
 interface Waiter {
@@ -40,6 +46,7 @@ export class Scheduler {
   private running = 0;
   private nextStart = 0;
   private timer: unknown = null;
+  private reserving = false;
   private closed = false;
   private readonly clock: Clock;
 
@@ -110,14 +117,18 @@ export class Scheduler {
     return (
       this.waiting.length === 0 &&
       this.running < this.opts.concurrency &&
+      !this.reserving &&
+      this.timer === null &&
+      // With shared pacing nextStart is this scheduler's last reservation: an estimate.
       (this.opts.rate <= 0 || this.clock.now() >= this.nextStart)
     );
   }
 
   private pump(): void {
-    if (this.closed || this.timer !== null) return;
+    if (this.closed || this.timer !== null || this.reserving) return;
     while (this.waiting.length && this.running < this.opts.concurrency) {
       const now = this.clock.now();
+      if (this.opts.rate > 0 && this.opts.pace) return this.reserve(this.opts.pace);
       if (this.opts.rate > 0 && now < this.nextStart) {
         this.timer = this.clock.setTimeout(() => {
           this.timer = null;
@@ -126,15 +137,50 @@ export class Scheduler {
         return;
       }
       if (this.opts.rate > 0) this.nextStart = Math.max(now, this.nextStart) + 1000 / this.opts.rate;
-      const w = this.waiting.shift()!;
-      this.running++;
-      let released = false;
-      w.resolve(() => {
-        if (released) return;
-        released = true;
-        this.running--;
-        this.pump();
-      });
+      this.startHead();
     }
+  }
+
+  /**
+   * One start reserved at a time from the shared pacing, then waited for. A caller that left the
+   * line meanwhile leaves its start unused: a gap in the rate, never a burst.
+   */
+  private reserve(pace: (intervalMs: number) => Promise<number>): void {
+    this.reserving = true;
+    const interval = 1000 / this.opts.rate;
+    const local = () => {
+      const now = this.clock.now();
+      const start = Math.max(now, this.nextStart);
+      return start - now;
+    };
+    pace(interval)
+      .catch(local)
+      .then((wait) => {
+        this.reserving = false;
+        if (this.closed) return;
+        this.nextStart = this.clock.now() + wait + interval;
+        if (wait <= 0) {
+          this.startHead();
+          return this.pump();
+        }
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = null;
+          this.startHead();
+          this.pump();
+        }, wait);
+      });
+  }
+
+  private startHead(): void {
+    if (!this.waiting.length || this.running >= this.opts.concurrency) return;
+    const w = this.waiting.shift()!;
+    this.running++;
+    let released = false;
+    w.resolve(() => {
+      if (released) return;
+      released = true;
+      this.running--;
+      this.pump();
+    });
   }
 }

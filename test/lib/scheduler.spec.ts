@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { QueueFullError, Scheduler, SchedulerClosedError } from "../../src/lib/scheduler";
+import { MemoryState } from "../../src/lib/state/memory";
 import { FakeClock } from "../support/stub";
 
 describe("lib/scheduler", () => {
@@ -18,6 +19,26 @@ describe("lib/scheduler", () => {
     assert.deepEqual(
       starts.map((t) => t - t0),
       [0, 100, 200, 300],
+    );
+  });
+
+  it("two schedulers pacing through one account state start 1/rate apart in all (no double rate)", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const pace = (ms: number) => state.pace("rate", ms);
+    const a = new Scheduler({ rate: 10, queue: 100, concurrency: 10, clock, pace });
+    const b = new Scheduler({ rate: 10, queue: 100, concurrency: 10, clock, pace });
+    const starts: number[] = [];
+    const all = [a, b, a, b, a, b].map((s) => s.acquire().then((rel) => (starts.push(clock.now()), rel())));
+    for (let i = 0; i < 10 && starts.length < 6; i++) {
+      await new Promise((r) => setImmediate(r));
+      clock.advance(100);
+    }
+    await Promise.all(all);
+    const t0 = starts[0];
+    assert.deepEqual(
+      starts.map((t) => t - t0),
+      [0, 100, 200, 300, 400, 500],
     );
   });
 
