@@ -37,7 +37,10 @@ export function foldMobileText(s: string): string {
 export function splitMobiles(input: unknown): string[] | null {
   if (input === undefined || input === null) return [];
   // Folded before splitting: a BOM counts as whitespace for \s and would cut a number in two.
-  if (typeof input === "string") return foldMobileText(input).split(SEPARATORS).filter((s) => s !== "");
+  if (typeof input === "string")
+    return foldMobileText(input)
+      .split(SEPARATORS)
+      .filter((s) => s !== "");
   if (typeof input === "number") return Number.isFinite(input) ? [String(input)] : null;
   if (Array.isArray(input)) {
     const out: string[] = [];
