@@ -3,9 +3,12 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import vm from "node:vm";
 import type { NodeAPI } from "node-red";
 import configNode = require("../../src/nodes/sms-config");
 import balanceNode = require("../../src/nodes/sms-balance");
+import * as numbers from "../../src/lib/numbers";
+import { checkNumber, checkOffset, CONFIG_RULES } from "../../src/lib/props";
 import { helper, PASSWORD, spiesSeen } from "../support/nr";
 
 const ROOT = path.resolve(__dirname, "../../..");
@@ -160,5 +163,59 @@ describe("nodes/settings: out-of-range values are clamped or refused, and said",
     const s = seen("b");
     assert.deepEqual(s.warnings, ['Low below "-100" is below the minimum 0; the default 0 is used instead']);
     assert.equal(s.statuses[0]?.fill, "yellow");
+  });
+});
+
+describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src/lib)", () => {
+  type Lib = {
+    numbers: typeof import("../../src/lib/numbers");
+    text: typeof import("../../src/lib/text");
+    props: typeof import("../../src/lib/props");
+  };
+  let lib: Lib;
+  // Values made in the other context have its prototypes: compare them as plain data.
+  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+
+  before(() => {
+    // A bare context: no require, module, Buffer or process, as in a browser page.
+    const file = path.join(ROOT, "resources", "cnsms-sms.js");
+    const win: Record<string, unknown> = {};
+    vm.runInNewContext(fs.readFileSync(file, "utf8"), { window: win }, { filename: file });
+    lib = win.CnsmsSms as Lib;
+    assert.ok(lib, "the bundle defines window.CnsmsSms");
+  });
+
+  it("is the runtime's code: same numbers, same segments, same setting rules", () => {
+    const input = "１３８００１３８０００，＋８６ 139-0013-9000；\u200b13700137000\ufeff, 123";
+    const entries = numbers.splitMobiles(input)!;
+    assert.deepEqual(plain(lib.numbers.splitMobiles(input)), entries);
+    assert.deepEqual(plain(lib.numbers.parseMobiles(entries, "cn")), numbers.parseMobiles(entries, "cn"));
+    assert.deepEqual(plain(lib.text.prepareText("x".repeat(65), { signature: "【朗宇信息】" })), {
+      ok: true,
+      text: "【朗宇信息】" + "x".repeat(65),
+      length: 71,
+      segments: 2,
+    });
+    for (const [name, v] of [
+      ["retries", "20"],
+      ["timeout", "-5"],
+      ["rate", "1e-9"],
+      ["queue", "0"],
+    ] as const) {
+      assert.deepEqual(
+        plain(lib.props.checkNumber(v, lib.props.CONFIG_RULES[name])),
+        plain(checkNumber(v, CONFIG_RULES[name])),
+      );
+    }
+    assert.deepEqual(plain(lib.props.checkOffset("+15:00")), plain(checkOffset("+15:00")));
+  });
+
+  it("the editor's validator text is the runtime's log line", async () => {
+    const s = await loadConfig({ retries: "20" });
+    const tr = translator(catalog("en-US", "sms-config.json"));
+    const t = (key: string, params?: Record<string, string | number>) => tr(`sms-config.${key}`, params);
+    const problem = lib.props.checkNumber("20", lib.props.CONFIG_RULES.retries).problem!;
+    assert.deepEqual(s.warnings, [lib.props.describeProblem(problem, t("label.retries"), t)]);
+    await helper.unload();
   });
 });
