@@ -173,6 +173,7 @@ describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src
     props: typeof import("../../src/lib/props");
   };
   let lib: Lib;
+  afterEach(() => helper.unload());
   // Values made in the other context have its prototypes: compare them as plain data.
   const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 
@@ -183,6 +184,13 @@ describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src
     vm.runInNewContext(fs.readFileSync(file, "utf8"), { window: win }, { filename: file });
     lib = win.CnsmsSms as Lib;
     assert.ok(lib, "the bundle defines window.CnsmsSms");
+  });
+
+  it("holds the compiled lib modules verbatim", () => {
+    const bundle = fs.readFileSync(path.join(ROOT, "resources", "cnsms-sms.js"), "utf8");
+    for (const m of ["numbers", "text", "props", "time"]) {
+      assert.ok(bundle.includes(fs.readFileSync(path.join(ROOT, "dist", "lib", `${m}.js`), "utf8")), m);
+    }
   });
 
   it("is the runtime's code: same numbers, same segments, same setting rules", () => {
@@ -216,6 +224,5 @@ describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src
     const t = (key: string, params?: Record<string, string | number>) => tr(`sms-config.${key}`, params);
     const problem = lib.props.checkNumber("20", lib.props.CONFIG_RULES.retries).problem!;
     assert.deepEqual(s.warnings, [lib.props.describeProblem(problem, t("label.retries"), t)]);
-    await helper.unload();
   });
 });
