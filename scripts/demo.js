@@ -49,7 +49,9 @@ async function main() {
 
   // Loaded from dist/ directly: the simulator is part of the package being demonstrated.
   const { startSimulator } = require(path.join(root, "dist", "simulator"));
-  const pushUrl = `http://127.0.0.1:${PORT}/sms/push`;
+  // The path is the example's own, so the simulator pushes where the demo flow listens.
+  const receive = demoFlow().find((n) => n.type === "sms-receive");
+  const pushUrl = `http://127.0.0.1:${PORT}${receive.path}`;
   const sim = await startSimulator({
     port: SIM_PORT,
     reportUrl: pushUrl,

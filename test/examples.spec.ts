@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
+import supertest from "supertest";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
-import { ALL_NODES, coreNode, helper, sleep } from "./support/nr";
+import { ALL_NODES, captured, coreNode, helper, sleep } from "./support/nr";
 
 const dir = path.join(__dirname, "../../examples");
 const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json"));
@@ -17,26 +20,155 @@ const CORE = [
   "network/21-httprequest.js",
 ].map(coreNode);
 
-type Flow = Array<Record<string, unknown> & { id: string; type: string }>;
+type FlowNode = Record<string, unknown> & { id: string; type: string };
+type Flow = FlowNode[];
 
 function read(f: string): Flow {
   return JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as Flow;
 }
 
-/** Loads an example as a user imports it, its account pointed at the simulator. */
-async function loadExample(f: string, simUrl: string): Promise<Flow> {
-  const flow = read(f);
-  const cfg = flow.find((n) => n.type === "sms-config")!;
-  cfg.url = simUrl;
-  await helper.load(
-    [...ALL_NODES, ...CORE] as never,
-    flow as never,
-    { [cfg.id]: { account: "demo", password: "demo" } } as never,
-  );
+/** Deploys a flow as a user's import would leave it, its account pointed at the simulator. */
+async function loadFlow(flow: Flow, simUrl: string): Promise<Flow> {
+  const cfgs = flow.filter((n) => n.type === "sms-config");
+  for (const cfg of cfgs) cfg.url = simUrl;
+  const creds = Object.fromEntries(cfgs.map((c) => [c.id, { account: "demo", password: "demo" }]));
+  // Loaded empty, then deployed: helper.load() registers the catch module once per catch node in
+  // the flow, so a flow with two of them fails there with "catch already registered".
+  await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
+  await helper.setFlows(flow as never, "full", creds as never);
   return flow;
 }
 
-describe("examples/", () => {
+const loadExample = (f: string, simUrl: string) => loadFlow(read(f), simUrl);
+
+/** Examples imported into one Node-RED (all by default); a node whose id is already there is not imported twice. */
+function imported(names: string[] = files): Flow {
+  const byId = new Map<string, FlowNode>();
+  for (const f of names) for (const n of read(f)) if (!byId.has(n.id)) byId.set(n.id, n);
+  return [...byId.values()];
+}
+
+// Chinese characters; 【signatures】 and `code` are left out before counting, they are not prose.
+const CJK = /[\u3400-\u9fff]/g;
+const LATIN_WORD = /\b[A-Za-z]{2,}\b/g;
+const notProse = (s: string) => s.replace(/`[^`]*`/g, " ").replace(/【[^】]*】/g, " ");
+const cjkCount = (s: string) => (notProse(s).match(CJK) ?? []).length;
+const wordCount = (s: string) => (notProse(s).match(LATIN_WORD) ?? []).length;
+const codeSpans = (s: string) => [...new Set(s.match(/`[^`]+`/g) ?? [])].sort();
+
+/** A comment's info: the English text, a `---` line, the Chinese text. */
+function halves(info: string): { en: string; zh: string } {
+  const parts = info.split(/\n\n---\n\n/);
+  assert.equal(parts.length, 2, `English, a "---" line, then Chinese:\n${info}`);
+  return { en: parts[0], zh: parts[1] };
+}
+
+/** Express matches paths case-insensitively and ignores a trailing slash. */
+const routeKey = (p: unknown) =>
+  String(p ?? "/sms/push")
+    .trim()
+    .toLowerCase()
+    .replace(/(.)\/+$/, "$1");
+
+describe("examples/ (the files)", () => {
+  for (const f of files) {
+    it(`"${f}" is a valid flow: one tab, unique ids, every wire and account reference resolves`, () => {
+      const flow = read(f);
+      assert.ok(Array.isArray(flow));
+      for (const n of flow)
+        assert.ok(typeof n.id === "string" && n.id && typeof n.type === "string", JSON.stringify(n));
+      const ids = new Set(flow.map((n) => n.id));
+      assert.equal(ids.size, flow.length, "no id twice");
+      const tabs = flow.filter((n) => n.type === "tab");
+      assert.equal(tabs.length, 1);
+      for (const n of flow.filter((n) => n.type !== "tab" && n.type !== "sms-config")) {
+        assert.equal(n.z, tabs[0].id, `${n.type} ${n.id} is on the tab`);
+        for (const out of (n.wires ?? []) as string[][])
+          for (const to of out) assert.ok(ids.has(to), `${n.id} → ${to}`);
+        if (n.type.startsWith("sms-")) assert.ok(ids.has(n.config as string), `${n.type} ${n.id} has its account`);
+      }
+    });
+
+    it(`"${f}": every comment says in English and in Chinese what to change and what you will see`, () => {
+      const flow = read(f);
+      const comments = flow.filter((n) => n.type === "comment");
+      assert.ok(comments.length > 0, "has a comment node");
+      const names = flow.filter((n) => n.type !== "comment" && n.type !== "tab" && n.name).map((n) => n.name as string);
+      for (const c of comments) {
+        const title = c.name as string;
+        assert.ok(wordCount(title) >= 3, `English in the title: ${title}`);
+        assert.ok(cjkCount(title) >= 4, `Chinese in the title: ${title}`);
+        const { en, zh } = halves(c.info as string);
+        assert.equal(cjkCount(en), 0, `no Chinese in the English half:\n${en}`);
+        assert.ok(wordCount(en) >= 15, `English text:\n${en}`);
+        assert.ok(cjkCount(zh) >= 15, `Chinese text:\n${zh}`);
+        // Both halves give the same commands, URLs and paths, and point at the same nodes.
+        assert.deepEqual(codeSpans(zh), codeSpans(en), "the same `code` in both halves");
+        const named = (s: string, q: [string, string]) => names.filter((nm) => s.includes(q[0] + nm + q[1])).sort();
+        assert.deepEqual(named(zh, ["“", "”"]), named(en, ["'", "'"]), "the same nodes named in both halves");
+      }
+    });
+  }
+
+  it("every sms-receive path is unique across all examples (importing several never gives 'path in use')", () => {
+    const seen = new Map<string, string>();
+    for (const f of files)
+      for (const n of read(f).filter((n) => n.type === "sms-receive")) {
+        const key = routeKey(n.path);
+        assert.ok(!seen.has(key), `${n.path} in "${f}" and in "${seen.get(key)}"`);
+        seen.set(key, f);
+      }
+    assert.ok(seen.size >= 2);
+  });
+
+  it("a comment gives the platform each sms-receive path, in both languages", () => {
+    for (const f of files) {
+      const flow = read(f);
+      const infos = flow.filter((n) => n.type === "comment").map((c) => halves(c.info as string));
+      for (const r of flow.filter((n) => n.type === "sms-receive")) {
+        const p = r.path as string;
+        assert.ok(
+          infos.some(({ en, zh }) => en.includes(p) && zh.includes(p)),
+          `"${f}": a comment names ${p} in English and Chinese`,
+        );
+      }
+    }
+  });
+
+  it("every example uses the same sms-config node (one id, one definition) and holds no credentials", () => {
+    const cfgs = files.map((f) => {
+      const flow = read(f);
+      assert.ok(!JSON.stringify(flow).includes('"credentials"'), `no credentials in "${f}"`);
+      const own = flow.filter((n) => n.type === "sms-config");
+      assert.equal(own.length, 1, `one account in "${f}"`);
+      for (const n of flow.filter((n) => n.type.startsWith("sms-") && n.type !== "sms-config"))
+        assert.equal(n.config, own[0].id, `${n.type} ${n.id} in "${f}" uses it`);
+      return { f, cfg: own[0] };
+    });
+    for (const { f, cfg } of cfgs) assert.deepEqual(cfg, cfgs[0].cfg, `"${f}" and "${cfgs[0].f}"`);
+    assert.equal(cfgs[0].cfg.z, undefined, "a global config node: shared by every tab");
+  });
+
+  it("apart from the shared account, no node id is in two examples (importing several conflicts on nothing else)", () => {
+    const seen = new Map<string, string>();
+    for (const f of files)
+      for (const n of read(f).filter((n) => n.type !== "sms-config")) {
+        assert.ok(!seen.has(n.id), `${n.id} in "${f}" and "${seen.get(n.id)}"`);
+        seen.set(n.id, f);
+      }
+  });
+
+  it("02's comment says what the code does with a space: it separates entries in a string, not in an array element", () => {
+    const c = read("02 - Bulk send.json").find((n) => n.type === "comment")!;
+    const { en, zh } = halves(c.info as string);
+    assert.ok(en.includes("`+86 138 0013 8000`") && /\bfour\b/.test(en), en);
+    assert.match(en, /array element/);
+    assert.ok(zh.includes("`+86 138 0013 8000`") && /四/.test(zh) && /数组/.test(zh), zh);
+    assert.doesNotMatch(en, /normalised \(\+86, spaces, dashes\)/, "the old claim");
+  });
+});
+
+describe("examples/ (in Node-RED)", () => {
   let sim: Simulator;
   beforeEach(async () => {
     sim = await startSimulator({ reportDelayMs: 10_000 });
@@ -45,6 +177,11 @@ describe("examples/", () => {
     await helper.unload();
     await sim.close();
   });
+
+  async function waitFor(what: string, cond: () => boolean, ms = 8000): Promise<void> {
+    for (const until = Date.now() + ms; !cond(); await sleep(20))
+      if (Date.now() > until) throw new Error(`waited ${ms} ms for ${what}`);
+  }
 
   it("every node type of the package appears in an example (Flow Library N02)", () => {
     const types = new Set(files.flatMap((f) => read(f).map((n) => n.type)));
@@ -64,6 +201,32 @@ describe("examples/", () => {
     });
   }
 
+  it("all examples imported together: one account, and every sms-receive takes its own pushes", async () => {
+    const flow = await loadFlow(imported(), sim.url);
+    assert.equal(flow.filter((n) => n.type === "sms-config").length, 1, "one account");
+    const receivers = flow.filter((n) => n.type === "sms-receive");
+    const pushed = new Map<string, number>(receivers.map((r) => [r.id, 0]));
+    for (const r of receivers) {
+      const node = helper.getNode(r.id) as unknown as NodeJS.EventEmitter & { status: unknown };
+      node.on("call:send", () => pushed.set(r.id, pushed.get(r.id)! + 1));
+      const statusSpy = node.status as unknown as { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+      const own = statusSpy.getCalls().filter((c) => c.thisValue === node);
+      assert.ok(own.length > 0);
+      const tab = flow.find((t) => t.id === r.z)?.label;
+      for (const c of own) assert.doesNotMatch(JSON.stringify(c.args), /pathInUse/, `${r.path} in "${tab}"`);
+    }
+    for (const [i, r] of receivers.entries()) {
+      const report = { msgid: `99000${i}`, mobile: "13800138000", status: "DELIVRD", reportTime: "20250101120000" };
+      await supertest(captured.httpNode!)
+        .get(r.path as string)
+        .query(report)
+        .expect(200, "OK");
+      await waitFor(`${r.path} to emit its report`, () => pushed.get(r.id) === 1);
+    }
+    await sleep(100); // nothing more arrives: each push reached exactly one node
+    assert.deepEqual([...pushed.values()], Array(receivers.length).fill(1));
+  });
+
   it('"01 - Send an alert" sends the alert text through the simulator', async () => {
     const flow = await loadExample("01 - Send an alert.json", sim.url);
     const inject = flow.find((n) => n.type === "inject")!;
@@ -72,5 +235,76 @@ describe("examples/", () => {
     assert.equal(sim.requests.length, 1);
     assert.equal(sim.requests[0].code, 0);
     assert.equal(sim.requests[0].params.msg, "【朗宇信息】Alarm boiler-1: temperature 85°C");
+  });
+
+  it('"02 - Bulk send" sends its list normalised and de-duplicated, in one request', async () => {
+    const flow = await loadExample("02 - Bulk send.json", sim.url);
+    helper.getNode(flow.find((n) => n.type === "inject")!.id).receive({} as never);
+    await waitFor("the send", () => sim.requests.length > 0);
+    assert.equal(sim.requests[0].params.mobile, "13800138000,13900139000,13700137000");
+  });
+
+  it("02's comment holds: a string `+86 138 0013 8000` is four entries, an array element one number", async () => {
+    const flow = await loadExample("02 - Bulk send.json", sim.url);
+    const send = helper.getNode(flow.find((n) => n.type === "sms-send")!.id);
+    const failed: Array<{ payload: { code: string; invalid: string[] } }> = [];
+    const caught = helper.getNode(flow.find((n) => n.name === "failed")!.id) as unknown as NodeJS.EventEmitter;
+    caught.on("input", (m) => failed.push(m));
+    send.receive({ payload: "notice", mobile: "+86 138 0013 8000" } as never);
+    await waitFor("the error", () => failed.length === 1);
+    assert.equal(failed[0].payload.code, "INVALID_MOBILE");
+    assert.deepEqual(failed[0].payload.invalid, ["+86", "138", "0013", "8000"]);
+    send.receive({ payload: "notice", mobile: ["+86 138 0013 8000", "139-0013-9000"] } as never);
+    await waitFor("the send", () => sim.requests.length > 0);
+    assert.equal(sim.requests[0].params.mobile, "13800138000,13900139000");
+  });
+
+  describe("the offline tries the comments give", () => {
+    let server: http.Server;
+    beforeEach(async () => {
+      await sim.close();
+      sim = await startSimulator({ reportDelayMs: 20 });
+    });
+    afterEach(async () => {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+    });
+    /** Node-RED's HTTP node server on a real port, as the simulator pushes to it. */
+    async function listen(): Promise<string> {
+      server = http.createServer(captured.httpNode!);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+    const received = (id: string) => {
+      const msgs: Array<Record<string, unknown>> = [];
+      (helper.getNode(id) as unknown as NodeJS.EventEmitter).on("input", (m) => msgs.push(m));
+      return msgs;
+    };
+
+    it("04: a send from example 01 (same account) comes back to 04 as a delivery report", async () => {
+      const flow = await loadFlow(
+        imported(["01 - Send an alert.json", "04 - Receive reports and inbound SMS.json"]),
+        sim.url,
+      );
+      const receive = flow.find((n) => n.type === "sms-receive")!;
+      sim.reportUrl = (await listen()) + receive.path;
+      const sent = received(flow.find((n) => n.name === "sent")!.id);
+      const delivered = received(flow.find((n) => n.name === "delivered")!.id);
+      helper.getNode(flow.find((n) => n.type === "inject")!.id).receive({} as never);
+      await waitFor("the report in 'delivered'", () => delivered.length === 1);
+      assert.equal(delivered[0].msgid, sent[0].msgid);
+    });
+
+    it("05: the comment's curl makes the simulator push an inbound SMS, and 05 answers it", async () => {
+      const flow = await loadExample("05 - Auto-reply.json", sim.url);
+      const receive = flow.find((n) => n.type === "sms-receive")!;
+      sim.moUrl = (await listen()) + receive.path;
+      const { en } = halves(flow.find((n) => n.type === "comment")!.info as string);
+      const [, simPath, body] = /`curl -X POST http:\/\/127\.0\.0\.1:18080(\S+) -d '([^']+)'`/.exec(en)!;
+      assert.equal((await fetch(sim.url + simPath, { method: "POST", body })).status, 200);
+      await waitFor("the reply", () => sim.requests.length === 1);
+      assert.equal(sim.requests[0].params.mobile, "13800138000");
+      assert.equal(sim.requests[0].params.msg, "【朗宇信息】Thanks, we received: hello");
+    });
   });
 });

@@ -7,7 +7,7 @@ export const MAX_NUMBERS_PER_REQUEST = 50_000;
 export interface ParsedMobiles {
   /** normalised, valid, de-duplicated, in first-seen order */
   valid: string[];
-  /** every entry that failed validation, as given (trimmed) */
+  /** every entry that failed validation, as given (trimmed; full-width folded, invisibles dropped) */
   invalid: string[];
   /** entries dropped because an earlier one normalised to the same number */
   duplicates: number;
@@ -18,18 +18,37 @@ export interface ParsedMobiles {
 const SEPARATORS = /[,，;；、\s]+/;
 const CN_MOBILE = /^1[3-9]\d{9}$/;
 const DIGITS = /^\d{5,20}$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+// Zero-width space/non-joiner/joiner, word joiner and invisible operators, BOM, soft hyphen,
+// Mongolian vowel separator, bidi marks, embeddings and isolates: copied along with numbers from
+// web pages, spreadsheets and chat apps, invisible to the user who pastes them.
+const INVISIBLE = /[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/**
+ * Full-width digits, `＋` and punctuation become ASCII (NFKC) and invisible characters go, so a
+ * number typed with a Chinese input method or pasted from a web page reads as the digits it shows.
+ * ASCII input is returned as it is: the common case, and the hot path of a 50,000-number send.
+ */
+export function foldMobileText(s: string): string {
+  return NON_ASCII.test(s) ? s.replace(INVISIBLE, "").normalize("NFKC") : s;
+}
 
 /** Splits recipient input into raw entries; returns null when the type is unusable. */
 export function splitMobiles(input: unknown): string[] | null {
   if (input === undefined || input === null) return [];
-  if (typeof input === "string") return input.split(SEPARATORS).filter((s) => s !== "");
+  // Folded before splitting: a BOM counts as whitespace for \s and would cut a number in two.
+  if (typeof input === "string")
+    return foldMobileText(input)
+      .split(SEPARATORS)
+      .filter((s) => s !== "");
   if (typeof input === "number") return Number.isFinite(input) ? [String(input)] : null;
   if (Array.isArray(input)) {
     const out: string[] = [];
     for (const item of input) {
       // Each element is one number: spaces inside it ("+86 138 0013 8000") are formatting.
       if (typeof item === "string") {
-        if (item.trim() !== "") out.push(item);
+        const folded = foldMobileText(item);
+        if (folded.trim() !== "") out.push(folded);
       } else if (typeof item === "number" && Number.isSafeInteger(item) && item >= 0) {
         out.push(String(item));
       } else {
@@ -46,7 +65,7 @@ export function normaliseMobile(entry: string, mode: MobileCheck): string | null
   // Most numbers arrive clean: skip the rewriting (this is the hot loop of a 50,000-number send).
   if (mode === "cn" ? CN_MOBILE.test(entry) : DIGITS.test(entry)) return entry;
   // Dashes, dots, brackets and spaces are how people write numbers, not part of them.
-  let s = entry.replace(/[\s\-–—.()（）]/g, "");
+  let s = foldMobileText(entry).replace(/[\s\-–—.()]/g, "");
   if (mode === "cn") {
     if (s.startsWith("+86")) s = s.slice(3);
     else if (s.startsWith("0086")) s = s.slice(4);

@@ -1,6 +1,13 @@
-import { toNumber, toStr } from "../lib/props";
-import { DEFAULT_MAX_LENGTH } from "../lib/text";
-import { parseOffset } from "../lib/time";
+import {
+  checkChoice,
+  checkNumber,
+  checkOffset,
+  CONFIG_RULES,
+  MOBILE_CHECKS,
+  toStr,
+  type ConfigNumberSetting,
+  type SettingProblem,
+} from "../lib/props";
 import type { SmsConfigDef, SmsSettings } from "./common";
 
 export const DEFAULT_URL = "http://120.26.66.24";
@@ -9,20 +16,46 @@ export const BALANCE_WINDOW_MS = 10_000;
 /** The password field's placeholder the editor sends back for a saved, unchanged password. */
 export const SAVED_PASSWORD = "__PWRD__";
 
-export function readSettings(def: Partial<SmsConfigDef>): SmsSettings {
-  const tz = toStr(def.tz) || "+08:00";
-  return {
+/** A setting that was out of range or unreadable, by its property name (its label key). */
+export interface NamedProblem {
+  name: ConfigNumberSetting | "tz" | "mobileCheck";
+  problem: SettingProblem;
+}
+
+/** The config node's settings by the shared rules (src/lib/props.ts), with what had to change. */
+export function checkSettings(def: Partial<SmsConfigDef>): { settings: SmsSettings; problems: NamedProblem[] } {
+  const problems: NamedProblem[] = [];
+  const number = (name: ConfigNumberSetting): number => {
+    const c = checkNumber(def[name], CONFIG_RULES[name]);
+    if (c.problem) problems.push({ name, problem: c.problem });
+    return c.value;
+  };
+  const timeout = number("timeout");
+  const rate = number("rate");
+  const queue = number("queue");
+  const retries = number("retries");
+  const maxLength = number("maxLength");
+  const mobileCheck = checkChoice(def.mobileCheck, MOBILE_CHECKS, "cn");
+  if (mobileCheck.problem) problems.push({ name: "mobileCheck", problem: mobileCheck.problem });
+  const tz = checkOffset(def.tz);
+  if (tz.problem) problems.push({ name: "tz", problem: tz.problem });
+  const settings: SmsSettings = {
     url: toStr(def.url) || DEFAULT_URL,
     product: toStr(def.product),
     extno: toStr(def.extno),
     signature: typeof def.signature === "string" ? def.signature.trim() : "",
-    timeout: toNumber(def.timeout, 10_000, { min: 1 }),
-    rate: toNumber(def.rate, 10, { min: 0 }),
-    queue: Math.floor(toNumber(def.queue, 10_000, { min: 0 })),
-    retries: Math.floor(toNumber(def.retries, 3, { min: 0, max: 10 })),
-    maxLength: Math.floor(toNumber(def.maxLength, DEFAULT_MAX_LENGTH, { min: 1 })),
-    mobileCheck: def.mobileCheck === "digits" ? "digits" : "cn",
-    tz,
-    offsetMinutes: parseOffset(tz) ?? 480,
+    timeout,
+    rate,
+    queue,
+    retries,
+    maxLength,
+    mobileCheck: mobileCheck.value,
+    tz: tz.value,
+    offsetMinutes: tz.minutes,
   };
+  return { settings, problems };
+}
+
+export function readSettings(def: Partial<SmsConfigDef>): SmsSettings {
+  return checkSettings(def).settings;
 }

@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
-import { toNumber } from "../lib/props";
+import { checkNumber, describeProblem, THRESHOLD_RULE, type Translate } from "../lib/props";
 import { parsePlatformTime } from "../lib/time";
 import {
   asSmsError,
@@ -23,7 +23,14 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const lang = runtimeLang(RED, "sms-balance.lang");
-    const threshold = toNumber(def.threshold, 0, { min: 0 });
+    const checked = checkNumber(def.threshold, THRESHOLD_RULE);
+    const threshold = checked.value;
+    if (checked.problem) {
+      const tr: Translate = (key, params) => RED._(`sms-balance.${key}`, params);
+      const label = tr("label.threshold");
+      node.warn(describeProblem(checked.problem, label, tr));
+      node.status({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names: label }) });
+    }
 
     async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
       const config = getConfig(RED, def.config);

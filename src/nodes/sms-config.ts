@@ -3,19 +3,37 @@ import { SmsClient } from "../lib/client";
 import { CodeTable, parseCodeOverrides, type CodeOverrides } from "../lib/codes";
 import { SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
-import { toStr } from "../lib/props";
-import { BALANCE_WINDOW_MS, readSettings, SAVED_PASSWORD } from "./settings";
+import { describeProblem, toStr, type Translate } from "../lib/props";
+import { BALANCE_WINDOW_MS, checkSettings, readSettings, SAVED_PASSWORD } from "./settings";
 import { runtimeLang, type BalanceAnswer, type SmsConfigDef, type SmsConfigNode, type SmsCredentials } from "./common";
 
 export = function (RED: NodeAPI): void {
   function SmsConfig(this: SmsConfigNode & { _client?: SmsClient }, def: SmsConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    node.settings = readSettings(def);
+    const checked = checkSettings(def);
+    node.settings = checked.settings;
     node.lang = runtimeLang(RED, "sms-config.lang");
     const overrides: CodeOverrides | null = parseCodeOverrides(def.codes);
-    if (overrides === null) node.warn(RED._("sms-config.errors.badCodes"));
     node.codes = new CodeTable(node.lang, overrides ?? {});
+
+    // A value the node cannot use as given is said once, in the log and on the status: the node
+    // then runs with what the message names (the bound, or the default).
+    const tr: Translate = (key, params) => RED._(`sms-config.${key}`, params);
+    const adjusted: string[] = [];
+    for (const { name, problem } of checked.problems) {
+      const label = tr(`label.${name}`);
+      node.warn(describeProblem(problem, label, tr));
+      adjusted.push(label);
+    }
+    if (overrides === null) {
+      node.warn(tr("errors.badCodes"));
+      adjusted.push(tr("label.codes"));
+    }
+    if (adjusted.length) {
+      const names = adjusted.join(node.lang === "zh-CN" ? "、" : ", ");
+      node.status({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names }) });
+    }
 
     let closed = false;
     let lastQuery = -Infinity;

@@ -1,5 +1,11 @@
-/** One platform account as the simulator models it. Every rule here can trigger a send code. */
-export interface SimAccountConfig {
+import { check, checkSettings, type Check } from "./rules";
+import { PUSH_RULES, type PushVariant } from "./variants";
+
+/**
+ * One platform account as the simulator models it. Every rule here can trigger a send code; the
+ * push variant fields (see PushVariant) shape this account's delivery reports.
+ */
+export interface SimAccountConfig extends PushVariant {
   account: string;
   password: string;
   /** product id → balance (SMS parts); the first one is the default product */
@@ -49,9 +55,9 @@ export interface SimAccountConfig {
   duplicateReports?: number;
 }
 
-export interface SimAccount extends Required<
-  Omit<SimAccountConfig, "allowedIps" | "sendingHours" | "whitelist" | "forceCode">
-> {
+type OptionalRule = "allowedIps" | "sendingHours" | "whitelist" | "forceCode" | keyof PushVariant;
+
+export interface SimAccount extends Required<Omit<SimAccountConfig, OptionalRule>>, PushVariant {
   allowedIps?: string[];
   sendingHours?: [number, number];
   whitelist?: string[];
@@ -61,6 +67,46 @@ export interface SimAccount extends Required<
   lastBalanceQuery: number;
   /** send request times within the last second */
   recent: number[];
+}
+
+const hours: Check = (v) =>
+  Array.isArray(v) && v.length === 2 && v.every((h) => Number.isInteger(h) && h >= 0 && h <= 24)
+    ? null
+    : "must be [from, to], whole hours 0-24";
+
+/** Every account setting and what it takes; a key not listed here is refused, never ignored. */
+export const ACCOUNT_RULES: Record<keyof Required<SimAccountConfig>, Check> = {
+  account: check.string,
+  password: check.string,
+  products: check.numbers,
+  signatureRequired: check.boolean,
+  allowedIps: check.optional(check.strings),
+  sendingHours: check.optional(hours),
+  monthlyLimit: check.count,
+  expired: check.boolean,
+  canSend: check.boolean,
+  sensitiveWords: check.strings,
+  reviewWords: check.strings,
+  whitelist: check.optional(check.strings),
+  extnoMaxLength: check.count,
+  rateLimit: check.count,
+  balanceIntervalMs: check.count,
+  busy: check.boolean,
+  maxLength: check.count,
+  mobileRule: check.oneOf(["cn", "digits"]),
+  forceCode: check.optional(check.count),
+  oldCodes: check.boolean,
+  lineEnding: check.oneOf(["lf", "crlf", "blank"]),
+  replyDelayMs: check.count,
+  reportStatus: check.texts,
+  defaultStatus: check.string,
+  duplicateReports: check.count,
+  ...PUSH_RULES,
+};
+
+/** Throws a clear error naming the first unknown or ill-typed setting. */
+export function checkAccountConfig(c: unknown): void {
+  checkSettings(c, ACCOUNT_RULES, "account");
 }
 
 export function makeAccount(c: SimAccountConfig): SimAccount {

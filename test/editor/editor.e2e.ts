@@ -76,6 +76,48 @@ async function addNode(page: Page, node: Record<string, unknown>): Promise<void>
   }, node);
 }
 
+/**
+ * Clicks a tab of the config dialog. RED.tabs takes a second click on any tab within 400 ms for a
+ * double click and does not switch, so a click that did not switch is repeated (bounded).
+ */
+async function openTab(page: Page, tab: string): Promise<void> {
+  const content = page.locator(`#sms-config-tab-${tab}`);
+  for (let i = 0; i < 10; i++) {
+    await page.locator(`#red-ui-tab-sms-config-tab-${tab} .red-ui-tab-label`).click();
+    const shown = await content
+      .waitFor({ state: "visible", timeout: 1000 })
+      .then(() => true)
+      .catch(() => false);
+    if (shown) return;
+  }
+  await shot(page, `failed-tab-${tab}.png`);
+  throw new Error(`the config dialog's ${tab} tab did not open`);
+}
+
+/** The message a node type's validator gives for a value (what the dialog's tooltip shows). */
+function validatorSays(page: Page, type: string, prop: string, value: string): Promise<unknown> {
+  return page.evaluate(
+    ([t, p, v]) => (window as unknown as { RED: any }).RED.nodes.getType(t).defaults[p].validate(v, {}),
+    [type, prop, value],
+  );
+}
+
+async function colourOf(page: Page, selector: string): Promise<string> {
+  return page.locator(selector).evaluate((el) => getComputedStyle(el).color);
+}
+
+/** The computed colour of Node-RED's theme variable --red-ui-text-color-<name>. */
+function themeColour(page: Page, name: string): Promise<string> {
+  return page.evaluate((n) => {
+    const probe = document.createElement("span");
+    probe.style.color = `var(--red-ui-text-color-${n})`;
+    document.body.appendChild(probe);
+    const c = getComputedStyle(probe).color;
+    probe.remove();
+    return c;
+  }, name);
+}
+
 describe("editor in a real browser (Node-RED 4, packed package)", function () {
   this.timeout(180_000);
   let nr: RunningNodeRed;
@@ -141,8 +183,11 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       });
       await page.locator("#aa11bb22cc33dd44").dblclick();
       await page.waitForSelector("#node-input-mobile", { state: "visible" });
-      await page.locator("#node-input-mobile").fill("13800138000, +86-139-0013-9000, 123");
-      await waitText(page, "#node-input-sms-numbers", /2 valid number\(s\), 1 invalid: 123/);
+      // Full-width digits, a zero-width space and a duplicate: the runtime's rules fold and merge them.
+      await page
+        .locator("#node-input-mobile")
+        .fill("１３８００１３８０００, +86-139-0013-9000, 123, 138\u200b00138000");
+      await waitText(page, "#node-input-sms-numbers", /^2 valid number\(s\), 1 invalid: 123$/);
       await page.locator("#node-input-sms-preview").fill("x".repeat(65));
       await waitText(page, "#node-input-sms-segments", /65 characters .* 1 SMS part/);
       await page.locator("#node-input-extno").fill("12a");
@@ -157,13 +202,39 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
         .first()
         .click();
       await page.waitForSelector("#node-config-input-url", { state: "visible" });
+      const tabs = await page.locator("#node-config-sms-tabs .red-ui-tab-label").allInnerTexts();
+      assert.deepEqual(
+        tabs.map((x) => x.trim()),
+        ["Account", "Sending", "Pushes", "Advanced"],
+      );
       await page.locator("#node-config-input-url").fill(sim.url);
       await page.locator("#node-config-input-account").fill("demo");
       await page.locator("#node-config-input-password").fill(PASSWORD);
-      await page.locator("#node-config-input-signature").fill("【朗宇信息】");
       await page.locator("#node-config-sms-test").click();
       await waitText(page, "#node-config-sms-test-result", /Connected: 1001: 10000/);
+      assert.equal(await colourOf(page, "#node-config-sms-test-result"), await themeColour(page, "success"));
       await shot(page, "config-dialog-en.png");
+      await openTab(page, "sending");
+      await page.locator("#node-config-input-signature").fill("【朗宇信息】");
+      await shot(page, "config-dialog-sending-en.png");
+
+      // The validator says what the runtime will do, in the runtime's words (same rule, same text).
+      await openTab(page, "advanced");
+      await page.locator("#node-config-input-retries").fill("20");
+      await page.locator("#node-config-input-retries").dispatchEvent("change");
+      await page.waitForSelector("#node-config-input-retries.input-error");
+      assert.equal(
+        await validatorSays(page, "sms-config", "retries", "20"),
+        'Retries "20" is above the maximum 10; 10 is used instead',
+      );
+      assert.equal(
+        await validatorSays(page, "sms-config", "timeout", "-5"),
+        'Timeout (ms) "-5" is below the minimum 100; the default 10000 is used instead',
+      );
+      await shot(page, "config-dialog-advanced-en.png");
+      await page.locator("#node-config-input-retries").fill("3");
+      await page.locator("#node-config-input-retries").dispatchEvent("change");
+      await page.waitForSelector("#node-config-input-retries:not(.input-error)");
       await page.locator("#node-config-dialog-ok").click();
       await page.waitForSelector("#node-config-input-url", { state: "detached" }).catch(async (e) => {
         await shot(page, "failed-config-ok.png");
@@ -171,12 +242,48 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       });
       // With the account's signature (6 characters) the 65-character text becomes a 2-part SMS.
       await waitText(page, "#node-input-sms-segments", /71 characters .* 2 SMS part/);
+      assert.equal(await colourOf(page, "#node-input-sms-numbers"), await themeColour(page, "error"));
       const extnoInvalid = await page
         .locator("#node-input-extno")
         .evaluate((el) => el.classList.contains("input-error"));
       assert.equal(extnoInvalid, true, "extno with a letter is flagged");
       await shot(page, "send-dialog-en.png");
       await page.locator("#node-input-extno").fill("12");
+      await page.locator("#node-dialog-ok").click();
+      await page.waitForSelector("#node-input-mobile", { state: "detached" });
+    });
+
+    it("the counter runs the runtime's code, served from the package's resources/", async () => {
+      const served = await fetch(`${nr.url}/resources/@cnsms/node-red-sms/cnsms-sms.js`);
+      assert.equal(served.status, 200);
+      assert.match(served.headers.get("content-type") ?? "", /javascript/);
+      assert.match(await served.text(), /Generated by scripts\/resources\.js from dist\/lib/);
+      const loaded = await page.evaluate(() =>
+        performance
+          .getEntriesByType("resource")
+          .map((e) => e.name)
+          .filter((n) => n.includes("/resources/@cnsms/node-red-sms/")),
+      );
+      assert.ok(loaded.length >= 1, "the editor loaded the bundle");
+      // Spy on the bundle's parseMobiles and splitMobiles, then type: the dialog must go through them.
+      await page.evaluate(() => {
+        const w = window as unknown as { CnsmsSms: any; smsCalls: string[] };
+        w.smsCalls = [];
+        for (const name of ["splitMobiles", "parseMobiles"]) {
+          const original = w.CnsmsSms.numbers[name];
+          w.CnsmsSms.numbers[name] = function (...args: unknown[]) {
+            w.smsCalls.push(name);
+            return original.apply(this, args);
+          };
+        }
+      });
+      await page.locator("#aa11bb22cc33dd44").dblclick();
+      await page.waitForSelector("#node-input-mobile", { state: "visible" });
+      await page.locator("#node-input-mobile").fill("＋８６１３９００１３９０００");
+      await waitText(page, "#node-input-sms-numbers", /^1 valid number\(s\)$/);
+      const calls = await page.evaluate(() => (window as unknown as { smsCalls: string[] }).smsCalls);
+      assert.ok(calls.includes("splitMobiles") && calls.includes("parseMobiles"), `calls: ${calls}`);
+      await page.locator("#node-input-mobile").fill("13800138000");
       await page.locator("#node-dialog-ok").click();
       await page.waitForSelector("#node-input-mobile", { state: "detached" });
     });
@@ -265,6 +372,7 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       assert.match(text, /提供给平台的地址/);
       assert.match(text, /合并长短信/);
       await page.waitForTimeout(500); // the tray slides in
+      assert.equal(await validatorSays(page, "sms-config", "retries", "20"), "重试次数“20”超过上限 10；将改用 10");
       const shownUrl = await page.locator("#node-input-sms-url").innerText();
       assert.equal(shownUrl, `${nr.url}/sms/push`);
       await shot(page, "receive-dialog-zh.png");

@@ -50,6 +50,54 @@ describe("lib/numbers", () => {
     assert.equal(normaliseMobile("12a45", "digits"), null);
   });
 
+  it("folds full-width digits and ＋ (NFKC) in both modes", () => {
+    assert.equal(normaliseMobile("１３８００１３８０００", "cn"), "13800138000");
+    assert.equal(normaliseMobile("＋８６１３８００１３８０００", "cn"), "13800138000");
+    assert.equal(normaliseMobile("＋８６ １３８－００１３－８０００", "cn"), "13800138000");
+    assert.equal(normaliseMobile("（０２１）１２３４５６７８", "digits"), "02112345678");
+    assert.equal(normaliseMobile("＋４４７７００９００１２３", "digits"), "447700900123");
+    assert.deepEqual(splitMobiles("１３８００１３８０００，１３９００１３９０００"), ["13800138000", "13900139000"]);
+  });
+
+  it("drops invisible characters (zero-width, BOM, word joiner, soft hyphen, bidi marks)", () => {
+    const invisible = [
+      "\u200b",
+      "\u200c",
+      "\u200d",
+      "\u2060",
+      "\ufeff",
+      "\u00ad",
+      "\u200e",
+      "\u200f",
+      "\u202a",
+      "\u202c",
+      "\u2066",
+      "\u2069",
+      "\u061c",
+    ];
+    for (const ch of invisible) {
+      const name = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+      assert.equal(normaliseMobile(`${ch}138${ch}0013${ch}8000${ch}`, "cn"), "13800138000", name);
+      assert.equal(normaliseMobile(`${ch}+44 7700${ch}900123`, "digits"), "447700900123", name);
+      // Inside a list, an invisible character is neither a separator nor part of a number.
+      assert.deepEqual(splitMobiles(`138${ch}00138000,${ch}13900139000${ch}`), ["13800138000", "13900139000"], name);
+      assert.deepEqual(parseMobiles(splitMobiles([`138${ch}00138000`])!, "cn").valid, ["13800138000"], name);
+    }
+  });
+
+  it("in a string, spaces separate numbers; in an array, an element's inner spaces are formatting", () => {
+    // What the help (sms-send) says: "+86 138 0013 8000" in a string is four entries.
+    assert.deepEqual(splitMobiles("+86 138 0013 8000"), ["+86", "138", "0013", "8000"]);
+    assert.deepEqual(splitMobiles("13800138000\u300013900139000"), ["13800138000", "13900139000"]);
+    assert.deepEqual(parseMobiles(splitMobiles(["+86 138 0013 8000"])!, "cn").valid, ["13800138000"]);
+  });
+
+  it("still rejects what NFKC does not turn into ASCII digits", () => {
+    for (const s of ["١٣٨٠٠١٣٨٠٠٠", "一三八〇〇一三八〇〇〇", "138\u00a0 0013 800x"]) {
+      assert.equal(normaliseMobile(s, "cn"), null, s);
+    }
+  });
+
   it("de-duplicates keeping first-seen order and reports every invalid entry", () => {
     const r = parseMobiles(["13900139000", "+8613800138000", "bad", "13900139000", "13800138000", "x1"], "cn");
     assert.deepEqual(r.valid, ["13900139000", "13800138000"]);
@@ -85,6 +133,29 @@ describe("lib/numbers", () => {
           const written = prefix + (dashed ? `${n.slice(0, 3)}-${n.slice(3, 7)}-${n.slice(7)}` : n);
           return normaliseMobile(written, "cn") === n;
         }),
+      );
+    });
+
+    it("a number written in full-width and sprinkled with invisible characters normalises to itself", () => {
+      const wide = (s: string) => s.replace(/[0-9+]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
+      fc.assert(
+        fc.property(
+          cnMobile,
+          fc.constantFrom("", "+86", "0086"),
+          fc.boolean(),
+          fc.array(fc.tuple(fc.nat(20), fc.constantFrom("\u200b", "\ufeff", "\u2060", "\u00ad", "\u200e")), {
+            maxLength: 4,
+          }),
+          (n, prefix, fullWidth, inserts) => {
+            let written = prefix + n;
+            if (fullWidth) written = wide(written);
+            for (const [at, ch] of inserts) written = written.slice(0, at) + ch + written.slice(at);
+            assert.equal(normaliseMobile(written, "cn"), n);
+            const list = splitMobiles(`${written}，${written}`)!;
+            assert.equal(list.length, 2);
+            assert.deepEqual(parseMobiles(list, "cn"), { valid: [n], invalid: [], duplicates: 1 });
+          },
+        ),
       );
     });
 

@@ -21,6 +21,13 @@ describe("lib/prepare", () => {
     assert.equal(p.count, 2);
   });
 
+  it("takes numbers typed in full width or pasted with invisible characters, as the editor counts them", () => {
+    const p = prepareSend("hi", "１３８００１３８０００，＋８６１３９００１３９０００；\u200b13700137000\ufeff");
+    assert.deepEqual(p.batches, [["13800138000", "13900139000", "13700137000"]]);
+    const e = code(() => prepareSend("hi", "１２３，13800138000"));
+    assert.deepEqual(e.details.invalid, ["123"]);
+  });
+
   it("turns a number payload into text", () => {
     assert.equal(prepareSend(42, "13800138000").text, "42");
   });
