@@ -75,6 +75,10 @@ export const THRESHOLD_RULE: NumberRule = { default: 0, min: 0, below: "default"
 
 export const DEFAULT_TZ = "+08:00";
 export const MOBILE_CHECKS = ["cn", "digits"] as const;
+/** Where the account's state lives (SPEC B6). */
+export const STORES = ["memory", "redis"] as const;
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
+export const DEFAULT_REDIS_PREFIX = "cnsms:";
 
 export type SettingReason = "notNumber" | "notInteger" | "belowMin" | "aboveMax" | "notOffset" | "notOneOf";
 

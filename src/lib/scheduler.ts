@@ -67,7 +67,7 @@ export class Scheduler {
     if (this.closed || signal?.aborted) return Promise.reject(new SchedulerClosedError());
     // The bound counts callers left waiting: one that starts at once never waits, so even with
     // `queue: 0` ("no waiting") a send on an idle account goes.
-    if (!priority && this.waiting.length >= this.opts.queue && !this.canStartNow())
+    if (!priority && this.waitingCount() >= this.opts.queue && !this.canStartNow())
       return Promise.reject(new QueueFullError(this.opts.queue));
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -110,6 +110,11 @@ export class Scheduler {
     this.timer = null;
     const rest = this.waiting.splice(0);
     for (const w of rest) w.reject(new SchedulerClosedError());
+  }
+
+  /** Callers left waiting: the head whose start is being reserved is already on its way. */
+  private waitingCount(): number {
+    return this.waiting.length - (this.reserving ? 1 : 0);
   }
 
   /** Whether a caller asking now would get its turn without waiting (pump() would start it). */

@@ -1,16 +1,21 @@
 // Shared by the node adapters: types, language, error payloads, status throttling.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
-import type { SmsClient, BalanceOutcome } from "../lib/client";
+import type { BalanceAnswer } from "../lib/balance";
+import type { SmsClient } from "../lib/client";
 import type { CodeTable } from "../lib/codes";
 import { isSmsError, SmsError, type ErrorCode } from "../lib/errors";
 import { t, toLang, type Lang } from "../lib/i18n";
 import type { MobileCheck } from "../lib/numbers";
+import type { AccountState } from "../lib/state/index";
+import type { RedisStateError } from "../lib/state/redis";
+import type { StoreKind } from "../lib/state/registry";
 
 export interface SmsCredentials {
   account?: string;
   password?: string;
   receiver?: string;
   receiverPassword?: string;
+  redisPassword?: string;
 }
 
 export interface SmsConfigDef extends NodeDef {
@@ -26,6 +31,9 @@ export interface SmsConfigDef extends NodeDef {
   mobileCheck: string;
   tz: string;
   codes?: string;
+  store?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
 }
 
 export interface SmsSettings {
@@ -41,12 +49,12 @@ export interface SmsSettings {
   mobileCheck: MobileCheck;
   tz: string;
   offsetMinutes: number;
+  store: StoreKind;
+  redisUrl: string;
+  redisPrefix: string;
 }
 
-export interface BalanceAnswer {
-  outcome: BalanceOutcome;
-  cached: boolean;
-}
+export type { BalanceAnswer };
 
 /** What the other nodes use of a config node. */
 export interface SmsConfigNode extends Node<SmsCredentials> {
@@ -57,6 +65,12 @@ export interface SmsConfigNode extends Node<SmsCredentials> {
   client(): SmsClient;
   /** a balance answer, at most one platform query per 10 s */
   queryBalance(): Promise<BalanceAnswer>;
+  /** the account's state (SPEC B6), shared with every config node of the account */
+  state: AccountState;
+  /** why a `redis` state runs locally now (null when it does not) */
+  stateProblem(): RedisStateError | null;
+  /** the status other nodes of the account show while the state is local (null when shared) */
+  stateStatus(): NodeStatus | null;
 }
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
@@ -119,6 +133,8 @@ export function nodeError(err: SmsError, message = err.message): Error & { code:
 export class StatusThrottle {
   private last = 0;
   private pending: NodeStatus | (() => NodeStatus) | null = null;
+  private shown: NodeStatus | (() => NodeStatus) | null = null;
+  private over: NodeStatus | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -140,7 +156,23 @@ export class StatusThrottle {
     this.last = Date.now();
     const s = this.pending;
     this.pending = null;
+    this.shown = s;
+    if (this.over) return;
     this.node.status(typeof s === "function" ? s() : s);
+  }
+
+  /**
+   * A status that stays in front of the node's own (the account state running locally) until
+   * cleared; the node's latest own status shows again then.
+   */
+  overlay(status: NodeStatus | null): void {
+    if (status === this.over || (status && this.over && status.text === this.over.text)) return;
+    this.over = status;
+    if (status) return this.node.status(status);
+    const s = this.pending ?? this.shown;
+    this.pending = null;
+    this.shown = s;
+    this.node.status(s ? (typeof s === "function" ? s() : s) : {});
   }
 
   stop(): void {
@@ -148,4 +180,12 @@ export class StatusThrottle {
     this.timer = null;
     this.pending = null;
   }
+}
+
+/** Keeps the account state's mode (SPEC B6) in front of the node's status; returns the unsubscribe. */
+export function showStateMode(config: SmsConfigNode | null, status: StatusThrottle): () => void {
+  if (!config?.stateStatus) return () => undefined;
+  const apply = () => status.overlay(config.stateStatus());
+  apply();
+  return config.state.onMode(apply);
 }

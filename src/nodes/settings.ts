@@ -3,7 +3,10 @@ import {
   checkNumber,
   checkOffset,
   CONFIG_RULES,
+  DEFAULT_REDIS_PREFIX,
+  DEFAULT_REDIS_URL,
   MOBILE_CHECKS,
+  STORES,
   toStr,
   type ConfigNumberSetting,
   type SettingProblem,
@@ -11,14 +14,12 @@ import {
 import type { SmsConfigDef, SmsSettings } from "./common";
 
 export const DEFAULT_URL = "http://120.26.66.24";
-/** The platform allows one balance query per 10 s per account (SPEC A2, B3). */
-export const BALANCE_WINDOW_MS = 10_000;
 /** The password field's placeholder the editor sends back for a saved, unchanged password. */
 export const SAVED_PASSWORD = "__PWRD__";
 
 /** A setting that was out of range or unreadable, by its property name (its label key). */
 export interface NamedProblem {
-  name: ConfigNumberSetting | "tz" | "mobileCheck";
+  name: ConfigNumberSetting | "tz" | "mobileCheck" | "store";
   problem: SettingProblem;
 }
 
@@ -39,6 +40,8 @@ export function checkSettings(def: Partial<SmsConfigDef>): { settings: SmsSettin
   if (mobileCheck.problem) problems.push({ name: "mobileCheck", problem: mobileCheck.problem });
   const tz = checkOffset(def.tz);
   if (tz.problem) problems.push({ name: "tz", problem: tz.problem });
+  const store = checkChoice(def.store, STORES, "memory");
+  if (store.problem) problems.push({ name: "store", problem: store.problem });
   const settings: SmsSettings = {
     url: toStr(def.url) || DEFAULT_URL,
     product: toStr(def.product),
@@ -52,6 +55,10 @@ export function checkSettings(def: Partial<SmsConfigDef>): { settings: SmsSettin
     mobileCheck: mobileCheck.value,
     tz: tz.value,
     offsetMinutes: tz.minutes,
+    store: store.value,
+    redisUrl: toStr(def.redisUrl) || DEFAULT_REDIS_URL,
+    // A prefix is the user's namespace in a shared Redis: kept as typed (an empty one is allowed).
+    redisPrefix: typeof def.redisPrefix === "string" ? def.redisPrefix.trim() : DEFAULT_REDIS_PREFIX,
   };
   return { settings, problems };
 }

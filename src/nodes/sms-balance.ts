@@ -8,6 +8,8 @@ import {
   nodeError,
   noConfigError,
   runtimeLang,
+  showStateMode,
+  StatusThrottle,
   type Done,
   type Msg,
   type Send,
@@ -25,12 +27,16 @@ export = function (RED: NodeAPI): void {
     const lang = runtimeLang(RED, "sms-balance.lang");
     const checked = checkNumber(def.threshold, THRESHOLD_RULE);
     const threshold = checked.value;
+    // Interval 0: every status shows at once; the throttle only keeps the account state's ring in front.
+    const status = new StatusThrottle(node, 0);
     if (checked.problem) {
       const tr: Translate = (key, params) => RED._(`sms-balance.${key}`, params);
       const label = tr("label.threshold");
       node.warn(describeProblem(checked.problem, label, tr));
-      node.status({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names: label }) });
+      status.set({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names: label }) });
     }
+    const offState = showStateMode(getConfig(RED, def.config), status);
+    node.on("close", () => offState());
 
     async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
       const config = getConfig(RED, def.config);
@@ -56,7 +62,7 @@ export = function (RED: NodeAPI): void {
           low,
           cached,
         };
-        node.status({
+        status.set({
           fill: low.length ? "yellow" : "green",
           shape: "dot",
           text: RED._(low.length ? "sms-balance.status.low" : "sms-balance.status.total", { total }),
@@ -66,7 +72,7 @@ export = function (RED: NodeAPI): void {
       } catch (e) {
         const err = asSmsError(e);
         msg.payload = failurePayload(err);
-        node.status({ fill: "red", shape: "ring", text: String(err.code) });
+        status.set({ fill: "red", shape: "ring", text: String(err.code) });
         done(nodeError(err));
       }
     }

@@ -1,11 +1,13 @@
 import type { NodeAPI } from "node-red";
+import { queryBalance } from "../lib/balance";
 import { SmsClient } from "../lib/client";
 import { CodeTable, parseCodeOverrides, type CodeOverrides } from "../lib/codes";
 import { SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
 import { describeProblem, toStr, type Translate } from "../lib/props";
-import { BALANCE_WINDOW_MS, checkSettings, readSettings, SAVED_PASSWORD } from "./settings";
-import { runtimeLang, type BalanceAnswer, type SmsConfigDef, type SmsConfigNode, type SmsCredentials } from "./common";
+import { leaseState } from "../lib/state/registry";
+import { checkSettings, readSettings, SAVED_PASSWORD } from "./settings";
+import { runtimeLang, type SmsConfigDef, type SmsConfigNode, type SmsCredentials } from "./common";
 
 export = function (RED: NodeAPI): void {
   function SmsConfig(this: SmsConfigNode & { _client?: SmsClient }, def: SmsConfigDef) {
@@ -30,19 +32,58 @@ export = function (RED: NodeAPI): void {
       node.warn(tr("errors.badCodes"));
       adjusted.push(tr("label.codes"));
     }
-    if (adjusted.length) {
-      const names = adjusted.join(node.lang === "zh-CN" ? "、" : ", ");
-      node.status({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names }) });
-    }
+    const adjustedStatus = () => ({
+      fill: "yellow" as const,
+      shape: "ring" as const,
+      text: tr("status.adjusted", { names: adjusted.join(node.lang === "zh-CN" ? "、" : ", ") }),
+    });
+    if (adjusted.length) node.status(adjustedStatus());
 
     let closed = false;
-    let lastQuery = -Infinity;
-    let lastAnswer: { outcome?: BalanceAnswer["outcome"]; error?: SmsError } | null = null;
-    let inFlight: Promise<BalanceAnswer> | null = null;
+    const creds = (node.credentials ?? {}) as SmsCredentials;
+    const s = node.settings;
+
+    // The account's state outlives this node (a redeploy hands it to the replacing node) and is
+    // shared with every other config node of the same account (SPEC B6).
+    const lease = leaseState({
+      url: s.url,
+      account: creds.account ?? "",
+      store: s.store,
+      redisUrl: s.redisUrl,
+      redisPrefix: s.redisPrefix,
+      redisPassword: creds.redisPassword,
+    });
+    node.state = lease.state;
+    node.stateProblem = () => lease.problem();
+    // One line per change of where the state lives, without the URL or any password in it.
+    const reason = () => {
+      const p = lease.problem();
+      return p ? tr(`state.reason.${p.kind}`, { detail: p.detail }) : "";
+    };
+    node.stateStatus = () => {
+      const p = lease.problem();
+      if (!p) return null;
+      const broken = p.kind === "url" || p.kind === "auth";
+      return {
+        fill: broken ? "red" : "yellow",
+        shape: "ring",
+        text: broken ? tr(`status.redis.${p.kind}`) : tr("status.local"),
+      };
+    };
+    // A config node's status is not drawn on the canvas; the nodes using it show it too.
+    const showState = () => node.status(node.stateStatus() ?? (adjusted.length ? adjustedStatus() : {}));
+    const offMode = lease.state.onMode((mode) => {
+      if (mode === "local") node.warn(tr("state.local", { reason: reason() }));
+      else node.log(tr("state.shared"));
+      showState();
+    });
+    if (s.store === "redis" && lease.problem()?.kind === "url") {
+      node.error(tr("state.local", { reason: reason() }));
+      showState();
+    }
 
     node.client = () => {
       if (node._client) return node._client;
-      const creds = (node.credentials ?? {}) as SmsCredentials;
       if (!creds.account || !creds.password) {
         throw new SmsError({ code: "NO_CONFIG", message: t("noCredentials", node.lang) });
       }
@@ -50,57 +91,44 @@ export = function (RED: NodeAPI): void {
         throw new SmsError({ code: "NETWORK", message: t("cancelled", node.lang), details: { cancelled: true } });
       try {
         node._client = new SmsClient({
-          url: node.settings.url,
+          url: s.url,
           account: creds.account,
           password: creds.password,
-          timeout: node.settings.timeout,
-          rate: node.settings.rate,
-          queue: node.settings.queue,
-          retries: node.settings.retries,
+          timeout: s.timeout,
+          rate: s.rate,
+          queue: s.queue,
+          retries: s.retries,
           lang: node.lang,
           codes: overrides ?? {},
+          pace: (ms) => lease.state.pace("pace", ms),
         });
       } catch {
         throw new SmsError({
           code: "NO_CONFIG",
-          message: RED._("sms-config.errors.badUrl", { url: node.settings.url }),
+          message: RED._("sms-config.errors.badUrl", { url: s.url }),
         });
       }
       return node._client;
     };
 
-    node.queryBalance = () => {
-      if (inFlight) return inFlight.then((a) => ({ ...a, cached: true }));
-      if (lastAnswer && Date.now() - lastQuery < BALANCE_WINDOW_MS) {
-        if (lastAnswer.error) return Promise.reject(lastAnswer.error);
-        return Promise.resolve({ outcome: lastAnswer.outcome!, cached: true });
-      }
-      let client: SmsClient;
-      try {
-        client = node.client();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      lastQuery = Date.now();
-      inFlight = client.balance().then(
-        (outcome) => {
-          lastAnswer = { outcome };
-          return { outcome, cached: false };
-        },
-        (error: SmsError) => {
-          lastAnswer = { error };
-          throw error;
-        },
-      );
-      const settle = () => {
-        inFlight = null;
-      };
-      inFlight.then(settle, settle);
-      return inFlight;
+    node.queryBalance = async () => {
+      const client = node.client();
+      return queryBalance(lease.state, () => client.balance(), {
+        // Another instance's query under way answers within its timeout.
+        waitMs: s.timeout + 1000,
+        busy: () =>
+          new SmsError({
+            code: 103,
+            message: t("platformCode", node.lang, { code: 103, text: node.codes.balance(103) }),
+            details: { description: node.codes.balance(103) },
+          }),
+      });
     };
 
     node.on("close", (_removed: boolean, done: () => void) => {
       closed = true;
+      offMode();
+      lease.release();
       const c = node._client;
       node._client = undefined;
       if (!c) return done();
@@ -114,6 +142,7 @@ export = function (RED: NodeAPI): void {
       password: { type: "password" },
       receiver: { type: "text" },
       receiverPassword: { type: "password" },
+      redisPassword: { type: "password" },
     },
   });
 

@@ -12,6 +12,7 @@ import {
   nodeError,
   noConfigError,
   runtimeLang,
+  showStateMode,
   StatusThrottle,
   type Done,
   type Msg,
@@ -32,6 +33,7 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const lang = runtimeLang(RED, "sms-send.lang");
     const status = new StatusThrottle(node);
+    const offState = showStateMode(getConfig(RED, def.config), status);
     // Aborted on close: this node's sends still waiting for their turn end as "not sent".
     const stop = new AbortController();
     // Every send waiting for its turn listens on this signal: thousands are normal, not a leak.
@@ -152,6 +154,7 @@ export = function (RED: NodeAPI): void {
     // config's timeout) so its outcome is reported, not lost.
     node.on("close", (_removed: boolean, done: () => void) => {
       closing = true;
+      offState();
       stop.abort();
       Promise.allSettled([...inputs]).then(() => {
         status.stop();

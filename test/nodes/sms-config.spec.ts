@@ -30,6 +30,9 @@ describe("nodes/sms-config", () => {
       mobileCheck: "cn",
       tz: "+08:00",
       offsetMinutes: 480,
+      store: "memory",
+      redisUrl: "redis://127.0.0.1:6379/0",
+      redisPrefix: "cnsms:",
     });
     const s = readSettings({
       timeout: "500",

@@ -30,7 +30,11 @@ export class FailoverState implements AccountState {
     private readonly setupProblem: RedisStateError | null = null,
   ) {
     this.lastMode = this.mode;
-    redis?.onMode((_m, reason) => this.update(reason));
+    redis?.onMode((m, reason) => {
+      // Reconnected: the failure that sent us local is over.
+      if (m === "shared") this.failing = null;
+      this.update(reason);
+    });
   }
 
   get mode(): StateMode {
@@ -225,7 +229,8 @@ export class FailoverState implements AccountState {
 
 function shortReason(e: unknown): string {
   const text = String((e as Error)?.message ?? e);
-  if (/timeout/i.test(text)) return "Redis did not answer in time";
-  if (/offline|closed|socket/i.test(text)) return "Redis connection lost";
-  return "Redis command failed";
+  if (/timeout/i.test(text)) return "timeout";
+  if (/offline|closed|socket/i.test(text)) return "connection lost";
+  // A Redis error reply starts with its code (WRONGTYPE, OOM, READONLY, ...): say only that.
+  return /^[A-Z]{3,}\b/.exec(text)?.[0] ?? "error";
 }

@@ -38,13 +38,23 @@ export interface RedisStateOptions {
   commandTimeoutMs?: number;
 }
 
-/** Why Redis cannot be used, for the log and status: never carries the URL's password. */
+export type RedisProblem = "url" | "auth" | "connect" | "command";
+
+// English for logs of the lib itself; the nodes translate by `kind` (with `detail`).
+const PROBLEM_TEXT: Record<RedisProblem, string> = {
+  url: "the Redis URL is not a redis:// or rediss:// URL",
+  auth: "Redis refused the user name or password",
+  connect: "Redis is unreachable",
+  command: "Redis did not answer in time or failed",
+};
+
+/** Why Redis cannot be used: a kind and a short detail (an error code), never the URL or a password. */
 export class RedisStateError extends Error {
   constructor(
-    readonly kind: "url" | "auth" | "connect" | "command",
-    detail: string,
+    readonly kind: RedisProblem,
+    readonly detail = "",
   ) {
-    super(detail);
+    super(PROBLEM_TEXT[kind] + (detail ? ` (${detail})` : ""));
     this.name = "RedisStateError";
   }
 }
@@ -247,7 +257,7 @@ export class RedisState implements AccountState {
       url = new URL(opts.url);
       if (!/^rediss?:$/.test(url.protocol)) throw new Error("protocol");
     } catch {
-      throw new RedisStateError("url", "not a redis:// or rediss:// URL");
+      throw new RedisStateError("url");
     }
     this.client = createClient({
       url: opts.url,
@@ -259,7 +269,7 @@ export class RedisState implements AccountState {
         reconnectStrategy: (retries: number, cause: Error) => {
           // A refused password does not heal by retrying: give up and say so.
           if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(String(cause?.message))) {
-            return new RedisStateError("auth", "Redis refused the user name or password");
+            return new RedisStateError("auth");
           }
           return Math.min(100 * 2 ** Math.min(retries, 5), 3000) + Math.floor(Math.random() * 100);
         },
@@ -282,7 +292,7 @@ export class RedisState implements AccountState {
 
   /** Why Redis is not usable now (null while it is). */
   get problem(): RedisStateError | null {
-    return this.mode === "shared" ? null : (this.failure ?? new RedisStateError("connect", "connecting to Redis"));
+    return this.mode === "shared" ? null : (this.failure ?? new RedisStateError("connect", "connecting"));
   }
 
   onMode(fn: (mode: StateMode, reason: string) => void): () => void {
@@ -315,7 +325,7 @@ export class RedisState implements AccountState {
   }
 
   private command(args: string[]): Promise<Reply> {
-    if (this.closed) return Promise.reject(new RedisStateError("command", "state closed"));
+    if (this.closed) return Promise.reject(new RedisStateError("command", "closed"));
     return this.client.sendCommand<Reply>(args, { timeout: this.timeoutMs });
   }
 
@@ -422,7 +432,7 @@ export class RedisState implements AccountState {
     for (let i = 0; i < members.length; i += 10_000) multi.addCommand(["SADD", p, ...members.slice(i, i + 10_000)]);
     multi.addCommand(["PEXPIRE", p, ttl]);
     multi.addCommand(["SET", t, String(members.length), "PX", ttl]);
-    if (this.closed) throw new RedisStateError("command", "state closed");
+    if (this.closed) throw new RedisStateError("command", "closed");
     await multi.exec();
   }
 
@@ -520,8 +530,8 @@ function classify(e: unknown): RedisStateError {
   if (e instanceof RedisStateError) return e;
   const text = String((e as Error)?.message ?? e);
   if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(text)) {
-    return new RedisStateError("auth", "Redis refused the user name or password");
+    return new RedisStateError("auth");
   }
   const code = (e as { code?: string })?.code ?? /\b(E[A-Z]+)\b/.exec(text)?.[1];
-  return new RedisStateError("connect", code ? `Redis unreachable (${code})` : "Redis connection lost");
+  return new RedisStateError("connect", code ?? "connection lost");
 }

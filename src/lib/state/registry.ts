@@ -82,7 +82,7 @@ function create(spec: StateSpec): AccountState {
     });
     return new FailoverState(redis, local);
   } catch (e) {
-    const problem = e instanceof RedisStateError ? e : new RedisStateError("url", "Redis could not be set up");
+    const problem = e instanceof RedisStateError ? e : new RedisStateError("url");
     return new FailoverState(null, local, problem);
   }
 }
