@@ -21,7 +21,7 @@ export class FailoverState implements AccountState {
   readonly backend = "redis" as const;
   private readonly events = new EventEmitter();
   private failing: RedisStateError | null = null;
-  private lastMode: StateMode;
+  private last: string;
 
   /** `redis` is null when it could not even be set up (`problem` says why). */
   constructor(
@@ -29,7 +29,7 @@ export class FailoverState implements AccountState {
     readonly local: MemoryState,
     private readonly setupProblem: RedisStateError | null = null,
   ) {
-    this.lastMode = this.mode;
+    this.last = this.describe();
     redis?.onMode((m, reason) => {
       // Reconnected: the failure that sent us local is over.
       if (m === "shared") this.failing = null;
@@ -52,11 +52,16 @@ export class FailoverState implements AccountState {
     return () => this.events.off("mode", fn);
   }
 
+  private describe(): string {
+    return `${this.mode} ${this.problem?.message ?? ""}`;
+  }
+
+  /** Tells listeners when the mode or the reason for it changes (connecting → wrong password). */
   private update(reason: string): void {
-    const mode = this.mode;
-    if (mode === this.lastMode) return;
-    this.lastMode = mode;
-    this.events.emit("mode", mode, reason);
+    const now = this.describe();
+    if (now === this.last) return;
+    this.last = now;
+    this.events.emit("mode", this.mode, reason);
   }
 
   private async run<T>(remote: (r: RedisState) => Promise<T>, local: () => T): Promise<T> {

@@ -292,7 +292,8 @@ export class RedisState implements AccountState {
 
   /** Why Redis is not usable now (null while it is). */
   get problem(): RedisStateError | null {
-    return this.mode === "shared" ? null : (this.failure ?? new RedisStateError("connect", "connecting"));
+    // Still connecting for the first time is not a problem (yet): no error has been seen.
+    return this.mode === "shared" ? null : this.failure;
   }
 
   onMode(fn: (mode: StateMode, reason: string) => void): () => void {

@@ -1,0 +1,154 @@
+// The account state seen from the nodes (SPEC B6): what config nodes of one account share, what a
+// redeploy keeps, and how a `redis` store that is wrong or down shows and behaves.
+import assert from "node:assert/strict";
+import { startSimulator, type Simulator } from "../../src/simulator/simulator";
+import { closeAllStates } from "../../src/lib/state/registry";
+import { startRedis, type RedisServer } from "../support/redis";
+import { collect, creds, flowWith, helper, load, PASSWORD, type FlowNode } from "../support/nr";
+import { waitFor } from "../support/stub";
+
+type Payload = Record<string, unknown>;
+type Spy = { args: unknown[][]; thisValues: Array<{ id: string }> };
+
+/** The status objects a node set, in order. */
+function statuses(id: string): Array<{ fill?: string; shape?: string; text?: string }> {
+  const spy = helper.getNode(id).status as unknown as Spy;
+  return spy.args.filter((_a, i) => spy.thisValues[i]?.id === id).map((a) => a[0] as never);
+}
+
+function logged(level: "warn" | "error" | "log"): string[] {
+  const spy = helper.getNode("cfg")[level] as unknown as Spy;
+  return spy.args.filter((_a, i) => spy.thisValues[i]?.id === "cfg").map((a) => String(a[0]));
+}
+
+describe("nodes: the account state", function () {
+  this.timeout(30_000);
+  let sim: Simulator;
+  beforeEach(async () => {
+    sim = await startSimulator({ accounts: [{ account: "demo", password: PASSWORD }] });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await sim.close();
+    await closeAllStates();
+  });
+
+  const balances = () => sim.requests.filter((r) => r.path.endsWith("/QueryBalance")).length;
+
+  it("the balance window holds across a redeploy that renames the config node", async () => {
+    const flow = (name: string) =>
+      flowWith({ url: sim.url, name }, [{ id: "b", type: "sms-balance", config: "cfg", wires: [["out"]] }]);
+    await load(flow("first"));
+    let out = collect("out");
+    helper.getNode("b").receive({} as never);
+    assert.equal(((await out.next())[0].payload as Payload).cached, false);
+    await helper.setFlows(flow("renamed") as never, "full", creds() as never);
+    out = collect("out");
+    helper.getNode("b").receive({} as never);
+    const [m] = await out.next();
+    assert.equal((m.payload as Payload).ok, true);
+    assert.equal((m.payload as Payload).cached, true);
+    assert.equal(balances(), 1, "one platform query: the platform would have answered 103");
+  });
+
+  it("two config nodes of one account share the balance window and the send rate", async () => {
+    const nodes: FlowNode[] = [
+      { id: "cfg2", type: "sms-config", name: "copy", url: sim.url, rate: 5 },
+      { id: "b", type: "sms-balance", config: "cfg", wires: [["out"]] },
+      { id: "b2", type: "sms-balance", config: "cfg2", wires: [["out2"]] },
+      { id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] },
+      { id: "s2", type: "sms-send", config: "cfg2", mobile: "13800138000", wires: [["out2"]] },
+    ];
+    await load(flowWith({ url: sim.url, rate: 5 }, nodes), {
+      ...creds(),
+      cfg2: { account: "demo", password: PASSWORD },
+    });
+    const out = collect("out");
+    const out2 = collect("out2");
+    helper.getNode("b").receive({} as never);
+    await out.next(1);
+    helper.getNode("b2").receive({} as never);
+    await out2.next(1);
+    assert.equal((out2.msgs[0].payload as Payload).cached, true);
+    assert.equal(balances(), 1);
+    for (let i = 0; i < 4; i++) {
+      helper.getNode("s").receive({ payload: `a${i}` } as never);
+      helper.getNode("s2").receive({ payload: `b${i}` } as never);
+    }
+    await out.next(5, 15_000);
+    await out2.next(5, 15_000);
+    const starts = sim.requests
+      .filter((r) => r.path.endsWith("/HttpBatchSendSM"))
+      .map((r) => Date.parse(r.at))
+      .sort((a, b) => a - b);
+    assert.equal(starts.length, 8);
+    // 5 requests/s for the account, not for each config node: starts at least ~200 ms apart.
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 150, `${starts.join(",")}`);
+  });
+
+  describe("with store: redis", () => {
+    let redis: RedisServer;
+    before(async () => {
+      redis = await startRedis({ password: "Redis-Pa55-Qx7" });
+    });
+    after(() => redis?.stop());
+
+    const redisConfig = (extra: Record<string, unknown> = {}) => ({
+      url: sim.url,
+      store: "redis",
+      redisUrl: `redis://127.0.0.1:${redis.port}/0`,
+      redisPrefix: "nodes:",
+      ...extra,
+    });
+
+    it("the right password connects: sends go, nothing shows as local", async () => {
+      await load(
+        flowWith(redisConfig({ rate: 5 }), [
+          { id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] },
+        ]),
+        creds({ redisPassword: "Redis-Pa55-Qx7" }),
+      );
+      await waitFor(() => (helper.getNode("cfg") as unknown as { state: { mode: string } }).state.mode === "shared");
+      const out = collect("out");
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true);
+      assert.ok(!statuses("s").some((s) => s.fill === "yellow"));
+      const keys = await redis.command("KEYS", "nodes:*");
+      assert.match(keys, /nodes:\{[0-9a-f]+\}:pace/);
+    });
+
+    it("a wrong password: red status on the config and the send node, one log line without the secret, sends still go", async () => {
+      await load(
+        flowWith(redisConfig(), [
+          { id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] },
+        ]),
+        creds({ redisPassword: "Wrong-Pw-9912" }),
+      );
+      await waitFor(() => statuses("s").some((s) => s.fill === "red"), 8000, "red status on the send node");
+      assert.ok(statuses("cfg").some((s) => s.fill === "red" && /redis/i.test(String(s.text))));
+      const warnings = logged("warn");
+      assert.equal(warnings.filter((w) => /state/.test(w)).length, 1, warnings.join(" | "));
+      for (const line of [...warnings, ...logged("error"), ...logged("log")]) {
+        assert.doesNotMatch(line, /Wrong-Pw-9912|Redis-Pa55/);
+      }
+      const out = collect("out");
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true, "a send is never blocked by Redis");
+    });
+
+    it("Redis unreachable: yellow 'state: local' on the nodes, sends go at once", async () => {
+      await load(
+        flowWith(redisConfig({ redisUrl: "redis://127.0.0.1:1/0" }), [
+          { id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] },
+        ]),
+        creds(),
+      );
+      await waitFor(() => statuses("s").some((s) => s.fill === "yellow"), 8000, "yellow status");
+      const out = collect("out");
+      const t0 = Date.now();
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true);
+      assert.ok(Date.now() - t0 < 2000);
+    });
+  });
+});
