@@ -66,6 +66,7 @@ interface QueueItem<M> {
 
 /** 8 MiB: 1,000 pending 700-character messages (11 parts each) take about 4 MiB. */
 export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 // Objects, Map entry and queue item of one part, on top of its text.
 const PART_OVERHEAD = 200;
 
@@ -234,7 +235,9 @@ export class Reassembler<M = unknown> {
     if (this.timer !== null && this.timerAt <= front.deadline) return;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timerAt = front.deadline;
-    this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, front.deadline - this.clock.now()));
+    // setTimeout fires at once (and warns) beyond 2^31-1 ms: a longer wait is armed in steps.
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, front.deadline - this.clock.now()));
+    this.timer = this.clock.setTimeout(() => this.onTimer(), wait);
   }
 
   private onTimer(): void {

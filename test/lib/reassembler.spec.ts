@@ -142,6 +142,19 @@ describe("lib/reassembler", () => {
     assert.equal(out.length + r.size, n, "none dropped");
   });
 
+  it("a wait longer than setTimeout can hold is armed in steps, never as an overflowing delay", () => {
+    const { clock, out, r } = setup({ timeoutMs: 30 * 86_400_000 });
+    const delays: number[] = [];
+    const set = clock.setTimeout;
+    clock.setTimeout = (fn, ms) => (delays.push(ms), set(fn, ms));
+    r.add(part(1, 2));
+    clock.advance(29 * 86_400_000);
+    assert.equal(out.length, 0);
+    clock.advance(86_400_000);
+    assert.equal(out.length, 1);
+    assert.ok(delays.length >= 2 && delays.every((ms) => ms <= 2 ** 31 - 1), delays.join());
+  });
+
   it("close() stops all timers and emits pending partials", () => {
     const { clock, out, r } = setup();
     r.add(part(1, 2, "a"));
