@@ -88,8 +88,8 @@ export function parseForm(bytes: Uint8Array, charset: TextDecoder | null = null)
 
 /**
  * A value that Express's query parser or Node-RED's own body parser could not percent-decode (they
- * keep it as it came, `+` already turned into spaces): its bytes read as {@link decodeText}.
- * Anything else is returned unchanged.
+ * keep it as it came, `+` already turned into spaces): each run of escapes read as
+ * {@link decodeText}, the text around them left as it is. Anything else is returned unchanged.
  */
 export function repairUndecoded(v: string): string {
   if (!v.includes("%")) return v;
@@ -97,7 +97,6 @@ export function repairUndecoded(v: string): string {
     decodeURIComponent(v);
     return v;
   } catch {
-    // The rest of the value is text already: its characters go back to (UTF-8) bytes around the escapes.
-    return decodeComponent(Buffer.from(v, "utf8"), null, false);
+    return v.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => decodeComponent(Buffer.from(run, "latin1"), null, false));
   }
 }
