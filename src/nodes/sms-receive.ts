@@ -21,7 +21,9 @@ export interface SmsReceiveDef extends NodeDef {
 
 // Paths in use by sms-receive nodes of this runtime: a second node on the same path would never
 // see a push (Express serves the first route), so it is refused with a clear error instead.
+// Express matches routes ignoring case and a trailing slash, so the key does too.
 const inUse = new Map<string, string>();
+const routeKey = (path: string) => path.toLowerCase().replace(/\/+$/, "") || "/";
 
 interface Layer {
   route?: { stack: Array<{ handle: unknown }> };
@@ -40,12 +42,13 @@ export = function (RED: NodeAPI): void {
       node.status({ fill: "red", shape: "ring", text: "sms-receive.status.disabled" });
       return;
     }
-    if (inUse.has(path) && inUse.get(path) !== node.id) {
+    const key = routeKey(path);
+    if (inUse.has(key) && inUse.get(key) !== node.id) {
       node.error(RED._("sms-receive.errors.pathInUse", { path }));
       node.status({ fill: "red", shape: "ring", text: "sms-receive.status.pathInUse" });
       return;
     }
-    inUse.set(path, node.id);
+    inUse.set(key, node.id);
 
     const config = getConfig(RED, def.config);
     const creds = (config?.credentials ?? {}) as SmsCredentials;
@@ -141,7 +144,7 @@ export = function (RED: NodeAPI): void {
       // Remove exactly our own routes (Express 4 keeps them in _router.stack), as core http-in does.
       const router = (RED.httpNode as unknown as { _router?: { stack: Layer[] } })._router;
       if (router) router.stack = router.stack.filter((l) => !l.route?.stack.some((s) => s.handle === handler));
-      if (inUse.get(path) === node.id) inUse.delete(path);
+      if (inUse.get(key) === node.id) inUse.delete(key);
       endpoint.close();
       status.stop();
       done();

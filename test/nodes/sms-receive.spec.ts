@@ -291,6 +291,20 @@ describe("nodes/sms-receive (real HTTP on RED.httpNode)", () => {
     assert.equal(routesFor("/sms/push"), 2);
   });
 
+  it("a path differing only in case or a trailing slash is the same path for Express: also in use", async () => {
+    await load(
+      flowWith({}, [
+        receiver(),
+        receiver({ id: "r2", path: "/SMS/push", wires: [[], []] }),
+        receiver({ id: "r3", path: "/sms/push/", wires: [[], []] }),
+      ]),
+      creds(),
+    );
+    const spy = helper.getNode("r").error as unknown as { args: unknown[][]; thisValues: Array<{ id: string }> };
+    const ids = spy.thisValues.filter((t, i) => /pathInUse/.test(String(spy.args[i][0])) && t).map((t) => t.id);
+    assert.deepEqual(ids.sort(), ["r2", "r3"]);
+  });
+
   describe("field variants (SPEC A5, B4)", () => {
     const cn = (y: number, mo: number, d: number, h: number, mi: number, s = 0) =>
       String(Date.UTC(y, mo - 1, d, h - 8, mi, s));
