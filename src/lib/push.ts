@@ -9,8 +9,14 @@ export const LIMITS = {
   time: 32,
   destcode: 32,
   text: 4000,
-  extraValue: 1000,
-  extraCount: 50,
+  /**
+   * Characters of one long-SMS part. A part carries at most 153 GSM-7 characters (67 in UCS-2)
+   * after its header, and no SMS holds more than 160: anything longer is not a part, and a bound
+   * this close to real parts is what keeps 255 parts × 1,000 pending messages small.
+   */
+  partText: 160,
+  /** nesting of an extra param's value; Node-RED clones messages recursively */
+  extraDepth: 32,
   /** a long SMS of 700 characters has 11 parts; 255 is the most an 8-bit UDH can say */
   maxTotal: 255,
 } as const;
@@ -20,12 +26,25 @@ export type Params = Record<string, unknown>;
 export interface ReportPush {
   kind: "report";
   msgid: string;
+  /** trimmed */
   mobile: string;
+  /** as pushed */
+  mobileRaw: string;
   status: string;
   reportTimeRaw: string;
   receiver: string;
   pswd: string;
-  extra: Record<string, string>;
+  extra: Extra;
+  /** approximate bytes the extra params take in memory */
+  extraBytes: number;
+}
+
+/** Params not named by SPEC A3/A4, as they came (any JSON type). */
+export type Extra = Record<string, unknown>;
+
+interface Extras {
+  extra: Extra;
+  bytes: number;
 }
 
 export interface EmsHead {
@@ -36,7 +55,10 @@ export interface EmsHead {
 
 export interface MoPush {
   kind: "mo";
+  /** trimmed */
   mobile: string;
+  /** as pushed */
+  mobileRaw: string;
   destcode: string;
   text: string;
   moTimeRaw: string;
@@ -44,7 +66,8 @@ export interface MoPush {
   ems: EmsHead | null;
   receiver: string;
   pswd: string;
-  extra: Record<string, string>;
+  extra: Extra;
+  extraBytes: number;
 }
 
 export type PushResult = { ok: true; push: ReportPush | MoPush } | { ok: false; reason: string };
@@ -69,17 +92,40 @@ function field(params: Params, name: string, max: number, required: boolean): st
   return v;
 }
 
-function extras(params: Params, named: Set<string>): Record<string, string> | { error: string } {
-  const out: Record<string, string> = {};
-  let n = 0;
+/**
+ * Every param not named by SPEC A3/A4, kept as it came: extra params are never a reason to refuse
+ * a push. What one push can carry (the body and URL limits) bounds them; only a nesting deeper than
+ * `extraDepth` is refused, since Node-RED's recursive message cloning would overflow on it.
+ */
+function extras(params: Params, named: Set<string>): Extras | { error: string } {
+  const extra: Extra = {};
+  let bytes = 0;
   for (const k of Object.keys(params)) {
     if (named.has(k)) continue;
-    if (++n > LIMITS.extraCount) return { error: `too many params (> ${LIMITS.extraCount})` };
-    const v = str(params, k);
-    if (v === null) return { error: `${k} must be text` };
-    if (v !== undefined) out[k] = v.length > LIMITS.extraValue ? v.slice(0, LIMITS.extraValue) : v;
+    const v = params[k];
+    const size = measure(v, LIMITS.extraDepth);
+    if (size < 0) return { error: `${k} nested too deeply (> ${LIMITS.extraDepth} levels)` };
+    bytes += 2 * k.length + size;
+    // A "__proto__" key from JSON.parse is an own property; assigning it would set the prototype.
+    if (k === "__proto__")
+      Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else extra[k] = v;
   }
-  return out;
+  return { extra, bytes };
+}
+
+/** Approximate bytes of a JSON value in memory, or -1 when it nests deeper than `depth`. */
+function measure(v: unknown, depth: number): number {
+  if (typeof v === "string") return 16 + 2 * v.length;
+  if (v === null || typeof v !== "object") return 16;
+  if (depth === 0) return -1;
+  let bytes = 32;
+  for (const k of Object.keys(v)) {
+    const size = measure((v as Record<string, unknown>)[k], depth - 1);
+    if (size < 0) return -1;
+    bytes += 16 + 2 * k.length + size;
+  }
+  return bytes;
 }
 
 const isErr = (v: unknown): v is { error: string } => typeof v === "object" && v !== null && "error" in v;
@@ -99,11 +145,11 @@ export function parsePush(params: Params): PushResult {
   if (params === null || typeof params !== "object" || Array.isArray(params)) {
     return { ok: false, reason: "no parameters" };
   }
-  const receiver = str(params, "receiver") ?? "";
-  const pswd = str(params, "pswd") ?? "";
+  const receiver = str(params, "receiver");
+  const pswd = str(params, "pswd");
   if (receiver === null || pswd === null) return { ok: false, reason: "receiver/pswd must be text" };
-  if (params.status !== undefined) return parseReport(params, receiver, pswd);
-  if (params.mobile !== undefined && params.msg !== undefined) return parseMo(params, receiver, pswd);
+  if (params.status !== undefined) return parseReport(params, receiver ?? "", pswd ?? "");
+  if (params.mobile !== undefined && params.msg !== undefined) return parseMo(params, receiver ?? "", pswd ?? "");
   return { ok: false, reason: "neither a delivery report (status) nor an inbound SMS (mobile, msg)" };
 }
 
@@ -120,11 +166,13 @@ function parseReport(params: Params, receiver: string, pswd: string): PushResult
       kind: "report",
       msgid: (msgid as string).trim(),
       mobile: (mobile as string).trim(),
+      mobileRaw: mobile as string,
       status: (status as string).trim(),
       reportTimeRaw: time as string,
       receiver,
       pswd,
-      extra: extra as Record<string, string>,
+      extra: (extra as Extras).extra,
+      extraBytes: (extra as Extras).bytes,
     },
   };
 }
@@ -146,6 +194,10 @@ function parseMo(params: Params, receiver: string, pswd: string): PushResult {
     const parsed = parseEmshead(head as string);
     if (isErr(parsed)) return { ok: false, reason: parsed.error };
     ems = parsed;
+    const length = (text as string).length;
+    if (length > LIMITS.partText) {
+      return { ok: false, reason: `msg too long for a long-SMS part (${length} > ${LIMITS.partText})` };
+    }
   } else if (flag !== "" && flag !== "0") {
     return { ok: false, reason: "isems must be 0 or 1" };
   }
@@ -154,13 +206,15 @@ function parseMo(params: Params, receiver: string, pswd: string): PushResult {
     push: {
       kind: "mo",
       mobile: (mobile as string).trim(),
+      mobileRaw: mobile as string,
       destcode: (destcode as string).trim(),
       text: text as string,
       moTimeRaw: time as string,
       ems,
       receiver,
       pswd,
-      extra: extra as Record<string, string>,
+      extra: (extra as Extras).extra,
+      extraBytes: (extra as Extras).bytes,
     },
   };
 }

@@ -43,16 +43,22 @@ export function formatInstant(ms: number, offsetMinutes: number): string {
   )!;
 }
 
+// `yyyy-MM-dd HH:mm:ss` (platform time) and ISO 8601: `T` or a space, optional seconds and
+// fraction, optional `Z` or offset (`+08:00`, `+0800`, `+08`).
+const DASHED = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+
 /**
  * Reads a platform timestamp: `yyyyMMddHHmmss` (14), `YYMMDDhhmmss` (12), `YYMMDDhhmm` (10),
- * or epoch milliseconds (13). Wall-clock forms are in the platform's offset; two-digit years are
- * 20YY. Anything unreadable gives null (callers keep the raw string).
+ * epoch milliseconds (13, also as a number), `yyyy-MM-dd HH:mm:ss` and ISO 8601 (SPEC A5).
+ * Wall-clock forms without an offset are in the platform's offset; two-digit years are 20YY. A time
+ * with its own offset is shown in the platform's offset; fractions are cut. Anything unreadable
+ * gives null (callers keep the raw string).
  */
 export function parsePlatformTime(raw: unknown, offsetMinutes: number): string | null {
   if (typeof raw !== "string" && typeof raw !== "number") return null;
   const s = String(raw).trim();
-  if (!/^\d+$/.test(s)) return null;
   const n = (a: number, b: number) => Number(s.slice(a, b));
+  if (!/^\d+$/.test(s)) return s.length <= 40 ? parseDashed(s, offsetMinutes) : null;
   switch (s.length) {
     case 14:
       return iso(n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14), offsetMinutes);
@@ -65,6 +71,22 @@ export function parsePlatformTime(raw: unknown, offsetMinutes: number): string |
     default:
       return null;
   }
+}
+
+function parseDashed(s: string, offsetMinutes: number): string | null {
+  const m = DASHED.exec(s);
+  if (!m) return null;
+  const [y, mo, d, h, mi] = [1, 2, 3, 4, 5].map((i) => Number(m[i]));
+  const sec = m[6] === undefined ? 0 : Number(m[6]);
+  // Checked as a wall-clock time first, so 24:00 or 30 February is null rather than rolled over.
+  if (iso(y, mo, d, h, mi, sec, 0) === null) return null;
+  if (m[7] === undefined) return iso(y, mo, d, h, mi, sec, offsetMinutes);
+  const given = parseOffset(m[7]);
+  if (given === null) return null;
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0–99 as 1900–1999.
+  const wall = new Date(Date.UTC(2000, 0, 1, h, mi, sec));
+  wall.setUTCFullYear(y, mo - 1, d);
+  return formatInstant(wall.getTime() - given * 60_000, offsetMinutes);
 }
 
 /** Formats an instant as the platform writes it: `yyyyMMddHHmmss` (14) or `YYMMDDhhmm` (10). */

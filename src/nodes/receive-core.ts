@@ -2,14 +2,49 @@
 // Kept apart so the node file stays a thin adapter and so this logic is testable on its own.
 import { hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../lib/charset";
 import type { CodeTable } from "../lib/codes";
-import { parsePush, type MoPush, type Params, type ReportPush } from "../lib/push";
+import { normaliseMobile, type MobileCheck } from "../lib/numbers";
+import { parsePush, type Extra, type MoPush, type Params, type ReportPush } from "../lib/push";
+import { parseJson } from "../lib/push-json";
 import { Reassembler, type Assembled } from "../lib/reassembler";
 import { RecentSet } from "../lib/recent";
 import { formatInstant, parsePlatformTime } from "../lib/time";
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Most pushes in one JSON array (SPEC A5); a body Node-RED parsed itself may be far above 64 KiB. */
+export const MAX_BATCH = 1000;
 export const DEFAULT_PATH = "/sms/push";
+
+/**
+ * Part wait (s). At least 1 s: parts are separate pushes, and a shorter wait would emit most long
+ * SMS in pieces. At most a day: a platform pushes the parts of one SMS within minutes, pending
+ * parts hold memory for as long as they wait, and setTimeout cannot wait longer than 24.8 days.
+ */
+export const PART_TIMEOUT = { min: 1, max: 86_400, fallback: 600 } as const;
+
+export interface PartTimeout {
+  seconds: number;
+  /** set when the given value could not be used as it was: the catalog key and its params */
+  problem: { key: "partTimeoutClamped" | "partTimeoutUnreadable"; params: Record<string, string | number> } | null;
+}
+
+/** Reads the node's `partTimeout` (a number or numeric string) the way the editor's validator does. */
+export function readPartTimeout(v: unknown): PartTimeout {
+  const text = typeof v === "string" ? v.trim() : typeof v === "number" ? String(v) : "";
+  const n = text === "" ? NaN : Number(text);
+  if (!Number.isFinite(n)) {
+    const shown = typeof v === "string" ? v : String(v);
+    return {
+      seconds: PART_TIMEOUT.fallback,
+      problem: { key: "partTimeoutUnreadable", params: { value: shown, used: PART_TIMEOUT.fallback } },
+    };
+  }
+  const seconds = Math.min(PART_TIMEOUT.max, Math.max(PART_TIMEOUT.min, n));
+  if (seconds === n) return { seconds, problem: null };
+  const params = { value: text, used: seconds, min: PART_TIMEOUT.min, max: PART_TIMEOUT.max };
+  return { seconds, problem: { key: "partTimeoutClamped", params } };
+}
 
 export function normalisePath(p: unknown): string {
   const s = typeof p === "string" && p.trim() ? p.trim() : DEFAULT_PATH;
@@ -19,12 +54,15 @@ export function normalisePath(p: unknown): string {
 export interface ReceiveOptions {
   codes: CodeTable;
   offsetMinutes: number;
+  /** how `mobile` is normalised in the outputs, as sms-send does (the pushed value stays in mobileRaw) */
+  mobileCheck: MobileCheck;
   /** configured receiver credentials; checks are on when either is set */
   receiver: string;
   receiverPassword: string;
   reassemble: boolean;
   partTimeoutMs: number;
   maxPending?: number;
+  maxPendingBytes?: number;
   dedupeMs?: number;
   dedupeMax?: number;
   emitReport: (msg: ReportMessage) => void;
@@ -37,13 +75,14 @@ export interface ReportMessage {
   payload: {
     msgid: string;
     mobile: string;
+    mobileRaw: string;
     status: string;
     delivered: boolean;
     description: string;
     reportTime: string | null;
     reportTimeRaw: string;
     receivedAt: string;
-    extra: Record<string, string>;
+    extra: Extra;
   };
 }
 
@@ -51,6 +90,7 @@ export interface MoMessage {
   topic: "mo";
   payload: {
     mobile: string;
+    mobileRaw: string;
     destcode: string;
     text: string;
     moTime: string | null;
@@ -59,22 +99,31 @@ export interface MoMessage {
     complete: boolean;
     missing: number[];
     receivedAt: string;
-    extra: Record<string, string>;
+    extra: Extra;
     /** only when reassembly is off and this is one part of a long SMS */
     emshead?: { id: string; total: number; number: number };
   };
 }
 
 export interface Answer {
-  status: 200 | 400 | 401 | 413;
+  status: 200 | 400 | 401 | 413 | 415 | 503;
   body: string;
 }
 
+const OK: Answer = { status: 200, body: "OK" };
+// Not taken, so not lost: the platform pushes it again, and after a redeploy the new node takes it.
+const STOPPED: Answer = { status: 503, body: "Service Unavailable: the receiver is stopping; push again" };
+
 interface PartMeta {
   moTimeRaw: string;
+  mobileRaw: string;
   receivedAt: string;
-  extra: Record<string, string>;
+  extra: Extra;
 }
+
+// Objects and small strings of one pending part besides its text and extra params (measured:
+// about 800 bytes of heap per part of a few characters).
+const PART_OVERHEAD = 800;
 
 function digest(s: string): Buffer {
   return hash("sha256", s, "buffer");
@@ -89,12 +138,29 @@ function first(v: unknown): string {
   return typeof x === "string" ? x : typeof x === "number" ? String(x) : "";
 }
 
+/** The pushes of one JSON array body (SPEC A5), with the params the URL gave them all. */
+export class Batch {
+  constructor(
+    readonly items: unknown[],
+    readonly shared: Params,
+  ) {}
+}
+
+export interface Handled {
+  answer: Answer;
+  /** emits the accepted pushes; called after the answer is written */
+  emit?: () => void;
+}
+
+type One = { ok: true; emit?: () => void } | { ok: false; status: 400 | 401; reason: string };
+
 export class PushEndpoint {
   readonly stats = { reports: 0, mo: 0, duplicates: 0, rejected: 0, unauthorized: 0 };
   private readonly reports: RecentSet;
   private readonly reassembler: Reassembler<PartMeta>;
   private readonly auth: boolean;
   private readonly expected: Buffer;
+  private closed = false;
 
   constructor(private readonly o: ReceiveOptions) {
     this.auth = o.receiver !== "" || o.receiverPassword !== "";
@@ -103,6 +169,7 @@ export class PushEndpoint {
     this.reassembler = new Reassembler<PartMeta>({
       timeoutMs: o.partTimeoutMs,
       maxPending: o.maxPending ?? 1000,
+      maxBytes: o.maxPendingBytes,
       dedupeMs: o.dedupeMs,
       dedupeMax: o.dedupeMax,
       onMessage: (m) => this.emitAssembled(m),
@@ -111,6 +178,10 @@ export class PushEndpoint {
 
   get pending(): number {
     return this.reassembler.size;
+  }
+
+  get pendingBytes(): number {
+    return this.reassembler.bytes;
   }
 
   // receivedAt has whole seconds: one formatted string per second serves a push storm.
@@ -126,69 +197,119 @@ export class PushEndpoint {
   }
 
   /**
-   * Handles one push's params. Returns the HTTP answer; messages are emitted through the
-   * callbacks after the answer is decided (the caller writes the answer first).
+   * Handles one push's params, or an array of pushes (SPEC A5). Returns the HTTP answer; messages
+   * are emitted by `emit`, after the caller has written the answer.
    */
-  handle(params: Params): { answer: Answer; emit?: () => void } {
+  handle(input: Params | Batch): Handled {
+    // A push whose body was still arriving when the node closed: nothing may reach a closed
+    // reassembler, and answering OK would lose it.
+    if (this.closed) return { answer: STOPPED };
+    if (!(input instanceof Batch)) {
+      const one = this.one(input);
+      if (one.ok) return { answer: OK, emit: one.emit };
+      return {
+        answer: { status: one.status, body: one.status === 401 ? "Unauthorized" : `Bad Request: ${one.reason}` },
+      };
+    }
+    const { items, shared } = input;
+    if (items.length > MAX_BATCH) {
+      this.stats.rejected++;
+      return { answer: { status: 413, body: `Payload Too Large: more than ${MAX_BATCH} pushes in one request` } };
+    }
+    // Each element's params, on top of the ones in the URL; an element that is not an object has
+    // only those (and is malformed).
+    const whole = items.map((el) => (isObject(el) ? (isEmpty(shared) ? el : { ...shared, ...el }) : null));
+    // Credentials first, for all: a request with one forged element is not half taken.
+    if (this.auth && whole.some((p) => !this.authorised(p ?? shared))) {
+      this.stats.unauthorized++;
+      return { answer: { status: 401, body: "Unauthorized" } };
+    }
+    const emits: Array<() => void> = [];
+    const bad: string[] = [];
+    whole.forEach((p, i) => {
+      const one: One = p ? this.one(p, false) : { ok: false, status: 400, reason: "not an object" };
+      if (one.ok) {
+        if (one.emit) emits.push(one.emit);
+      } else bad.push(`[${i}] ${one.reason}`);
+    });
+    const emit = emits.length ? () => emits.forEach((e) => e()) : undefined;
+    if (bad.length === 0) return { answer: OK, emit };
+    this.stats.rejected += bad.length;
+    const listed = bad.length > 10 ? [...bad.slice(0, 10), `… (+${bad.length - 10})`] : bad;
+    return {
+      answer: { status: 400, body: `Bad Request: ${bad.length} of ${items.length} rejected: ${listed.join("; ")}` },
+      emit,
+    };
+  }
+
+  private authorised(params: Params): boolean {
+    const given = digest(credentialKey(first(params?.receiver), first(params?.pswd)));
+    return timingSafeEqual(given, this.expected);
+  }
+
+  private one(params: Params, checkAuth = true): One {
     // Credentials first: a caller without them learns nothing about what a valid push looks like.
-    if (this.auth) {
-      const given = digest(credentialKey(first(params?.receiver), first(params?.pswd)));
-      if (!timingSafeEqual(given, this.expected)) {
-        this.stats.unauthorized++;
-        return { answer: { status: 401, body: "Unauthorized" } };
-      }
+    if (checkAuth && this.auth && !this.authorised(params)) {
+      this.stats.unauthorized++;
+      return { ok: false, status: 401, reason: "Unauthorized" };
     }
     const parsed = parsePush(params);
     if (!parsed.ok) {
-      this.stats.rejected++;
-      return { answer: { status: 400, body: `Bad Request: ${parsed.reason}` } };
+      if (checkAuth) this.stats.rejected++;
+      return { ok: false, status: 400, reason: parsed.reason };
     }
     const push = parsed.push;
-    const ok: Answer = { status: 200, body: "OK" };
+    const mobile = normaliseMobile(push.mobile, this.o.mobileCheck) ?? push.mobile;
     const receivedAt = this.now();
     if (push.kind === "report") {
       // join() builds a flat string; a template literal would keep a rope that the Map key pins
       // (about 18 MB more across a 100,000-key window).
-      const key = [push.msgid, push.mobile, push.status, push.reportTimeRaw].join("\u0000");
+      const key = [push.msgid, mobile, push.status, push.reportTimeRaw].join("\u0000");
       if (this.reports.checkAndAdd(key)) {
         this.stats.duplicates++;
-        return { answer: ok };
+        return { ok: true };
       }
-      return { answer: ok, emit: () => this.emitReport(push, receivedAt) };
+      return { ok: true, emit: () => this.emitReport(push, mobile, receivedAt) };
     }
-    if (!push.ems) return { answer: ok, emit: () => this.emitPlain(push, receivedAt) };
+    if (!push.ems) return { ok: true, emit: () => this.emitPlain(push, mobile, receivedAt) };
     if (!this.o.reassemble) {
-      const key = ["part", push.mobile, push.destcode, push.ems.id, push.ems.total, push.ems.number].join("\u0000");
+      const key = ["part", mobile, push.destcode, push.ems.id, push.ems.total, push.ems.number].join("\u0000");
       if (this.reports.checkAndAdd(key)) {
         this.stats.duplicates++;
-        return { answer: ok };
+        return { ok: true };
       }
-      return { answer: ok, emit: () => this.emitPlain(push, receivedAt) };
+      return { ok: true, emit: () => this.emitPlain(push, mobile, receivedAt) };
     }
-    const meta = { moTimeRaw: push.moTimeRaw, receivedAt, extra: push.extra };
-    const part = { mobile: push.mobile, destcode: push.destcode, ...push.ems, text: push.text, meta };
+    const meta = { moTimeRaw: push.moTimeRaw, mobileRaw: push.mobileRaw, receivedAt, extra: push.extra };
+    const bytes =
+      PART_OVERHEAD +
+      push.extraBytes +
+      2 * (push.text.length + push.moTimeRaw.length + push.mobileRaw.length + push.destcode.length);
+    const part = { mobile, destcode: push.destcode, ...push.ems, text: push.text, meta, bytes };
     return {
-      answer: ok,
+      ok: true,
       emit: () => {
         if (this.reassembler.add(part) === "duplicate") this.stats.duplicates++;
       },
     };
   }
 
-  /** Stops the part timers; pending long messages are emitted as incomplete. */
+  /** Stops the part timers; pending long messages are emitted as incomplete. Later pushes get 503. */
   close(): void {
+    this.closed = true;
     this.reassembler.close(true);
     this.reports.clear();
   }
 
-  private emitReport(p: ReportPush, receivedAt: string): void {
+  private emitReport(p: ReportPush, mobile: string, receivedAt: string): void {
     this.stats.reports++;
     this.o.emitReport({
       topic: "report",
       msgid: p.msgid,
       payload: {
         msgid: p.msgid,
-        mobile: p.mobile,
+        mobile,
+        mobileRaw: p.mobileRaw,
         status: p.status,
         delivered: p.status === "DELIVRD",
         description: this.o.codes.status(p.status),
@@ -200,14 +321,15 @@ export class PushEndpoint {
     });
   }
 
-  private emitPlain(p: MoPush, receivedAt: string): void {
+  private emitPlain(p: MoPush, mobile: string, receivedAt: string): void {
     this.stats.mo++;
     const ems = p.ems;
     const missing = ems ? Array.from({ length: ems.total }, (_, i) => i + 1).filter((n) => n !== ems.number) : [];
     this.o.emitMo({
       topic: "mo",
       payload: {
-        mobile: p.mobile,
+        mobile,
+        mobileRaw: p.mobileRaw,
         destcode: p.destcode,
         text: p.text,
         moTime: parsePlatformTime(p.moTimeRaw, this.o.offsetMinutes),
@@ -232,6 +354,7 @@ export class PushEndpoint {
       topic: "mo",
       payload: {
         mobile: m.mobile,
+        mobileRaw: first.mobileRaw,
         destcode: m.destcode,
         text: m.text,
         moTime: parsePlatformTime(first.moTimeRaw, this.o.offsetMinutes),
@@ -246,25 +369,28 @@ export class PushEndpoint {
   }
 }
 
-export type ParamsResult = Params | "too-large" | "bad-body";
+/** A push's params (a Batch for a JSON array body), or an answer decided before parsing. */
+export type ParamsResult = { params: Params | Batch } | { answer: Answer };
+
+const PROBE: ParamsResult = { answer: OK };
+const TOO_LARGE: ParamsResult = { answer: { status: 413, body: "Payload Too Large" } };
+const UNREADABLE: ParamsResult = { answer: { status: 400, body: "Bad Request: unreadable body" } };
+
+type PushRequest = IncomingMessage & { body?: unknown; _body?: boolean; query?: unknown };
 
 /**
- * A push's params: the query for GET (answered without waiting: the platform pushes by GET),
- * else the body, read here (bounded) unless Node-RED's own middleware already parsed it.
+ * A push's params: the query for GET and HEAD (answered without waiting: the platform pushes by
+ * GET), else the query and the body, read here (bounded) unless Node-RED's own middleware already
+ * parsed it. A GET or HEAD without any param is a platform checking the URL: answered OK.
  */
-export function readParams(
-  req: IncomingMessage & { body?: unknown; _body?: boolean; query?: unknown },
-): ParamsResult | Promise<ParamsResult> {
-  const query = (req.query && typeof req.query === "object" ? req.query : {}) as Params;
-  if (req.method !== "POST") return query;
-  if (req._body || (req.body !== undefined && req.readableEnded)) {
-    const b = req.body;
-    if (b && typeof b === "object" && !Buffer.isBuffer(b)) return { ...query, ...(b as Params) };
-    if (typeof b === "string" || Buffer.isBuffer(b)) return parseBody(String(b), req.headers["content-type"], query);
-    return query;
-  }
+export function readParams(req: PushRequest): ParamsResult | Promise<ParamsResult> {
+  const query = queryOf(req);
+  if (req.method !== "POST") return isEmpty(query) ? PROBE : { params: query };
+  if (req._body || (req.body !== undefined && req.readableEnded)) return parsed(req.body, query, req);
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES) return "too-large";
+  if (declared > MAX_BODY_BYTES) return TOO_LARGE;
+  // Read by a middleware that kept nothing: waiting for its end would wait forever.
+  if (req.readableEnded) return parseBody(Buffer.alloc(0), req.headers["content-type"], query);
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -275,26 +401,93 @@ export function readParams(
       else chunks.push(c);
     });
     req.on("end", () =>
-      resolve(
-        over ? "too-large" : parseBody(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"], query),
-      ),
+      resolve(over ? TOO_LARGE : parseBody(Buffer.concat(chunks), req.headers["content-type"], query)),
     );
-    req.on("error", () => resolve("bad-body"));
+    req.on("error", () => resolve(UNREADABLE));
+    // An aborted request may end with neither: resolving twice is harmless, never resolving is not.
+    req.on("close", () => resolve(UNREADABLE));
   });
 }
 
-function parseBody(text: string, type: string | undefined, query: Params): Params | "bad-body" {
-  if (/json/i.test(type ?? "") || /^\s*\{/.test(text)) {
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (!v || typeof v !== "object" || Array.isArray(v)) return "bad-body";
-      return { ...query, ...(v as Params) };
-    } catch {
-      return "bad-body";
-    }
+function isEmpty(o: object): boolean {
+  for (const _k in o) return false;
+  return true;
+}
+
+/**
+ * The query: Express's parse, unless it left a value undecoded (its parser keeps a value whose
+ * percent-escapes are not UTF-8 as it came): then the raw query string, read here (GB18030 bytes).
+ */
+function queryOf(req: PushRequest): Params {
+  const q = req.query;
+  if (q && typeof q === "object" && !needsOwnParse(q as Params)) return q as Params;
+  const at = req.url?.indexOf("?") ?? -1;
+  return at < 0 ? {} : { ...parseForm(Buffer.from(req.url!.slice(at + 1), "latin1")) };
+}
+
+// Cheap on the common path: a value without "%" was decoded (or had nothing to decode).
+function needsOwnParse(q: Params): boolean {
+  for (const k in q) {
+    const v = q[k];
+    if (k.includes("%") || (typeof v === "string" && v.includes("%"))) return true;
+    if (Array.isArray(v) && v.some((x) => typeof x === "string" && x.includes("%"))) return true;
   }
-  // Body params win over query params; a repeated param keeps its first value.
-  const body: Params = {};
-  for (const [k, v] of new URLSearchParams(text)) if (!(k in body)) body[k] = v;
-  return { ...query, ...body };
+  return false;
+}
+
+/** A body Node-RED's own middleware parsed (with httpAdminRoot and httpNodeRoot both "/"). */
+function parsed(body: unknown, query: Params, req: PushRequest): ParamsResult {
+  if (typeof body === "string" || Buffer.isBuffer(body)) {
+    return parseBody(Buffer.isBuffer(body) ? body : Buffer.from(body), req.headers["content-type"], query);
+  }
+  if (Array.isArray(body)) return { params: new Batch(body.map(repaired), query) };
+  if (isObject(body)) return { params: merge(query, repaired(body) as Params) };
+  return { params: query };
+}
+
+function isObject(v: unknown): v is Params {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function repaired(el: unknown): unknown {
+  if (!isObject(el)) return el;
+  let out: Params | null = null;
+  for (const [k, v] of Object.entries(el)) {
+    if (typeof v !== "string") continue;
+    const fixed = repairUndecoded(v);
+    if (fixed !== v) (out ??= { ...(el as Params) })[k] = fixed;
+  }
+  return out ?? el;
+}
+
+/** Body params win over query params. */
+function merge(query: Params, body: Params): Params {
+  return isEmpty(query) ? body : { ...query, ...body };
+}
+
+function parseBody(bytes: Buffer, type: string | undefined, query: Params): ParamsResult {
+  const label = charsetOf(type);
+  const charset = label ? decoderFor(label) : null;
+  if (charset === undefined) {
+    return { answer: { status: 415, body: `Unsupported Media Type: charset "${label.slice(0, 40)}"` } };
+  }
+  if (isJson(bytes, type)) {
+    let v: unknown;
+    try {
+      v = parseJson(decodeText(bytes, charset));
+    } catch {
+      return UNREADABLE;
+    }
+    if (Array.isArray(v)) return { params: new Batch(v, query) };
+    if (!isObject(v)) return UNREADABLE;
+    return { params: merge(query, v) };
+  }
+  return { params: { ...query, ...parseForm(bytes, charset) } };
+}
+
+function isJson(bytes: Buffer, type: string | undefined): boolean {
+  if (/json/i.test(type ?? "")) return true;
+  if (/form/i.test(type ?? "")) return false;
+  for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b === 0x7b || b === 0x5b;
+  return false;
 }

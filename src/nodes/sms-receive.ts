@@ -1,9 +1,16 @@
-import type { Node, NodeAPI, NodeDef } from "node-red";
+import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import type { Request, Response, NextFunction, RequestHandler } from "express";
 import { CodeTable } from "../lib/codes";
-import { toBool, toNumber } from "../lib/props";
+import { toBool } from "../lib/props";
 import { getConfig, runtimeLang, StatusThrottle, type SmsCredentials } from "./common";
-import { normalisePath, PushEndpoint, readParams, type ParamsResult } from "./receive-core";
+import {
+  normalisePath,
+  PushEndpoint,
+  readParams,
+  readPartTimeout,
+  type Answer,
+  type ParamsResult,
+} from "./receive-core";
 
 export interface SmsReceiveDef extends NodeDef {
   config: string;
@@ -14,7 +21,9 @@ export interface SmsReceiveDef extends NodeDef {
 
 // Paths in use by sms-receive nodes of this runtime: a second node on the same path would never
 // see a push (Express serves the first route), so it is refused with a clear error instead.
+// Express matches routes ignoring case and a trailing slash, so the key does too.
 const inUse = new Map<string, string>();
+const routeKey = (path: string) => path.toLowerCase().replace(/\/+$/, "") || "/";
 
 interface Layer {
   route?: { stack: Array<{ handle: unknown }> };
@@ -33,23 +42,40 @@ export = function (RED: NodeAPI): void {
       node.status({ fill: "red", shape: "ring", text: "sms-receive.status.disabled" });
       return;
     }
-    if (inUse.has(path) && inUse.get(path) !== node.id) {
+    const key = routeKey(path);
+    if (inUse.has(key) && inUse.get(key) !== node.id) {
       node.error(RED._("sms-receive.errors.pathInUse", { path }));
       node.status({ fill: "red", shape: "ring", text: "sms-receive.status.pathInUse" });
       return;
     }
-    inUse.set(path, node.id);
+    inUse.set(key, node.id);
 
     const config = getConfig(RED, def.config);
     const creds = (config?.credentials ?? {}) as SmsCredentials;
     const lang = config?.lang ?? runtimeLang(RED, "sms-receive.lang");
+    // What could not be used as configured: one log line each now, and said on the status for as
+    // long as the node runs.
+    const notes: string[] = [];
+    if (!config && typeof def.config === "string" && def.config !== "") {
+      node.warn(RED._("sms-receive.errors.noConfig", { id: def.config }));
+      notes.push(RED._("sms-receive.status.noConfig"));
+    }
+    const partTimeout = readPartTimeout(def.partTimeout);
+    if (partTimeout.problem) {
+      node.warn(RED._(`sms-receive.errors.${partTimeout.problem.key}`, partTimeout.problem.params));
+      notes.push(RED._("sms-receive.status.partTimeout", { used: partTimeout.seconds }));
+    }
+    const show = (text: string, ok: NodeStatus): NodeStatus =>
+      notes.length ? { fill: "yellow", shape: "ring", text: [text, ...notes].join(" · ") } : { ...ok, text };
+
     const endpoint = new PushEndpoint({
       codes: config?.codes ?? new CodeTable(lang),
       offsetMinutes: config?.settings.offsetMinutes ?? 480,
+      mobileCheck: config?.settings.mobileCheck ?? "cn",
       receiver: creds.receiver ?? "",
       receiverPassword: creds.receiverPassword ?? "",
       reassemble: toBool(def.reassemble, true),
-      partTimeoutMs: toNumber(def.partTimeout, 600, { min: 0.01 }) * 1000,
+      partTimeoutMs: partTimeout.seconds * 1000,
       emitReport: (msg) => {
         node.send([msg as never, null]);
         showCounts();
@@ -59,39 +85,50 @@ export = function (RED: NodeAPI): void {
         showCounts();
       },
     });
-    const counts = () => ({
-      fill: "green" as const,
-      shape: "dot" as const,
-      text: RED._("sms-receive.status.counts", { reports: endpoint.stats.reports, mo: endpoint.stats.mo }),
-    });
+    const counts = () =>
+      show(RED._("sms-receive.status.counts", { reports: endpoint.stats.reports, mo: endpoint.stats.mo }), {
+        fill: "green",
+        shape: "dot",
+      });
     const showCounts = () => status.set(counts);
-    node.status({ fill: "grey", shape: "dot", text: "sms-receive.status.listening" });
+    node.status(show(RED._("sms-receive.status.listening"), { fill: "grey", shape: "dot" }));
 
     // Node's own response calls: Express's res.send would hash every "OK" for an ETag, and this
     // is the hot path under a push storm. A string body (not a Buffer) lets Node join it to the head in
     // one chunk; a Buffer would be queued as a chunk of its own.
     const answer = (res: Response, status: number, body: string) => {
+      if (res.headersSent) return;
       res.statusCode = status;
       res.setHeader("content-type", "text/plain; charset=utf-8");
       res.setHeader("content-length", body === "OK" ? 2 : Buffer.byteLength(body));
       res.end(body);
     };
+    // Nothing a push does may throw out of the node: in a promise callback that would be an
+    // unhandled rejection, and Node-RED exits on those.
+    const failed = (res: Response, err: unknown) => {
+      try {
+        node.error(RED._("sms-receive.errors.internal", { error: String((err as Error)?.message ?? err) }));
+        answer(res, 500, "Internal Server Error");
+      } catch {
+        // the node is gone and the connection with it: nothing left to tell
+      }
+    };
     const respond = (res: Response, params: ParamsResult) => {
-      if (params === "too-large") return answer(res, 413, "Payload Too Large");
-      if (params === "bad-body") return answer(res, 400, "Bad Request: unreadable body");
-      const result = endpoint.handle(params);
+      if ("answer" in params) return reply(res, params.answer);
+      const result = endpoint.handle(params.params);
       // Answer first: the platform must not wait for (or retry because of) the flow.
-      answer(res, result.answer.status, result.answer.body);
+      reply(res, result.answer);
       if (result.emit) result.emit();
     };
+    const reply = (res: Response, a: Answer) => answer(res, a.status, a.body);
     const handler: RequestHandler = (req: Request, res: Response) => {
-      const params = readParams(req);
-      if (params instanceof Promise)
-        params.then(
-          (p) => respond(res, p),
-          () => answer(res, 400, "Bad Request"),
-        );
-      else respond(res, params);
+      try {
+        const params = readParams(req);
+        if (params instanceof Promise) params.then((p) => respond(res, p)).catch((e: unknown) => failed(res, e));
+        else respond(res, params);
+      } catch (e) {
+        failed(res, e);
+      }
     };
     const errorHandler = (err: Error, _req: Request, res: Response, _next: NextFunction) => {
       node.warn(String(err?.message ?? err));
@@ -107,7 +144,7 @@ export = function (RED: NodeAPI): void {
       // Remove exactly our own routes (Express 4 keeps them in _router.stack), as core http-in does.
       const router = (RED.httpNode as unknown as { _router?: { stack: Layer[] } })._router;
       if (router) router.stack = router.stack.filter((l) => !l.route?.stack.some((s) => s.handle === handler));
-      if (inUse.get(path) === node.id) inUse.delete(path);
+      if (inUse.get(key) === node.id) inUse.delete(key);
       endpoint.close();
       status.stop();
       done();

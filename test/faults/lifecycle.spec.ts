@@ -1,9 +1,21 @@
 // Node-RED lifecycle: stops and redeploys while sends are queued or under way, and many
 // redeploys without anything growing.
 import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import supertest from "supertest";
 import { reply, StubServer } from "../support/stub";
-import { captured, collect, creds, flowWith, helper, load, sleep, type FlowNode } from "../support/nr";
+import {
+  captured,
+  collect,
+  creds,
+  flowWith,
+  helper,
+  load,
+  RECEIVER_PASSWORD,
+  sleep,
+  type FlowNode,
+} from "../support/nr";
 
 type Spy = { args: unknown[][]; thisValues: Array<{ id: string }> };
 
@@ -98,5 +110,69 @@ describe("faults: Node-RED lifecycle", function () {
       assert.ok((after[kind] ?? 0) <= (before[kind] ?? 0) + 2, `${kind}: ${before[kind] ?? 0} → ${after[kind] ?? 0}`);
     }
     assert.equal(process.listenerCount("warning") + process.listenerCount("exit"), listeners);
+  });
+
+  describe("a push whose body is still arriving when sms-receive closes", () => {
+    let server: http.Server;
+    afterEach(async () => {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+    });
+
+    const auth = `receiver=rcv&pswd=${RECEIVER_PASSWORD}`;
+    for (const [what, body] of [
+      ["a long-SMS part", `${auth}&mobile=13800138000&msg=half&isems=1&emshead=9,2,1`],
+      ["a delivery report", `${auth}&msgid=1&mobile=13900210021&status=DELIVRD`],
+      [
+        "a JSON array",
+        JSON.stringify([{ receiver: "rcv", pswd: RECEIVER_PASSWORD, msgid: "1", mobile: "1", status: "X" }]),
+      ],
+    ] as const) {
+      it(`${what}: Node-RED survives, the push is answered 503 (not taken, so the platform pushes it again), nothing emitted`, async () => {
+        const rejections: unknown[] = [];
+        const onRejection = (e: unknown) => rejections.push(e);
+        process.on("unhandledRejection", onRejection);
+        try {
+          await load(
+            flowWith({}, [{ id: "r", type: "sms-receive", config: "cfg", path: "/slow", wires: [["out"], ["out2"]] }]),
+            creds({ receiver: "rcv", receiverPassword: RECEIVER_PASSWORD }),
+          );
+          const sendSpy = helper.getNode("r").send as unknown as Spy;
+          // A real server, so the node reads the body itself (as with httpAdminRoot ≠ httpNodeRoot).
+          server = http.createServer(captured.httpNode!);
+          await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+          const arrived = new Promise<void>((r) => server.once("request", () => setImmediate(r)));
+          const type = what === "a JSON array" ? "application/json" : "application/x-www-form-urlencoded";
+          const req = http.request({
+            host: "127.0.0.1",
+            port: (server.address() as AddressInfo).port,
+            method: "POST",
+            path: "/slow",
+            headers: { "content-type": type, "content-length": Buffer.byteLength(body) },
+          });
+          const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+            req.on("response", (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (c: string) => (text += c));
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+            });
+            req.on("error", reject);
+          });
+          req.write(body.slice(0, 10));
+          await arrived;
+          await helper.clearFlows();
+          req.end(body.slice(10));
+          const got = await answer;
+          await sleep(50);
+          assert.deepEqual(rejections.map(String), [], "no unhandled rejection (Node-RED would exit)");
+          assert.equal(got.status, 503, got.text);
+          assert.match(got.text, /Service Unavailable/);
+          assert.equal(sendSpy.args.filter((_a, k) => sendSpy.thisValues[k]?.id === "r").length, 0);
+        } finally {
+          process.off("unhandledRejection", onRejection);
+        }
+      });
+    }
   });
 });

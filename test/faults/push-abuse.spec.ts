@@ -1,5 +1,6 @@
 // Hostile and broken pushes against sms-receive.
 import assert from "node:assert/strict";
+import express from "express";
 import supertest from "supertest";
 import { captured, collect, creds, flowWith, helper, load, RECEIVER_PASSWORD, sleep } from "../support/nr";
 
@@ -43,10 +44,7 @@ describe("faults: push abuse", function () {
     ["emshead non-numeric", { ...mo, isems: "1", emshead: "5,three,one" }],
     ["emshead with two fields", { ...mo, isems: "1", emshead: "5,3" }],
     ["isems not 0/1", { ...mo, isems: "2" }],
-    [
-      "too many extra params",
-      { ...report, ...Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`x${i}`, "1"])) },
-    ],
+    ["a long-SMS part of 161 characters", { ...mo, isems: "1", emshead: "5,3,1", msg: "x".repeat(161) }],
   ];
   for (const [name, q] of malformed) {
     it(`400 for ${name}, nothing emitted`, async () => {
@@ -92,6 +90,66 @@ describe("faults: push abuse", function () {
 
   it("400 for an unreadable JSON body", async () => {
     await app().post("/p").set("content-type", "application/json").send("{not json").expect(400);
+  });
+
+  it("many extra params are no reason to refuse: 200 extra params are kept", async () => {
+    const extra = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x${i}`, "1"]));
+    await app()
+      .post("/p")
+      .type("form")
+      .send({ ...report, ...extra })
+      .expect(200, "OK");
+    const [m] = await reports.next();
+    assert.deepEqual((m.payload as Payload).extra, extra);
+  });
+
+  for (const depth of [40, 20_000]) {
+    it(`JSON nested ${depth} levels deep: 400, nothing thrown, nothing emitted`, async () => {
+      const deep = "[".repeat(depth) + "]".repeat(depth);
+      const res = await app()
+        .post("/p")
+        .set("content-type", "application/json")
+        .send(`{"receiver":"rcv","pswd":"${RECEIVER_PASSWORD}","msgid":"1","mobile":"1","status":"X","d":${deep}}`);
+      assert.equal(res.status, 400);
+      assert.match(res.text, /nested too deeply/);
+      await sleep(20);
+      assert.equal(reports.msgs.length, 0);
+    });
+  }
+
+  it("a JSON array of more than 1,000 pushes is answered 413, nothing emitted", async () => {
+    const outer = express();
+    outer.use(express.json({ limit: "5mb" }));
+    outer.use(captured.httpNode!);
+    const list = Array.from({ length: 1001 }, (_, i) => ({ ...report, msgid: String(i) }));
+    const res = await supertest(outer).post("/p").send(list);
+    assert.equal(res.status, 413);
+    assert.match(res.text, /1000/);
+    await sleep(20);
+    assert.equal(reports.msgs.length, 0);
+  });
+
+  it("an empty JSON array is nothing to take: 200 OK", async () => {
+    await app().post("/p").send([]).expect(200, "OK");
+  });
+
+  it("a __proto__ param pollutes nothing and is kept as a plain key", async () => {
+    await app()
+      .post("/p")
+      .set("content-type", "application/json")
+      .send(
+        `{"receiver":"rcv","pswd":"${RECEIVER_PASSWORD}","msgid":"1","mobile":"1","status":"X","__proto__":{"polluted":1}}`,
+      )
+      .expect(200, "OK");
+    await app()
+      .get("/p")
+      .query(`receiver=rcv&pswd=${RECEIVER_PASSWORD}&msgid=2&mobile=1&status=X&__proto__=%C4`)
+      .expect(200, "OK");
+    const got = await reports.next(2);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    const extra = (got[0].payload as Payload).extra as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(extra), Object.prototype);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(extra, "__proto__")?.value, { polluted: 1 });
   });
 
   it("a duplicate storm: 200 identical reports at once, all answered OK, one emitted", async () => {

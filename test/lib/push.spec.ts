@@ -23,6 +23,57 @@ describe("lib/push", () => {
     assert.deepEqual(p.extra, { notifyTime: "101224100259", batchSeq: "7" });
   });
 
+  it("keeps extra params of any JSON type as they came, and never refuses because of them (SPEC B4)", () => {
+    const extra = {
+      notifyTime: "101224100259",
+      uid: 7,
+      price: 0.05,
+      charged: true,
+      nothing: null,
+      carrier: { name: "cm", codes: [1, { b: "c" }] },
+      tags: ["x", "y"],
+      long: "v".repeat(5000),
+      ...Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`x${i}`, String(i)])),
+    };
+    const r = parsePush({ ...report, ...extra });
+    assert.ok(r.ok, JSON.stringify(r).slice(0, 200));
+    assert.deepEqual((r.push as ReportPush).extra, extra);
+    const mo = parsePush({ mobile: "13800210021", msg: "hi", ...extra });
+    assert.ok(mo.ok);
+    assert.deepEqual((mo.push as MoPush).extra, extra);
+  });
+
+  it("a __proto__ param is kept as a plain key, never as a prototype", () => {
+    const params = JSON.parse('{"mobile":"13800210021","msg":"hi","__proto__":{"polluted":1}}') as Record<
+      string,
+      unknown
+    >;
+    const r = parsePush(params);
+    assert.ok(r.ok);
+    const extra = (r.push as MoPush).extra;
+    assert.equal(Object.getPrototypeOf(extra), Object.prototype);
+    assert.equal((extra as Record<string, unknown>).polluted, undefined);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(extra, "__proto__")?.value, { polluted: 1 });
+  });
+
+  it("refuses extra params nested deeper than 32 levels (Node-RED's message cloning would overflow)", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 40; i++) deep = [deep];
+    const r = parsePush({ ...report, deep });
+    assert.ok(!r.ok && /nested too deeply/.test(r.reason), JSON.stringify(r).slice(0, 100));
+    let ok: unknown = "x";
+    for (let i = 0; i < 31; i++) ok = { a: ok };
+    assert.ok(parsePush({ ...report, ok }).ok);
+  });
+
+  it("a long-SMS part holds at most 160 characters; a plain inbound SMS up to 4,000", () => {
+    const part = { mobile: "13800210021", isems: "1", emshead: "9,2,1" };
+    assert.ok(parsePush({ ...part, msg: "长".repeat(160) }).ok);
+    const over = parsePush({ ...part, msg: "a".repeat(161) });
+    assert.ok(!over.ok && /msg too long for a long-SMS part \(161 > 160\)/.test(over.reason), JSON.stringify(over));
+    assert.ok(parsePush({ mobile: "13800210021", msg: "长".repeat(4000) }).ok);
+  });
+
   it("names the missing field of a report", () => {
     for (const f of ["msgid", "mobile"] as const) {
       const r = parsePush({ ...report, [f]: "" });

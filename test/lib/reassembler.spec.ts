@@ -3,12 +3,13 @@ import fc from "fast-check";
 import { Reassembler, type Assembled, type LongPart } from "../../src/lib/reassembler";
 import { FakeClock } from "../support/stub";
 
-function setup(opts: { timeoutMs?: number; maxPending?: number } = {}) {
+function setup(opts: { timeoutMs?: number; maxPending?: number; maxBytes?: number } = {}) {
   const clock = new FakeClock();
   const out: Assembled[] = [];
   const r = new Reassembler({
     timeoutMs: opts.timeoutMs ?? 1000,
     maxPending: opts.maxPending,
+    maxBytes: opts.maxBytes,
     clock,
     onMessage: (m) => out.push(m),
   });
@@ -93,6 +94,65 @@ describe("lib/reassembler", () => {
     assert.equal(out.length, 1);
     assert.equal(out[0].id, "a");
     assert.equal(out[0].reason, "evicted");
+  });
+
+  it("bounds pending bytes: the oldest message is flushed as incomplete, never dropped", () => {
+    const { out, r } = setup({ maxBytes: 10_000 });
+    // A part counts its own size when the caller gives one (text and meta), else its text.
+    const big = (id: string, number: number, bytes: number): LongPart => ({ ...part(number, 3, id), bytes });
+    r.add(big("a", 1, 4000));
+    r.add(big("b", 1, 4000));
+    assert.equal(r.bytes, 8000);
+    r.add(big("a", 2, 1000)); // "a" was extended last: "b" is now the oldest
+    assert.equal(out.length, 0);
+    r.add(big("c", 1, 2000));
+    assert.deepEqual(
+      out.map((m) => [m.id, m.reason, m.complete, m.received]),
+      [["b", "evicted", false, [1]]],
+    );
+    assert.equal(r.size, 2);
+    assert.equal(r.bytes, 7000);
+    // Finishing a message gives its bytes back.
+    r.add(big("a", 3, 10));
+    assert.equal(out[1].id, "a");
+    assert.equal(out[1].complete, true);
+    assert.equal(r.bytes, 2000);
+  });
+
+  it("a single message larger than the byte bound is emitted at once as incomplete", () => {
+    const { out, r } = setup({ maxBytes: 1000 });
+    r.add({ ...part(1, 3, "huge"), bytes: 5000 });
+    assert.deepEqual(
+      out.map((m) => [m.id, m.reason, m.complete]),
+      [["huge", "evicted", false]],
+    );
+    assert.equal(r.size, 0);
+    assert.equal(r.bytes, 0);
+  });
+
+  it("counts a part's text (two bytes a character) when no size is given; the default bound is 8 MiB", () => {
+    const { out, r } = setup();
+    const text = "长".repeat(160);
+    const n = Math.ceil((8 * 1024 * 1024) / (2 * text.length)) + 10;
+    for (let i = 0; i < n; i++) r.add({ ...part(1, 2, String(i)), text });
+    assert.ok(out.length > 0, "some were flushed");
+    assert.ok(r.bytes <= 8 * 1024 * 1024, String(r.bytes));
+    assert.ok(out.every((m) => m.reason === "evicted" && !m.complete));
+    assert.equal(out[0].id, "0", "oldest first");
+    assert.equal(out.length + r.size, n, "none dropped");
+  });
+
+  it("a wait longer than setTimeout can hold is armed in steps, never as an overflowing delay", () => {
+    const { clock, out, r } = setup({ timeoutMs: 30 * 86_400_000 });
+    const delays: number[] = [];
+    const set = clock.setTimeout;
+    clock.setTimeout = (fn, ms) => (delays.push(ms), set(fn, ms));
+    r.add(part(1, 2));
+    clock.advance(29 * 86_400_000);
+    assert.equal(out.length, 0);
+    clock.advance(86_400_000);
+    assert.equal(out.length, 1);
+    assert.ok(delays.length >= 2 && delays.every((ms) => ms <= 2 ** 31 - 1), delays.join());
   });
 
   it("close() stops all timers and emits pending partials", () => {

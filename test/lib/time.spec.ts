@@ -16,6 +16,31 @@ describe("lib/time", () => {
     assert.equal(parsePlatformTime("1311000000000", 0), "2011-07-18T14:40:00+00:00");
   });
 
+  it("reads yyyy-MM-dd HH:mm:ss in platform time and ISO 8601 with fractions and Z or an offset (SPEC A5)", () => {
+    assert.equal(parsePlatformTime("2011-07-25 16:04:12", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("2011-07-25 16:04:12", 0), "2011-07-25T16:04:12+00:00");
+    // An instant with its own offset is shown in the configured one, fractions cut (not rounded).
+    assert.equal(parsePlatformTime("2011-07-25T08:04:12.999Z", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("2011-07-25T08:04:12Z", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("2011-07-25T16:04:12.5+08:00", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("2011-07-25T10:34:12+02:30", cst), "2011-07-25T16:04:12+08:00");
+    assert.equal(parsePlatformTime("2011-07-25T16:04:12+0800", 0), "2011-07-25T08:04:12+00:00");
+    assert.equal(parsePlatformTime("2011-07-25T16:04:12.123456789-05:00", cst), "2011-07-26T05:04:12+08:00");
+    // Without an offset an ISO time is platform time, like the space form.
+    assert.equal(parsePlatformTime("2011-07-25T16:04:12", cst), "2011-07-25T16:04:12+08:00");
+    // Epoch ms as a JSON number.
+    assert.equal(parsePlatformTime(1311000000000, cst), "2011-07-18T22:40:00+08:00");
+    assert.equal(parsePlatformTime("0050-01-01T00:00:00Z", 0), "0050-01-01T00:00:00+00:00");
+    for (const bad of [
+      "2011-07-25 24:00:00",
+      "2011-02-30 10:00:00",
+      "2011-07-25T16:04:12+15:00",
+      "2011-7-25 16:04:12",
+    ]) {
+      assert.equal(parsePlatformTime(bad, cst), null, bad);
+    }
+  });
+
   it("uses the configured offset", () => {
     assert.equal(parsePlatformTime("1012241002", parseOffset("-05:30")!), "2010-12-24T10:02:00-05:30");
   });
@@ -62,12 +87,34 @@ describe("lib/time", () => {
     );
   });
 
+  it("property: an ISO time with any offset is the same instant in the configured offset", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31) }),
+        fc.integer({ min: -12 * 60, max: 14 * 60 }),
+        fc.integer({ min: -12 * 60, max: 14 * 60 }),
+        (ms, given, configured) => {
+          const out = parsePlatformTime(formatInstant(ms, given), configured);
+          assert.equal(out, formatInstant(ms, configured));
+          assert.equal(parsePlatformTime(new Date(ms).toISOString(), configured), formatInstant(ms, configured));
+        },
+      ),
+    );
+  });
+
   it("property: never throws, returns null or the exact ISO form", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.stringMatching(/^\d{10,14}$/)), (s) => {
-        const r = parsePlatformTime(s, cst);
-        return r === null || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/.test(r);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.stringMatching(/^\d{10,14}$/),
+          fc.stringMatching(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/),
+        ),
+        (s) => {
+          const r = parsePlatformTime(s, cst);
+          return r === null || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/.test(r);
+        },
+      ),
     );
   });
 });

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../../src/lib/charset";
+
+const form = (s: string, charset: string | null = null) =>
+  parseForm(Buffer.from(s, "latin1"), charset ? decoderFor(charset)! : null);
+
+describe("lib/charset", () => {
+  it("percent-encoded bytes that are not UTF-8 are read as GB18030 (SPEC A5); UTF-8 stays UTF-8", () => {
+    assert.deepEqual({ ...form("msg=%C4%E3%BA%C3&b=%E4%BD%A0%E5%A5%BD") }, { msg: "你好", b: "你好" });
+    // A four-byte GB18030 sequence (U+20000) and GBK's euro sign.
+    assert.deepEqual({ ...form("a=%95%32%82%36&e=%80") }, { a: "\u{20000}", e: "€" });
+  });
+
+  it("a declared charset wins; GBK and GB2312 are read as GB18030", () => {
+    assert.equal(decoderFor("gb2312")?.encoding, "gb18030");
+    assert.equal(decoderFor(" GBK ")?.encoding, "gb18030");
+    assert.equal(decoderFor("utf-8"), null);
+    assert.equal(decoderFor("x-klingon"), undefined);
+    assert.deepEqual({ ...form("m=%E9", "iso-8859-1") }, { m: "é" });
+    const raw = Buffer.concat([Buffer.from("m="), Buffer.from("c4e3", "hex")]);
+    assert.deepEqual({ ...parseForm(raw, decoderFor("gbk")!) }, { m: "你" });
+  });
+
+  it("reads the charset parameter of a Content-Type", () => {
+    assert.equal(charsetOf("application/x-www-form-urlencoded; charset=GBK"), "GBK");
+    assert.equal(charsetOf('application/json;charset="gb18030"'), "gb18030");
+    assert.equal(charsetOf("application/json"), "");
+    assert.equal(charsetOf(undefined), "");
+  });
+
+  it("forms: + is a space, %2B a plus, a repeated name an array, __proto__ a plain key", () => {
+    const f = form("a=1+2%2B3&r=x&r=y&r=z&__proto__=p&flag&=v&bad=%zz%4");
+    assert.equal(Object.getPrototypeOf(f), null);
+    assert.deepEqual(Object.keys(f), ["a", "r", "__proto__", "flag", "", "bad"]);
+    assert.deepEqual(
+      Object.keys(f).map((k) => f[k]),
+      ["1 2+3", ["x", "y", "z"], "p", "", "v", "%zz%4"],
+    );
+  });
+
+  it("property: UTF-8 forms read exactly as URLSearchParams reads them", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.string(), fc.string()), { maxLength: 8 }), (pairs) => {
+        const text = new URLSearchParams(pairs).toString();
+        const expected = Object.create(null) as Record<string, unknown>;
+        for (const [k, v] of new URLSearchParams(text)) {
+          const prev = expected[k];
+          expected[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        }
+        assert.deepEqual({ ...form(text) }, { ...expected });
+      }),
+    );
+  });
+
+  it("repairs what Express's parsers left undecoded, and leaves decoded text alone", () => {
+    assert.equal(repairUndecoded("%C4%E3%BA%C3 a+b"), "你好 a+b");
+    assert.equal(repairUndecoded("你好 %C4%E3"), "你好 你");
+    assert.equal(repairUndecoded("50% off"), "50% off");
+    assert.equal(repairUndecoded("plain"), "plain");
+  });
+
+  it("decodeText: invalid UTF-8 without a declared charset is GB18030, never an exception", () => {
+    assert.equal(decodeText(Buffer.from("c4e3bac3", "hex")), "你好");
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => typeof decodeText(b) === "string"));
+  });
+});
