@@ -7,7 +7,8 @@ import os from "node:os";
 import { Pool } from "undici";
 import { SmsClient } from "../src/lib/client";
 import { prepareSend } from "../src/lib/prepare";
-import { Reassembler } from "../src/lib/reassembler";
+import { Reassembly } from "../src/lib/reassembly";
+import { MemoryState } from "../src/lib/state/memory";
 import { startRuntime, type Runtime } from "./runtime";
 
 interface AutocannonResult {
@@ -241,11 +242,27 @@ function prep50k() {
   return { ms: median(times), heapDeltaMb };
 }
 
-function reassembly() {
+async function reassembly() {
   const MESSAGES = 100_000;
-  const run = () => {
+  const make = (onMessage: (m: { complete: boolean }) => void) => {
+    const state = new MemoryState();
+    const r = new Reassembly<null>({
+      state,
+      scope: "bench",
+      timeoutMs: 600_000,
+      maxPending: 10_000,
+      maxBytes: 64 << 20,
+      dedupeMs: 600_000,
+      onMessage,
+      onError: (e) => {
+        throw e;
+      },
+    });
+    return { r, state };
+  };
+  const run = async () => {
     let emitted = 0;
-    const r = new Reassembler<undefined>({ timeoutMs: 600_000, maxPending: 10_000, onMessage: () => emitted++ });
+    const { r, state } = make(() => emitted++);
     // 3 parts each, a duplicate of part 2, interleaved across 1,000 messages at a time.
     const order = [3, 1, 2, 2];
     let parts = 0;
@@ -253,36 +270,48 @@ function reassembly() {
     for (let base = 0; base < MESSAGES; base += 1000) {
       for (const n of order) {
         for (let m = base; m < base + 1000; m++) {
-          r.add({ mobile: "13800138000", destcode: "106", id: String(m), total: 3, number: n, text: "part" });
+          await r.add({
+            mobile: "13800138000",
+            destcode: "106",
+            id: String(m),
+            total: 3,
+            number: n,
+            text: "part",
+            meta: null,
+          });
           parts++;
         }
       }
     }
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    r.close(false);
+    await state.close();
     if (emitted !== MESSAGES) throw new Error(`reassembly emitted ${emitted}/${MESSAGES}`);
     return parts / s;
   };
-  run();
-  const rate = median([run(), run(), run()]);
+  await run();
+  const rate = median([await run(), await run(), await run()]);
 
   // A flood of never-completed messages: the pending count must stay at the bound.
   let evicted = 0;
-  const r = new Reassembler<undefined>({
-    timeoutMs: 600_000,
-    maxPending: 10_000,
-    onMessage: (m) => void (m.complete || evicted++),
-  });
+  const { r, state } = make((m) => void (m.complete || evicted++));
   global.gc?.();
   const heap0 = process.memoryUsage().heapUsed;
   let maxPending = 0;
   for (let m = 0; m < 200_000; m++) {
-    r.add({ mobile: "13800138000", destcode: "106", id: String(m), total: 3, number: 1, text: "never completed" });
-    if (r.size > maxPending) maxPending = r.size;
+    await r.add({
+      mobile: "13800138000",
+      destcode: "106",
+      id: String(m),
+      total: 3,
+      number: 1,
+      text: "never completed",
+      meta: null,
+    });
+    maxPending = Math.max(maxPending, state.size.pendingMessages);
   }
   global.gc?.();
   const heapMb = (process.memoryUsage().heapUsed - heap0) / 1e6;
-  r.close(false);
+  await state.close();
   return { rate, maxPending, evicted, heapMb };
 }
 
@@ -307,7 +336,7 @@ async function main() {
   line(
     `prep  50,000 numbers  ${prep.ms.toFixed(2)} ms median (normalise, validate, de-duplicate, encode); heap +${prep.heapDeltaMb.toFixed(1)} MB over 21 runs`,
   );
-  const re = reassembly();
+  const re = await reassembly();
   line(`reasm 3-part + dup    ${re.rate.toFixed(0)} parts/s`);
   line(
     `reasm flood 200,000   pending max ${re.maxPending} (bound 10,000), ${re.evicted} emitted incomplete, heap +${re.heapMb.toFixed(1)} MB`,

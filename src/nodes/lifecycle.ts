@@ -34,3 +34,10 @@ export function watchRuntime(RED: NodeAPI): void {
 export function flowsStopping(): boolean {
   return stopping;
 }
+
+/** Runs `fn` once the flows being started now have started (every node of the deploy exists). */
+export function afterStart(RED: NodeAPI, fn: () => void): void {
+  const events = (RED as unknown as { events?: EventEmitter }).events;
+  if (!events) return void setImmediate(fn);
+  events.once("flows:started", () => fn());
+}

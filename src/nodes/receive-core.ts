@@ -1,14 +1,14 @@
 // The push endpoint of sms-receive without Node-RED: request → params → checks → messages.
 // Kept apart so the node file stays a thin adapter and so this logic is testable on its own.
-import { hash, timingSafeEqual } from "node:crypto";
+import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../lib/charset";
 import type { CodeTable } from "../lib/codes";
 import { normaliseMobile, type MobileCheck } from "../lib/numbers";
 import { parsePush, type Extra, type MoPush, type Params, type ReportPush } from "../lib/push";
 import { parseJson } from "../lib/push-json";
-import { Reassembler, type Assembled } from "../lib/reassembler";
-import { RecentSet } from "../lib/recent";
+import { Reassembly, type Assembled } from "../lib/reassembly";
+import type { AccountState } from "../lib/state/index";
 import { formatInstant, parsePlatformTime } from "../lib/time";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -52,6 +52,10 @@ export function normalisePath(p: unknown): string {
 }
 
 export interface ReceiveOptions {
+  /** the account's state (SPEC B6): duplicates and pending parts live there, not in this node */
+  state: AccountState;
+  /** keeps this receiver's state apart from the account's other receivers (its path) */
+  scope: string;
   codes: CodeTable;
   offsetMinutes: number;
   /** how `mobile` is normalised in the outputs, as sms-send does (the pushed value stays in mobileRaw) */
@@ -64,9 +68,10 @@ export interface ReceiveOptions {
   maxPending?: number;
   maxPendingBytes?: number;
   dedupeMs?: number;
-  dedupeMax?: number;
   emitReport: (msg: ReportMessage) => void;
   emitMo: (msg: MoMessage) => void;
+  /** a state operation failed after the answer was written (the push is still emitted) */
+  onError: (e: unknown) => void;
 }
 
 export interface ReportMessage {
@@ -121,9 +126,17 @@ interface PartMeta {
   extra: Extra;
 }
 
-// Objects and small strings of one pending part besides its text and extra params (measured:
-// about 800 bytes of heap per part of a few characters).
-const PART_OVERHEAD = 800;
+/** Pending long-SMS parts per receiver: most messages, and most bytes of their parts. */
+export const MAX_PENDING = 1000;
+export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+// A duplicate window key names the push; beyond this length it is hashed, so pushed strings
+// cannot make the window's keys (memory, Redis) large.
+const MAX_KEY = 80;
+function windowKey(parts: Array<string | number>): string {
+  const key = parts.join("\u0000");
+  return key.length > MAX_KEY ? createHash("sha1").update(key).digest("base64") : key;
+}
 
 function digest(s: string): Buffer {
   return hash("sha256", s, "buffer");
@@ -156,32 +169,48 @@ type One = { ok: true; emit?: () => void } | { ok: false; status: 400 | 401; rea
 
 export class PushEndpoint {
   readonly stats = { reports: 0, mo: 0, duplicates: 0, rejected: 0, unauthorized: 0 };
-  private readonly reports: RecentSet;
-  private readonly reassembler: Reassembler<PartMeta>;
+  private readonly reassembly: Reassembly<PartMeta>;
+  private readonly dedupeMs: number;
   private readonly auth: boolean;
   private readonly expected: Buffer;
+  private readonly unlisten: () => void;
   private closed = false;
 
   constructor(private readonly o: ReceiveOptions) {
     this.auth = o.receiver !== "" || o.receiverPassword !== "";
     this.expected = digest(credentialKey(o.receiver, o.receiverPassword));
-    this.reports = new RecentSet(o.dedupeMs ?? 600_000, o.dedupeMax ?? 100_000);
-    this.reassembler = new Reassembler<PartMeta>({
+    this.dedupeMs = o.dedupeMs ?? 600_000;
+    this.reassembly = new Reassembly<PartMeta>({
+      state: o.state,
+      scope: o.scope,
       timeoutMs: o.partTimeoutMs,
-      maxPending: o.maxPending ?? 1000,
-      maxBytes: o.maxPendingBytes,
-      dedupeMs: o.dedupeMs,
-      dedupeMax: o.dedupeMax,
+      maxPending: o.maxPending ?? MAX_PENDING,
+      maxBytes: o.maxPendingBytes ?? MAX_PENDING_BYTES,
+      dedupeMs: this.dedupeMs,
       onMessage: (m) => this.emitAssembled(m),
+      onError: o.onError,
     });
+    this.unlisten = this.reassembly.listen();
   }
 
-  get pending(): number {
-    return this.reassembler.size;
-  }
-
-  get pendingBytes(): number {
-    return this.reassembler.bytes;
+  /**
+   * Emits `emit` unless the same push was already taken within the dedupe window (by this node,
+   * the node it replaced, or, with Redis, another instance). A state that fails answers from
+   * local memory (failover), so a push is emitted at least once, never dropped.
+   */
+  private once(key: string, emit: () => void): () => void {
+    return () => {
+      this.o.state.claim(`${this.o.scope}:seen:${key}`, this.dedupeMs).then(
+        (first) => {
+          if (first) emit();
+          else this.stats.duplicates++;
+        },
+        (e: unknown) => {
+          this.o.onError(e);
+          emit();
+        },
+      );
+    };
   }
 
   // receivedAt has whole seconds: one formatted string per second serves a push storm.
@@ -201,8 +230,7 @@ export class PushEndpoint {
    * are emitted by `emit`, after the caller has written the answer.
    */
   handle(input: Params | Batch): Handled {
-    // A push whose body was still arriving when the node closed: nothing may reach a closed
-    // reassembler, and answering OK would lose it.
+    // A push whose body was still arriving when the node closed: answering OK would lose it.
     if (this.closed) return { answer: STOPPED };
     if (!(input instanceof Batch)) {
       const one = this.one(input);
@@ -262,43 +290,49 @@ export class PushEndpoint {
     const mobile = normaliseMobile(push.mobile, this.o.mobileCheck) ?? push.mobile;
     const receivedAt = this.now();
     if (push.kind === "report") {
-      // join() builds a flat string; a template literal would keep a rope that the Map key pins
-      // (about 18 MB more across a 100,000-key window).
-      const key = [push.msgid, mobile, push.status, push.reportTimeRaw].join("\u0000");
-      if (this.reports.checkAndAdd(key)) {
-        this.stats.duplicates++;
-        return { ok: true };
-      }
-      return { ok: true, emit: () => this.emitReport(push, mobile, receivedAt) };
+      const key = windowKey(["r", push.msgid, mobile, push.status, push.reportTimeRaw]);
+      return { ok: true, emit: this.once(key, () => this.emitReport(push, mobile, receivedAt)) };
     }
     if (!push.ems) return { ok: true, emit: () => this.emitPlain(push, mobile, receivedAt) };
     if (!this.o.reassemble) {
-      const key = ["part", mobile, push.destcode, push.ems.id, push.ems.total, push.ems.number].join("\u0000");
-      if (this.reports.checkAndAdd(key)) {
-        this.stats.duplicates++;
-        return { ok: true };
-      }
-      return { ok: true, emit: () => this.emitPlain(push, mobile, receivedAt) };
+      const key = windowKey(["p", mobile, push.destcode, push.ems.id, push.ems.total, push.ems.number]);
+      return { ok: true, emit: this.once(key, () => this.emitPlain(push, mobile, receivedAt)) };
     }
     const meta = { moTimeRaw: push.moTimeRaw, mobileRaw: push.mobileRaw, receivedAt, extra: push.extra };
-    const bytes =
-      PART_OVERHEAD +
-      push.extraBytes +
-      2 * (push.text.length + push.moTimeRaw.length + push.mobileRaw.length + push.destcode.length);
-    const part = { mobile, destcode: push.destcode, ...push.ems, text: push.text, meta, bytes };
+    const part = { mobile, destcode: push.destcode, ...push.ems, text: push.text, meta };
     return {
       ok: true,
       emit: () => {
-        if (this.reassembler.add(part) === "duplicate") this.stats.duplicates++;
+        this.reassembly.add(part).then((r) => {
+          if (r === "duplicate") this.stats.duplicates++;
+        }, this.o.onError);
       },
     };
   }
 
-  /** Stops the part timers; pending long messages are emitted as incomplete. Later pushes get 503. */
-  close(): void {
+  /** Emits, as incomplete, the long SMS still pending under another scope (this node's old path). */
+  adopt(scope: string): Promise<number> {
+    return new Reassembly<PartMeta>({
+      state: this.o.state,
+      scope,
+      timeoutMs: this.o.partTimeoutMs,
+      maxPending: this.o.maxPending ?? MAX_PENDING,
+      maxBytes: this.o.maxPendingBytes ?? MAX_PENDING_BYTES,
+      dedupeMs: this.dedupeMs,
+      onMessage: (m) => this.emitAssembled(m),
+      onError: this.o.onError,
+    }).flush();
+  }
+
+  /**
+   * Later pushes get 503. Pending long SMS stay in the account state for the node that replaces
+   * this one (a redeploy), unless `flush`: then they are emitted now, as incomplete (a node
+   * removed for good, or Node-RED stopping with memory state, which would lose them).
+   */
+  async close(flush: boolean): Promise<void> {
     this.closed = true;
-    this.reassembler.close(true);
-    this.reports.clear();
+    if (flush) await this.reassembly.flush();
+    this.unlisten();
   }
 
   private emitReport(p: ReportPush, mobile: string, receivedAt: string): void {

@@ -2,7 +2,9 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import type { Request, Response, NextFunction, RequestHandler } from "express";
 import { CodeTable } from "../lib/codes";
 import { toBool } from "../lib/props";
-import { getConfig, runtimeLang, StatusThrottle, type SmsCredentials } from "./common";
+import { leaseState } from "../lib/state/registry";
+import { getConfig, runtimeLang, showStateMode, StatusThrottle, type SmsCredentials } from "./common";
+import { afterStart, flowsStopping, watchRuntime } from "./lifecycle";
 import {
   normalisePath,
   PushEndpoint,
@@ -24,12 +26,17 @@ export interface SmsReceiveDef extends NodeDef {
 // Express matches routes ignoring case and a trailing slash, so the key does too.
 const inUse = new Map<string, string>();
 const routeKey = (path: string) => path.toLowerCase().replace(/\/+$/, "") || "/";
+// The state scope each node last ran with: a node redeployed with another path takes over the
+// long SMS still pending under its old one (nobody else would ever emit them).
+const lastScope = new Map<string, string>();
 
 interface Layer {
   route?: { stack: Array<{ handle: unknown }> };
 }
 
 export = function (RED: NodeAPI): void {
+  watchRuntime(RED);
+
   function SmsReceive(this: Node, def: SmsReceiveDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -68,7 +75,15 @@ export = function (RED: NodeAPI): void {
     const show = (text: string, ok: NodeStatus): NodeStatus =>
       notes.length ? { fill: "yellow", shape: "ring", text: [text, ...notes].join(" · ") } : { ...ok, text };
 
+    // Without a (resolvable) account the node still keeps its parts and duplicates outside itself.
+    const lease = config ? null : leaseState({ url: "", account: "", store: "memory" });
+    const state = config?.state ?? lease!.state;
+    const scope = `r:${key}`;
+    const reportError = (e: unknown) => node.error(RED._("sms-receive.errors.internal", { error: String(e) }));
     const endpoint = new PushEndpoint({
+      state,
+      scope,
+      onError: reportError,
       codes: config?.codes ?? new CodeTable(lang),
       offsetMinutes: config?.settings.offsetMinutes ?? 480,
       mobileCheck: config?.settings.mobileCheck ?? "cn",
@@ -91,7 +106,14 @@ export = function (RED: NodeAPI): void {
         shape: "dot",
       });
     const showCounts = () => status.set(counts);
-    node.status(show(RED._("sms-receive.status.listening"), { fill: "grey", shape: "dot" }));
+    status.set(show(RED._("sms-receive.status.listening"), { fill: "grey", shape: "dot" }));
+    const offState = showStateMode(config, status);
+    const previous = lastScope.get(node.id);
+    lastScope.set(node.id, scope);
+    if (previous && previous !== scope) {
+      // Once every node of the deploy exists: what is emitted now has somewhere to go.
+      afterStart(RED, () => endpoint.adopt(previous).catch(reportError));
+    }
 
     // Node's own response calls: Express's res.send would hash every "OK" for an ETag, and this
     // is the hot path under a push storm. A string body (not a Buffer) lets Node join it to the head in
@@ -140,14 +162,24 @@ export = function (RED: NodeAPI): void {
     RED.httpNode.get(path, ...middleware, handler, errorHandler);
     RED.httpNode.post(path, ...middleware, handler, errorHandler);
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       // Remove exactly our own routes (Express 4 keeps them in _router.stack), as core http-in does.
       const router = (RED.httpNode as unknown as { _router?: { stack: Layer[] } })._router;
       if (router) router.stack = router.stack.filter((l) => !l.route?.stack.some((s) => s.handle === handler));
       if (inUse.get(key) === node.id) inUse.delete(key);
-      endpoint.close();
-      status.stop();
-      done();
+      offState();
+      // Pending long SMS stay for the replacing node (a redeploy), and with Redis across a
+      // restart; a node removed for good, or Node-RED stopping with memory state, emits them now.
+      const flush = removed || (flowsStopping() && (config?.settings.store ?? "memory") === "memory");
+      if (removed) lastScope.delete(node.id);
+      endpoint
+        .close(flush)
+        .catch(reportError)
+        .finally(() => {
+          lease?.release();
+          status.stop();
+          done();
+        });
     });
   }
 

@@ -1,10 +1,11 @@
 // The account state seen from the nodes (SPEC B6): what config nodes of one account share, what a
 // redeploy keeps, and how a `redis` store that is wrong or down shows and behaves.
 import assert from "node:assert/strict";
+import supertest from "supertest";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { closeAllStates } from "../../src/lib/state/registry";
 import { startRedis, type RedisServer } from "../support/redis";
-import { collect, creds, flowWith, helper, load, PASSWORD, type FlowNode } from "../support/nr";
+import { captured, collect, creds, flowWith, helper, load, PASSWORD, type FlowNode } from "../support/nr";
 import { waitFor } from "../support/stub";
 
 type Payload = Record<string, unknown>;
@@ -84,6 +85,66 @@ describe("nodes: the account state", function () {
     assert.equal(starts.length, 8);
     // 5 requests/s for the account, not for each config node: starts at least ~200 ms apart.
     for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 150, `${starts.join(",")}`);
+  });
+
+  describe("long SMS parts live in the account state", () => {
+    const receiver = (o: Record<string, unknown> = {}): FlowNode => ({
+      id: "r",
+      type: "sms-receive",
+      config: "cfg",
+      path: "/sms/push",
+      partTimeout: 600,
+      wires: [["out"], ["out2"]],
+      ...o,
+    });
+    const part = (n: number, path = "/sms/push") =>
+      supertest(captured.httpNode!)
+        .get(path)
+        .query({ mobile: "13800138000", destcode: "106", msg: `<${n}>`, isems: "1", emshead: `42,2,${n}` })
+        .expect(200, "OK");
+    /** inbound messages the receive node(s) sent, whichever instance of it */
+    const moSent = () => {
+      const spy = helper.getNode("r").send as unknown as Spy;
+      return spy.args.map((a) => (a[0] as Array<{ payload: Payload } | null>)[1]?.payload).filter(Boolean) as Payload[];
+    };
+
+    for (const type of ["full", "flows", "nodes"] as const) {
+      it(`a part pushed before a ${type} deploy completes after it, once`, async () => {
+        await load(flowWith({}, [receiver({ name: "before" })]));
+        await part(1);
+        // The receive node itself changes, so every deploy type restarts it.
+        await helper.setFlows(flowWith({}, [receiver({ name: "after" })]) as never, type, creds() as never);
+        const mo = collect("out2");
+        await part(2);
+        const [m] = await mo.next(1);
+        assert.equal((m.payload as Payload).text, "<1><2>");
+        assert.equal((m.payload as Payload).complete, true);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(moSent().length, 1, "nothing was flushed on the redeploy");
+      });
+    }
+
+    it("Node-RED stopping with memory state emits pending long SMS as incomplete", async () => {
+      await load(flowWith({}, [receiver()]));
+      await part(1);
+      const node = helper.getNode("r");
+      const spy = node.send as unknown as Spy;
+      const before = spy.args.length;
+      await helper.unload();
+      const sent = spy.args.slice(before).map((a) => (a[0] as Array<{ payload: Payload } | null>)[1]?.payload);
+      assert.equal(sent.length, 1);
+      assert.equal(sent[0]!.complete, false);
+      assert.deepEqual(sent[0]!.missing, [2]);
+    });
+
+    it("a receive node redeployed with another path emits what was pending under the old one", async () => {
+      await load(flowWith({}, [receiver()]));
+      await part(1);
+      await helper.setFlows(flowWith({}, [receiver({ path: "/sms/other" })]) as never, "full", creds() as never);
+      await waitFor(() => moSent().length === 1, 5000, "the old path's part");
+      assert.equal(moSent()[0].text, "<1>");
+      assert.equal(moSent()[0].complete, false);
+    });
   });
 
   describe("with store: redis", () => {

@@ -97,6 +97,7 @@ class Heap<T extends { at: number }> {
 }
 
 const SEP = "\u0000";
+const MAX_TIMER = 2 ** 31 - 1;
 
 export class MemoryState implements AccountState {
   readonly backend = "memory" as const;
@@ -212,8 +213,9 @@ export class MemoryState implements AccountState {
       g.messages.set(key, m);
       g.order.push(m);
     }
-    // A JS string holds 2 bytes per UTF-16 unit: what the process really keeps.
-    const bytes = 2 * (value.length + key.length);
+    // A JS string holds 2 bytes per UTF-16 unit, plus the part's map entry and string headers
+    // (about 100 bytes): what the process really keeps.
+    const bytes = 2 * (value.length + key.length) + 100;
     m.parts.set(number, value);
     m.bytes += bytes;
     g.bytes += bytes;
@@ -222,8 +224,9 @@ export class MemoryState implements AccountState {
       this.dropMessage(g, m);
       return { result: "complete", parts: m.parts };
     }
-    while (g.messages.size > limits.maxPending || (g.bytes > limits.maxBytes && g.messages.size > 1)) {
-      const oldest = this.oldest(g, m);
+    while (g.messages.size > limits.maxPending || g.bytes > limits.maxBytes) {
+      // The oldest other message first; a message alone over the byte bound goes itself.
+      const oldest = this.oldest(g, m) ?? (g.messages.get(m.key) === m ? m : undefined);
       if (!oldest) break;
       this.dropMessage(g, oldest);
       evicted.push({ key: oldest.key, parts: oldest.parts });
@@ -453,8 +456,10 @@ export class MemoryState implements AccountState {
     }
   }
 
+  /** The oldest live message other than `except` (which moves to the back: it is being added to). */
   private oldest(g: PartGroup, except: Pending): Pending | undefined {
-    for (let m = g.order.peek(); m; m = g.order.peek()) {
+    for (let seen = g.order.length; seen > 0; seen--) {
+      const m = g.order.peek()!;
       if (g.messages.get(m.key) === m && m !== except) return m;
       g.order.shift();
       if (m === except) g.order.push(m);
@@ -482,7 +487,8 @@ export class MemoryState implements AccountState {
     if (next === undefined || (this.timer !== null && this.timerAt <= next)) return;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timerAt = next;
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, next - this.clock.now()));
+    // A timer cannot wait longer than 2^31-1 ms; one that wakes early just arms again.
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.min(MAX_TIMER, Math.max(0, next - this.clock.now())));
   }
 
   private fire(): void {
