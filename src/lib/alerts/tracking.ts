@@ -129,8 +129,8 @@ export interface SummaryFormat {
 
 export interface SummaryListener extends SummaryFormat {
   summary(msg: SummaryMsg): void;
-  /** the state failed while finishing a send (it is tried again a few times) */
-  error?(e: unknown): void;
+  /** the state failed while finishing `msgid` (tried again every 5 s, 12 times at most) */
+  error?(e: unknown, msgid: string): void;
 }
 
 export interface TrackerOptions {
@@ -367,7 +367,7 @@ export class Tracker {
       msg = await this.finish(msgid, on);
     } catch (e) {
       // The tally could not be taken (the state failed): its deadline is gone, so set it again.
-      safely(() => on.error?.(e));
+      safely(() => on.error?.(e, msgid));
       const n = (this.retries.get(msgid) ?? 0) + 1;
       if (n > RETRIES) {
         this.retries.delete(msgid);

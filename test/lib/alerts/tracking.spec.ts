@@ -399,6 +399,28 @@ describe("tracking: memory only", () => {
   });
 });
 
+describe("tracking: a failing state", () => {
+  it("a summary whose tally could not be taken is tried again, and comes once the state answers", async () => {
+    const env = await memoryEnv().make();
+    const failures = { left: 2 };
+    const real = env.state.takeTally.bind(env.state);
+    env.state.takeTally = (key: string) => (failures.left-- > 0 ? Promise.reject(new Error("state down")) : real(key));
+    const tracker = trackerFor(env.state, { clock: env.clock });
+    const l = listen(tracker);
+    await tracker.open(sendOf(env, { mobiles: [A] }));
+    assert.equal(await tracker.report("1234567890100", A, "DELIVRD"), "complete");
+    await waitFor(() => (env.clock.advance(0), l.errors.length === 1), 5000, "the first failure");
+    assert.equal(l.got.length, 0);
+    env.clock.advance(5000);
+    await waitFor(() => (env.clock.advance(0), l.errors.length === 2), 5000, "the second failure");
+    env.clock.advance(5000);
+    const [s] = await summaries(env, l, 1);
+    assert.equal(s.payload.complete, true);
+    assert.match(String(l.errors[0]), /state down/);
+    await env.state.close();
+  });
+});
+
 describe("tracking: redis only", function () {
   this.timeout(30_000);
   const maker = redisEnv();
@@ -425,6 +447,19 @@ describe("tracking: redis only", function () {
     assert.equal(all.length, 1, "exactly one summary");
     assert.deepEqual(all[0].payload.delivered, [A, C]);
     assert.equal(all[0].topic, "disk full");
+  });
+
+  it("two instances: a send finished elsewhere stops counting here at its timeout", async () => {
+    const env = await maker.make();
+    const one = trackerFor(env.state, { clock: env.clock });
+    const two = trackerFor(env.twin, { clock: env.clock });
+    const l2 = listen(two);
+    await one.open(sendOf(env, { mobiles: [A], timeoutMs: 10 * MIN }));
+    await two.report("1234567890100", A, "DELIVRD");
+    await summaries(env, l2, 1);
+    assert.equal(one.tracking(OWNER), 1, "this instance cannot know yet");
+    env.clock.advance(10 * MIN);
+    assert.equal(one.tracking(OWNER), 0);
   });
 
   it("two instances racing to finish the same send: one summary", async () => {
