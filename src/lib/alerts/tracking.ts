@@ -277,7 +277,9 @@ export class Tracker {
    * case (a tracked send, not its last number) is one state operation.
    */
   async report(msgid: string, mobile: string, status: string): Promise<ReportOutcome> {
-    const id = String(msgid);
+    const id = String(msgid ?? "");
+    // A report without a msgid or number belongs to no send (sms-receive refuses those anyway).
+    if (!id || !mobile) return "ignored";
     const key = tallyKey(id);
     const first = await this.state.mark(key, mobile, status);
     if (first.result !== "unknown") return this.after(id, first);

@@ -198,6 +198,9 @@ function scenarios(maker: EnvMaker): void {
     it("while no send of the account is tracked, unknown reports are not kept", async () => {
       assert.equal(await tracker.report("999", A, "DELIVRD"), "ignored");
       assert.deepEqual(await env.keys(), []);
+      await tracker.expect();
+      assert.equal(await tracker.report("", A, "DELIVRD"), "ignored", "no msgid: no send");
+      assert.equal(await tracker.report("999", "", "DELIVRD"), "ignored", "no number: no send");
       const l = listen(tracker);
       await tracker.open(sendOf(env, { msgid: "999", mobiles: [A], timeoutMs: MIN }));
       env.clock.advance(MIN);
