@@ -29,12 +29,16 @@ export const MARGIN_MS = 15 * 60_000;
 /** With `redis`, the msg kept for the summary is at most this many bytes of JSON (SPEC B7). */
 export const MAX_MSG_BYTES = 64 * 1024;
 
-// "Tracking in use" (so reports nobody waits for are not kept): a tracked send started within
-// ACTIVE_MS. Shared through the state at most once per ACTIVE_REFRESH_MS per instance; another
+// "Tracking in use", so reports nobody waits for cost nothing: the state holds when a tracked send
+// last started on the account (written at most once per ACTIVE_REFRESH_MS per instance; a later
+// start only ever raises it, so instances never undo each other). While a send may still take
+// reports (the longest timeout plus the margin after that start) every report is matched; while
+// one may be in flight (ACTIVE_MS) a report for an unknown msgid is kept for its open. Another
 // instance's "not in use" answer is trusted for NEGATIVE_CACHE_MS.
 const ACTIVE_MS = 10 * 60_000;
 const ACTIVE_REFRESH_MS = 60_000;
-const NEGATIVE_CACHE_MS = 1000;
+const NEGATIVE_CACHE_MS = 250;
+const MARKER_TTL_MS = MAX_TRACK_TIMEOUT_MS + MARGIN_MS + ACTIVE_REFRESH_MS;
 /** A summary whose tally could not be taken (the state failed) is tried again this much later, a few times. */
 const RETRY_MS = 5000;
 const RETRIES = 12;
@@ -179,8 +183,9 @@ export class Tracker {
   private readonly byOwner = new Map<string, Set<string>>();
   private readonly retries = new Map<string, number>();
   private nextSweep = 0;
-  private activeUntil = 0;
-  private writtenAt = -Infinity;
+  /** the latest start of a tracked send known here: our own, or read from the state */
+  private lastStart = -Infinity;
+  private writtenStart = -Infinity;
   private checkedAt = -Infinity;
   private checking: Promise<void> | null = null;
 
@@ -193,19 +198,20 @@ export class Tracker {
   }
 
   /**
-   * A tracked send is about to start: from now on (and for 10 minutes) reports for msgids not
-   * opened yet are kept, as one of them may beat its reply. open() does it too; sms-send calls it
-   * before each tracked request so the very first report of a send is never missed. Never rejects.
+   * A tracked send is about to start: from now on reports of the account are matched, and for 10
+   * minutes reports for msgids not opened yet are kept (one may beat its reply). open() does it
+   * too; sms-send awaits it before each tracked send, so another instance knows before the
+   * platform can report anything (one state write per minute at most). Never rejects.
    */
   async expect(): Promise<void> {
     const now = this.clock.now();
-    this.activeUntil = Math.max(this.activeUntil, now + ACTIVE_MS);
-    if (!this.shared || now - this.writtenAt < ACTIVE_REFRESH_MS) return;
-    this.writtenAt = now;
+    this.lastStart = Math.max(this.lastStart, now);
+    if (!this.shared || now - this.writtenStart < ACTIVE_REFRESH_MS) return;
+    this.writtenStart = now;
     try {
-      await this.state.put(ACTIVE_KEY, String(now + ACTIVE_MS), ACTIVE_MS);
+      await this.state.put(ACTIVE_KEY, String(now), MARKER_TTL_MS);
     } catch {
-      this.writtenAt = -Infinity;
+      this.writtenStart = -Infinity;
     }
   }
 
@@ -280,15 +286,55 @@ export class Tracker {
     const id = String(msgid ?? "");
     // A report without a msgid or number belongs to no send (sms-receive refuses those anyway).
     if (!id || !mobile) return "ignored";
+    // An account that tracks nothing: no state operation at all.
+    if (!this.usage().match && !(await this.lookAgain()).match) return "ignored";
     const key = tallyKey(id);
     const first = await this.state.mark(key, mobile, status);
     if (first.result !== "unknown") return this.after(id, first);
-    if (!(await this.inUse())) return "ignored";
+    if (!this.usage().keep && !(await this.lookAgain()).keep) return "ignored";
     await this.state.append(earlyKey(id), [encodeEarly(mobile, status, this.clock.now())], EARLY_MAX, EARLY_MS);
     // The send may have opened between our two steps, after it looked for early reports: look
     // again. If it still is not there, its open() will find what we appended.
     const again = await this.state.mark(key, mobile, status);
     return again.result === "unknown" ? "early" : this.after(id, again);
+  }
+
+  /** match: a tracked send may still take reports; keep: one may be in flight (reports can beat its reply) */
+  private usage(): { match: boolean; keep: boolean } {
+    const now = this.clock.now();
+    // What another instance wrote is up to a refresh older than its real last start.
+    const slack = this.shared ? ACTIVE_REFRESH_MS : 0;
+    const keep = now < this.lastStart + ACTIVE_MS + slack;
+    if (keep) return { match: true, keep };
+    if (!this.shared) return { match: this.tracked(), keep };
+    return { match: now < this.lastStart + MAX_TRACK_TIMEOUT_MS + MARGIN_MS + slack, keep };
+  }
+
+  /** With memory this tracker sees every open of the account; otherwise another instance may have. */
+  private tracked(): boolean {
+    this.sweep();
+    return this.local.size > 0;
+  }
+
+  /** usage() after reading the state's marker, unless read within NEGATIVE_CACHE_MS. */
+  private async lookAgain(): Promise<{ match: boolean; keep: boolean }> {
+    if (!this.shared) return this.usage();
+    // Reports arriving while a look is under way wait for its answer, not the previous one.
+    if (!this.checking) {
+      const now = this.clock.now();
+      if (now - this.checkedAt < NEGATIVE_CACHE_MS) return this.usage();
+      this.checkedAt = now;
+      this.checking = this.state
+        .get(ACTIVE_KEY)
+        .then((v) => {
+          const start = Number(v);
+          if (v !== null && Number.isFinite(start)) this.lastStart = Math.max(this.lastStart, start);
+        })
+        .catch(() => undefined)
+        .finally(() => (this.checking = null));
+    }
+    await this.checking;
+    return this.usage();
   }
 
   private async after(msgid: string, m: Mark): Promise<ReportOutcome> {
@@ -413,27 +459,6 @@ export class Tracker {
   tracking(owner: string): number {
     this.sweep();
     return this.byOwner.get(owner)?.size ?? 0;
-  }
-
-  private async inUse(): Promise<boolean> {
-    const now = this.clock.now();
-    if (this.activeUntil > now) return true;
-    if (!this.shared) return false;
-    // Reports arriving while a look is under way wait for its answer, not the previous one.
-    if (!this.checking) {
-      if (now - this.checkedAt < NEGATIVE_CACHE_MS) return false;
-      this.checkedAt = now;
-      this.checking = this.state
-        .get(ACTIVE_KEY)
-        .then((v) => {
-          const until = Number(v);
-          if (v !== null && Number.isFinite(until)) this.activeUntil = Math.max(this.activeUntil, until);
-        })
-        .catch(() => undefined)
-        .finally(() => (this.checking = null));
-    }
-    await this.checking;
-    return this.activeUntil > this.clock.now();
   }
 
   private async readRecord(msgid: string): Promise<Record_ | null> {

@@ -13,6 +13,7 @@ import {
   type Tracker,
 } from "../../../src/lib/alerts/tracking";
 import { CodeTable } from "../../../src/lib/codes";
+import type { AccountState } from "../../../src/lib/state/index";
 import { waitFor } from "../../support/stub";
 import { memoryEnv, redisEnv, type Env, type EnvMaker } from "./tracking-env";
 
@@ -70,6 +71,20 @@ function iso(env: Env, ms: number): string {
     `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T` +
     `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}+08:00`
   );
+}
+
+/** Records the name of every state operation made from here on. */
+function spy(state: AccountState): string[] {
+  const calls: string[] = [];
+  const s = state as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ["mark", "get", "put", "append", "schedule", "takeList", "claim", "tally", "take", "takeTally"]) {
+    const orig = s[name].bind(state);
+    s[name] = (...a: unknown[]) => {
+      calls.push(name);
+      return orig(...a);
+    };
+  }
+  return calls;
 }
 
 function sendOf(env: Env, over: Partial<TrackOpen> = {}): TrackOpen {
@@ -387,6 +402,22 @@ describe("tracking: memory only", () => {
     assert.deepEqual([a, b].map((s) => s.payload.batch!.index).sort(), [1, 2]);
   });
 
+  it("no send tracked: a report costs no state operation; after the last summary neither", async () => {
+    const env = await maker.make();
+    const tracker = trackerFor(env.state, { clock: env.clock });
+    const calls = spy(env.state);
+    assert.equal(await tracker.report("1", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, []);
+    const l = listen(tracker);
+    await tracker.open(sendOf(env, { mobiles: [A] }));
+    await tracker.report("1234567890100", A, "DELIVRD");
+    await summaries(env, l, 1);
+    env.clock.advance(EARLY_MS * 2);
+    calls.length = 0;
+    assert.equal(await tracker.report("1234567890100", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, []);
+  });
+
   it("after every summary, the state and the tracker hold nothing of the send", async () => {
     const env = await maker.make();
     const tracker = trackerFor(env.state, { clock: env.clock });
@@ -518,7 +549,7 @@ describe("tracking: redis only", function () {
     assert.deepEqual(s.payload.batch, { index: 1, count: 1 });
   });
 
-  it("every key has a TTL of at most the timeout plus the margin", async () => {
+  it("every key has a TTL: a send's at most its timeout plus the margin", async () => {
     const env = await maker.make();
     const tracker = trackerFor(env.state, { clock: env.clock });
     await tracker.expect();
@@ -530,24 +561,44 @@ describe("tracking: redis only", function () {
     for (const k of keys) {
       const ttl = Number((await env.redis!.command("PTTL", k)).replace(/^:/, ""));
       assert.ok(ttl > 0, `${k} has no TTL`);
-      // 60 s: the Redis state's own garbage-collection slack on top of the logical lifetime.
-      assert.ok(ttl <= 30 * MIN + MARGIN_MS + 60_000, `${k}: ${ttl} ms`);
+      // 60 s: the Redis state's own garbage-collection slack on top of the logical lifetime. The
+      // account's one "tracking in use" key lasts as long as the longest timeout could.
+      const most = k.endsWith(":track:on") ? MAX_TRACK_TIMEOUT_MS + MARGIN_MS + 2 * MIN : 30 * MIN + MARGIN_MS + MIN;
+      assert.ok(ttl <= most, `${k}: ${ttl} ms`);
     }
+  });
+
+  it("an account that tracks nothing: a report costs no Redis round trip (a look at most every 250 ms)", async () => {
+    const env = await maker.make();
+    const tracker = trackerFor(env.state, { clock: env.clock });
+    const calls = spy(env.state);
+    assert.equal(await tracker.report("1", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, ["get"]);
+    assert.equal(await tracker.report("2", A, "DELIVRD"), "ignored");
+    env.clock.advance(249);
+    assert.equal(await tracker.report("3", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, ["get"], "the answer is trusted 250 ms");
+    // Another instance starts a tracked send: seen at the next look.
+    await trackerFor(env.twin, { clock: env.clock }).expect();
+    env.clock.advance(1);
+    assert.equal(await tracker.report("4", A, "DELIVRD"), "early");
+    assert.deepEqual(calls, ["get", "get", "mark", "append", "mark"]);
+    // From then on, matched without looking again, for as long as a send can take reports.
+    calls.length = 0;
+    env.clock.advance(EARLY_MS + 10 * MIN);
+    assert.equal(await tracker.report("5", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, ["mark", "get"], "no longer kept: nothing in flight; still matched");
+    calls.length = 0;
+    env.clock.advance(MAX_TRACK_TIMEOUT_MS + MARGIN_MS + 2 * MIN);
+    assert.equal(await tracker.report("6", A, "DELIVRD"), "ignored");
+    assert.deepEqual(calls, ["get"]);
   });
 
   it("a report on the common path is one Redis round trip", async () => {
     const env = await maker.make();
     const tracker = trackerFor(env.state, { clock: env.clock });
     await tracker.open(sendOf(env));
-    const calls: string[] = [];
-    const s = env.state as unknown as Record<string, (...a: unknown[]) => unknown>;
-    for (const name of ["mark", "get", "put", "append", "schedule", "takeList", "claim"]) {
-      const orig = s[name].bind(env.state);
-      s[name] = (...a: unknown[]) => {
-        calls.push(name);
-        return orig(...a);
-      };
-    }
+    const calls = spy(env.state);
     await tracker.report("1234567890100", A, "DELIVRD");
     await tracker.report("1234567890100", A, "DELIVRD");
     assert.deepEqual(calls, ["mark", "mark"]);
