@@ -88,9 +88,10 @@ function payloadText(payload: unknown, lang: Lang): string {
   throw localError("INVALID_PAYLOAD", "invalidPayload", lang, { type: typeName(payload) });
 }
 
-function checkedText(text: string, opts: PlanOptions, lang: Lang): TextCheck & { ok: true } {
+/** The checks prepareSend makes on its text, with its errors. */
+function checkText(text: string, opts: PlanOptions, lang: Lang): void {
   const checked = prepareText(text, { signature: opts.signature, maxLength: opts.maxLength });
-  if (checked.ok) return checked;
+  if (checked.ok) return;
   if (checked.reason === "EMPTY_MESSAGE") throw localError("EMPTY_MESSAGE", "emptyMessage", lang);
   throw localError("MESSAGE_TOO_LONG", "messageTooLong", lang, { length: checked.length, max: checked.max });
 }
@@ -102,11 +103,13 @@ function mobileEntry(value: unknown): string | null {
   return entries && entries.length ? entries[0] : null;
 }
 
-interface Group {
-  check: TextCheck;
-  mobiles: string[];
+/** The recipients of one text; it is itself the request when they fit in one. */
+interface Group extends PlannedRequest {
   recipients: number[];
 }
+
+/** A rendered text that cannot be sent: every recipient of it is named in the error. */
+type Refused = TextCheck & { ok: false };
 
 function shown(items: readonly string[], max = 10): string {
   const list = items.slice(0, max).join(", ");
@@ -151,11 +154,10 @@ function planPersonalised(
   if (batchSize < 1) throw new RangeError("batchSize must be >= 1");
   // Without a template every recipient gets the payload: checked once, as a plain send checks it.
   const fixed = template ? null : payloadText(input.payload, lang);
-  if (fixed !== null) checkedText(fixed, opts, lang);
+  if (fixed !== null) checkText(fixed, opts, lang);
 
-  const groups = new Map<string, Group>();
-  // number → the group(s) it is already in; a number is sent a given text once.
-  const placed = new Map<string, Group | Group[]>();
+  const groups = new Map<string, Group | Refused>();
+  const seen = new Map<Group, Set<string>>();
   const failures: RenderFailure[] = [];
   const empty: number[] = [];
   const long: number[] = [];
@@ -186,32 +188,38 @@ function planPersonalised(
 
     let group = groups.get(text);
     if (!group) {
-      group = {
-        check: prepareText(text, { signature: opts.signature, maxLength: opts.maxLength }),
-        mobiles: [],
-        recipients: [],
-      };
+      const check = prepareText(text, { signature: opts.signature, maxLength: opts.maxLength });
+      group = check.ok
+        ? { text: check.text, length: check.length, segments: check.segments, mobiles: [], recipients: [] }
+        : check;
       groups.set(text, group);
     }
-    if (!group.check.ok) {
-      if (group.check.reason === "EMPTY_MESSAGE") empty.push(i);
+    if ("reason" in group) {
+      if (group.reason === "EMPTY_MESSAGE") empty.push(i);
       else {
         long.push(i);
-        longest = Math.max(longest, group.check.length);
-        max = group.check.max;
+        longest = Math.max(longest, group.length);
+        max = group.max;
       }
       shownMobile[i] = mobile ?? entry?.trim();
       continue;
     }
     if (mobile === null) continue;
 
-    const before = placed.get(mobile);
-    if (before === undefined) placed.set(mobile, group);
-    else if (before === group || (Array.isArray(before) && before.includes(group))) {
+    if (!group.mobiles.length) {
+      // Most personalised texts have one recipient: a first push would reserve room for 17.
+      group.mobiles = [mobile];
+      group.recipients = [i];
+      continue;
+    }
+    // A number is sent a given text once; the set exists only for texts with several recipients.
+    let numbers = seen.get(group);
+    if (!numbers) seen.set(group, (numbers = new Set(group.mobiles)));
+    if (numbers.has(mobile)) {
       duplicates++;
       continue;
-    } else if (Array.isArray(before)) before.push(group);
-    else placed.set(mobile, [before, group]);
+    }
+    numbers.add(mobile);
     group.mobiles.push(mobile);
     group.recipients.push(i);
   }
@@ -253,22 +261,24 @@ function planPersonalised(
   let parts = 0;
   let texts = 0;
   for (const group of groups.values()) {
-    const check = group.check as TextCheck & { ok: true };
-    if (!group.mobiles.length) continue;
+    if ("reason" in group || !group.mobiles.length) continue;
     texts++;
     count += group.mobiles.length;
-    parts += group.mobiles.length * check.segments;
-    const mobiles = group.mobiles.length <= batchSize ? [group.mobiles] : chunk(group.mobiles, batchSize);
-    const recipients = group.recipients.length <= batchSize ? [group.recipients] : chunk(group.recipients, batchSize);
-    for (let k = 0; k < mobiles.length; k++) {
-      requests.push({
-        text: check.text,
-        length: check.length,
-        segments: check.segments,
-        mobiles: mobiles[k],
-        recipients: recipients[k],
-      });
+    parts += group.mobiles.length * group.segments;
+    if (group.mobiles.length <= batchSize) {
+      requests.push(group);
+      continue;
     }
+    const recipients = chunk(group.recipients, batchSize);
+    chunk(group.mobiles, batchSize).forEach((mobiles, k) =>
+      requests.push({
+        text: group.text,
+        length: group.length,
+        segments: group.segments,
+        mobiles,
+        recipients: recipients[k],
+      }),
+    );
   }
   if (!count) throw localError("INVALID_MOBILE", "noMobile", lang, {}, { details: { invalid: [] } });
   return { personalised: true, requests, count, texts, parts, duplicates };

@@ -40,8 +40,8 @@ export interface RenderFailure {
 
 type TemplateNode =
   | { kind: "text"; text: string }
-  | { kind: "value"; name: string; within: string[] }
-  | { kind: "section"; name: string; within: string[]; inverted: boolean; children: TemplateNode[] };
+  | ({ kind: "value" } & NameNode)
+  | ({ kind: "section"; inverted: boolean; children: TemplateNode[] } & NameNode);
 
 type Token = [string, string, number, number, Token[]?, number?];
 
@@ -71,18 +71,70 @@ class RenderRun {
   }
 }
 
+/** A name as the renderer needs it: dotted names split once, at compile time. */
+interface NameNode {
+  name: string;
+  within: string[];
+  /** the steps of a dotted name (Mustache's rule: a "." after the first character), else null */
+  path: string[] | null;
+}
+
 /**
- * Looks a name up with Mustache's own Context, so names resolve exactly as Mustache resolves them
- * (dotted names, sections first then outer values, `.`, functions called).
+ * The top level of a rendering: the view itself. Its names are looked up by `lookupRoot`; the
+ * Mustache Context is made only when a section needs one.
  */
-function look(ctx: Mustache.Context, node: { name: string; within: string[] }, run: RenderRun): unknown {
+class Root {
+  private ctx: Mustache.Context | null = null;
+  constructor(readonly view: object) {}
+  context(): Mustache.Context {
+    return (this.ctx ??= new Mustache.Context(this.view));
+  }
+}
+
+type Scope = Root | Mustache.Context;
+
+function hasProperty(obj: unknown, name: string): boolean {
+  return obj != null && typeof obj === "object" && name in obj;
+}
+
+function primitiveHasOwnProperty(value: unknown, name: string): boolean {
+  return value != null && typeof value !== "object" && Object.prototype.hasOwnProperty.call(value, name);
+}
+
+/**
+ * Mustache's Context.lookup for a context without a parent, step for step (mustache.js 4.2.0,
+ * lines 399-481), minus the per-context cache that a fresh context per recipient never hits. It is
+ * the hot path of a personalised send; the tests hold it to Context.lookup on random views.
+ */
+function lookupRoot(view: object, node: NameNode): unknown {
+  let value: unknown;
+  if (node.name === ".") value = view;
+  else if (node.path) {
+    const path = node.path;
+    let current: unknown = view;
+    let hit = false;
+    for (let i = 0; current != null && i < path.length; i++) {
+      if (i === path.length - 1) hit = hasProperty(current, path[i]) || primitiveHasOwnProperty(current, path[i]);
+      current = (current as Record<string, unknown>)[path[i]];
+    }
+    if (hit) value = current;
+  } else if (hasProperty(view, node.name)) value = (view as Record<string, unknown>)[node.name];
+  if (typeof value === "function") value = (value as (this: unknown) => unknown).call(view);
+  return value;
+}
+
+/**
+ * Looks a name up as Mustache does (dotted names, sections first then outer values, `.`,
+ * functions called), recording a value that cannot be read instead of throwing.
+ */
+function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
   try {
-    return ctx.lookup(node.name);
+    return scope instanceof Root ? lookupRoot(scope.view, node) : scope.lookup(node.name);
   } catch (e) {
     if (run.lenient) throw e;
     // Mustache throws for a plain name inside a section over a list item that is null or
     // undefined ({{#items}}{{name}}{{/items}} with items [null]): the name has no value there.
-    if (ctx.view === null || ctx.view === undefined) run.add(node, "missing");
+    if (scope.view === null || scope.view === undefined) run.add(node, "missing");
     else run.add(node, "failed", e instanceof Error ? e.message : String(e));
     return FAILED;
   }
@@ -90,14 +142,14 @@ function look(ctx: Mustache.Context, node: { name: string; within: string[] }, r
 
 // Mirrors Mustache's Writer.renderTokens / renderSection / renderInverted / escapedValue, with
 // escaping off, and records every value that has no text instead of writing "" or "[object Object]".
-function renderNodes(nodes: TemplateNode[], ctx: Mustache.Context, run: RenderRun): string {
+function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun): string {
   let out = "";
   for (const node of nodes) {
     if (node.kind === "text") {
       out += node.text;
       continue;
     }
-    const value = look(ctx, node, run);
+    const value = look(scope, node, run);
     if (value === FAILED) continue;
     if (node.kind === "value") {
       if (typeof value === "string") out += value;
@@ -107,7 +159,10 @@ function renderNodes(nodes: TemplateNode[], ctx: Mustache.Context, run: RenderRu
         if (!run.lenient) run.add(node, "missing");
       } else if (run.lenient) out += String(value);
       else run.add(node, "notText");
-    } else if (node.inverted) {
+      continue;
+    }
+    const ctx = scope instanceof Root ? scope.context() : scope;
+    if (node.inverted) {
       if (!value || (Array.isArray(value) && value.length === 0)) out += renderNodes(node.children, ctx, run);
     } else if (!value) {
       // a falsy section renders nothing: that is how a template says "only when present"
@@ -125,6 +180,11 @@ function renderNodes(nodes: TemplateNode[], ctx: Mustache.Context, run: RenderRu
   return out;
 }
 
+/** The view a rendering starts from: Mustache's own Context where the fast root lookup would not match it. */
+function scopeOf(view: unknown): Scope {
+  return typeof view === "object" && view !== null ? new Root(view) : new Mustache.Context(view);
+}
+
 export class Template {
   /** @internal use compileTemplate */
   constructor(
@@ -136,7 +196,7 @@ export class Template {
   /** Renders against `view` (the msg, plus `recipient` in a personalised send); never throws. */
   tryRender(view: unknown): RenderResult {
     const run = new RenderRun(false);
-    const text = renderNodes(this.nodes, new Mustache.Context(view), run);
+    const text = renderNodes(this.nodes, scopeOf(view), run);
     return run.problems ? { ok: false, problems: run.problems } : { ok: true, text };
   }
 
@@ -149,7 +209,7 @@ export class Template {
 
   /** @internal what Mustache.render would give (missing → "", objects → String()): for tests */
   renderLenient(view: unknown): string {
-    return renderNodes(this.nodes, new Mustache.Context(view), new RenderRun(true));
+    return renderNodes(this.nodes, scopeOf(view), new RenderRun(true));
   }
 }
 
@@ -187,10 +247,11 @@ export function compileTemplate(source: unknown, lang: Lang = "en-US"): Template
           seen.add(key);
           variables.push({ name: value, kind, within });
         }
-        if (kind === "value") nodes.push({ kind: "value", name: value, within });
+        const path = value.indexOf(".") > 0 ? value.split(".") : null;
+        if (kind === "value") nodes.push({ kind: "value", name: value, within, path });
         else {
           const inner = build(children ?? [], [...within, value]);
-          nodes.push({ kind: "section", name: value, within, inverted: kind === "inverted", children: inner });
+          nodes.push({ kind: "section", name: value, within, path, inverted: kind === "inverted", children: inner });
         }
       } else if (type === ">") {
         // Mustache renders an unknown partial as nothing: we have no partials, so say so.

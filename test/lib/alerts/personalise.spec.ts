@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import vm from "node:vm";
 import fc from "fast-check";
 import { planSend, previewTemplate, type SendPlan } from "../../../src/lib/alerts/personalise";
 import { compileTemplate } from "../../../src/lib/alerts/template";
@@ -397,6 +400,56 @@ describe("lib/alerts/personalise", () => {
       const long = previewTemplate("{{payload}}", { payload: "x".repeat(20) }, { maxLength: 10 });
       assert.equal(!long.ok && long.code, "MESSAGE_TOO_LONG");
       assert.equal(!long.ok && long.length, 20);
+    });
+  });
+
+  describe("runs without Node (the editor bundles it)", () => {
+    // A bare CommonJS loader in a fresh context: no Buffer, no process, no Node module; only our
+    // compiled lib files and mustache. Whatever the editor bundle runs must work here.
+    function load(entry: string): Record<string, unknown> {
+      const context = vm.createContext({ console });
+      const cache = new Map<string, { exports: Record<string, unknown> }>();
+      const mustache = require.resolve("mustache");
+      const requireFrom = (dir: string) => (id: string) => {
+        let file: string;
+        if (id === "mustache") file = mustache;
+        else if (id.startsWith(".")) file = require.resolve(path.resolve(dir, id));
+        else throw new Error(`the editor bundle would need ${id}`);
+        let mod = cache.get(file);
+        if (!mod) {
+          mod = { exports: {} };
+          cache.set(file, mod);
+          const wrapper = vm.runInContext(
+            `(function (exports, require, module) {${fs.readFileSync(file, "utf8")}\n})`,
+            context,
+          ) as (e: object, r: (id: string) => unknown, m: object) => void;
+          wrapper(mod.exports, requireFrom(path.dirname(file)), mod);
+        }
+        return mod.exports;
+      };
+      return requireFrom(__dirname)(entry) as Record<string, unknown>;
+    }
+
+    it("compiles, previews and plans a personalised send with no Node global in reach", () => {
+      const lib = load("../../../src/lib/alerts/personalise") as {
+        planSend: typeof planSend;
+        previewTemplate: typeof previewTemplate;
+      };
+      const preview = lib.previewTemplate("{{recipient.name}} {{payload.v}}", {
+        payload: { v: 1 },
+        mobile: [{ mobile: "13800138000", name: "Li" }],
+      });
+      assert.equal(preview.ok && preview.text, "Li 1");
+      const plan = lib.planSend({
+        payload: {},
+        mobile: [{ mobile: "13800138000", name: "Li" }, "13900139000"],
+        template: "Hi{{#recipient.name}} {{.}}{{/recipient.name}}",
+        msg: {},
+      });
+      // Arrays from another realm: compare their contents, not their prototypes.
+      assert.equal(plan.requests.map((r) => r.text).join("|"), "Hi Li|Hi");
+      const failed = lib.previewTemplate("{{#a}}", {}, { lang: "zh-CN" });
+      assert.equal(!failed.ok && failed.code, "TEMPLATE");
     });
   });
 });

@@ -263,6 +263,30 @@ describe("lib/alerts/template", () => {
       );
     });
 
+    it("on random names through objects, lists, strings, numbers and prototypes: the same lookup", () => {
+      const name = fc
+        .array(fc.constantFrom("a", "b", "list", "length", "0", "1", "constructor", "name", "toString", ""), {
+          minLength: 1,
+          maxLength: 4,
+        })
+        .map((steps) => steps.join("."));
+      fc.assert(
+        fc.property(fc.oneof(name, fc.constantFrom(".", ".a", "a.", "__proto__")), view, (n, v) => {
+          for (const source of [`{{{${n}}}}`, `[{{#${n}}}x{{/${n}}}]`, `[{{^${n}}}x{{/${n}}}]`]) {
+            let t: Template;
+            try {
+              t = compileTemplate(source);
+            } catch {
+              continue; // e.g. a name Mustache cannot close
+            }
+            const expected = Mustache.render(source, v, {}, { escape: (s: unknown) => String(s) });
+            assert.equal(renderLikeMustache(t, v), expected, source);
+          }
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
     it("on a fixed corpus, including dotted names through primitives and lists", () => {
       const corpus: [string, object][] = [
         ["{{a.length}} {{a.0}}", { a: "xyz" }],
