@@ -79,19 +79,11 @@ interface NameNode {
   path: string[] | null;
 }
 
-/**
- * The top level of a rendering: the view itself. Its names are looked up by `lookupRoot`; the
- * Mustache Context is made only when a section needs one.
- */
-class Root {
-  private ctx: Mustache.Context | null = null;
-  constructor(readonly view: object) {}
-  context(): Mustache.Context {
-    return (this.ctx ??= new Mustache.Context(this.view));
-  }
+/** Mustache's Context without its cache: the view of one section level, and the level around it. */
+interface Scope {
+  view: unknown;
+  parent: Scope | null;
 }
-
-type Scope = Root | Mustache.Context;
 
 function hasProperty(obj: unknown, name: string): boolean {
   return obj != null && typeof obj === "object" && name in obj;
@@ -102,34 +94,38 @@ function primitiveHasOwnProperty(value: unknown, name: string): boolean {
 }
 
 /**
- * Mustache's Context.lookup for a context without a parent, step for step (mustache.js 4.2.0,
- * lines 399-481), minus the per-context cache that a fresh context per recipient never hits. It is
- * the hot path of a personalised send; the tests hold it to Context.lookup on random views.
+ * Mustache's Context.lookup step for step (mustache.js 4.2.0, lines 399-481): `.` is the current
+ * view; a dotted name walks from each level outwards and counts as found when its last step exists
+ * (on a string or number too); a plain name needs an object that has it. Two differences, both on
+ * purpose: no per-context cache (a fresh context per recipient never hits it), and a function is
+ * returned, never called: a msg can hold functions (msg.res.end of an HTTP request) and a template,
+ * possibly from msg.template, must not run them. The tests hold it to Context.lookup on random views.
  */
-function lookupRoot(view: object, node: NameNode): unknown {
-  let value: unknown;
-  if (node.name === ".") value = view;
-  else if (node.path) {
-    const path = node.path;
-    let current: unknown = view;
-    let hit = false;
-    for (let i = 0; current != null && i < path.length; i++) {
-      if (i === path.length - 1) hit = hasProperty(current, path[i]) || primitiveHasOwnProperty(current, path[i]);
-      current = (current as Record<string, unknown>)[path[i]];
+function lookup(scope: Scope, node: NameNode): unknown {
+  if (node.name === ".") return scope.view;
+  for (let level: Scope | null = scope; level; level = level.parent) {
+    if (node.path) {
+      const path = node.path;
+      let current = level.view;
+      let hit = false;
+      for (let i = 0; current != null && i < path.length; i++) {
+        if (i === path.length - 1) hit = hasProperty(current, path[i]) || primitiveHasOwnProperty(current, path[i]);
+        current = (current as Record<string, unknown>)[path[i]];
+      }
+      if (hit) return current;
+    } else {
+      // Reads before checking, as Mustache does: a null list item throws here (see look()).
+      const value = (level.view as Record<string, unknown>)[node.name];
+      if (hasProperty(level.view, node.name)) return value;
     }
-    if (hit) value = current;
-  } else if (hasProperty(view, node.name)) value = (view as Record<string, unknown>)[node.name];
-  if (typeof value === "function") value = (value as (this: unknown) => unknown).call(view);
-  return value;
+  }
+  return undefined;
 }
 
-/**
- * Looks a name up as Mustache does (dotted names, sections first then outer values, `.`,
- * functions called), recording a value that cannot be read instead of throwing.
- */
+/** `lookup`, recording a value that cannot be read (a throwing getter) instead of throwing. */
 function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
   try {
-    return scope instanceof Root ? lookupRoot(scope.view, node) : scope.lookup(node.name);
+    return lookup(scope, node);
   } catch (e) {
     if (run.lenient) throw e;
     // Mustache throws for a plain name inside a section over a list item that is null or
@@ -159,30 +155,22 @@ function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun): strin
         if (!run.lenient) run.add(node, "missing");
       } else if (run.lenient) out += String(value);
       else run.add(node, "notText");
-      continue;
-    }
-    const ctx = scope instanceof Root ? scope.context() : scope;
-    if (node.inverted) {
-      if (!value || (Array.isArray(value) && value.length === 0)) out += renderNodes(node.children, ctx, run);
+    } else if (node.inverted) {
+      if (!value || (Array.isArray(value) && value.length === 0)) out += renderNodes(node.children, scope, run);
     } else if (!value) {
       // a falsy section renders nothing: that is how a template says "only when present"
     } else if (Array.isArray(value)) {
-      for (const item of value) out += renderNodes(node.children, ctx.push(item), run);
+      for (const item of value) out += renderNodes(node.children, { view: item, parent: scope }, run);
     } else if (typeof value === "object" || typeof value === "string" || typeof value === "number") {
-      out += renderNodes(node.children, ctx.push(value), run);
+      out += renderNodes(node.children, { view: value, parent: scope }, run);
     } else if (typeof value === "function") {
-      // A Mustache lambda: code taking the section's source, not data an SMS can be built from.
+      // A function (a Mustache lambda) is code, not data an SMS can be built from.
       run.add(node, "notText");
     } else {
-      out += renderNodes(node.children, ctx, run);
+      out += renderNodes(node.children, scope, run);
     }
   }
   return out;
-}
-
-/** The view a rendering starts from: Mustache's own Context where the fast root lookup would not match it. */
-function scopeOf(view: unknown): Scope {
-  return typeof view === "object" && view !== null ? new Root(view) : new Mustache.Context(view);
 }
 
 export class Template {
@@ -196,7 +184,7 @@ export class Template {
   /** Renders against `view` (the msg, plus `recipient` in a personalised send); never throws. */
   tryRender(view: unknown): RenderResult {
     const run = new RenderRun(false);
-    const text = renderNodes(this.nodes, scopeOf(view), run);
+    const text = renderNodes(this.nodes, { view, parent: null }, run);
     return run.problems ? { ok: false, problems: run.problems } : { ok: true, text };
   }
 
@@ -207,13 +195,13 @@ export class Template {
     return r.text;
   }
 
-  /** @internal what Mustache.render would give (missing → "", objects → String()): for tests */
+  /** @internal what Mustache.render would give for a view without functions (missing → "", objects → String()) */
   renderLenient(view: unknown): string {
-    return renderNodes(this.nodes, scopeOf(view), new RenderRun(true));
+    return renderNodes(this.nodes, { view, parent: null }, new RenderRun(true));
   }
 }
 
-/** What Mustache.render (escaping off) gives for this template: the reference the tests compare with. */
+/** What Mustache.render (escaping off) gives for a view without functions: what the tests compare with. */
 export function renderLikeMustache(template: Template, view: unknown): string {
   return template.renderLenient(view);
 }
