@@ -65,7 +65,8 @@ class RenderRun {
     this.keys ??= new Set();
     if (this.keys.has(key)) return;
     this.keys.add(key);
-    const p: TemplateProblem = { variable: node.name, within: node.within, kind };
+    // Copies: problems travel in msg.payload, where a flow may change them; the template must not.
+    const p: TemplateProblem = { variable: node.name, within: [...node.within], kind };
     if (reason !== undefined) p.reason = reason;
     (this.problems ??= []).push(p);
   }
@@ -233,7 +234,7 @@ export function compileTemplate(source: unknown, lang: Lang = "en-US"): Template
         const key = `${kind}\u0000${within.join("\u0000")}\u0000${value}`;
         if (!seen.has(key)) {
           seen.add(key);
-          variables.push({ name: value, kind, within });
+          variables.push({ name: value, kind, within: [...within] });
         }
         const path = value.indexOf(".") > 0 ? value.split(".") : null;
         if (kind === "value") nodes.push({ kind: "value", name: value, within, path });
