@@ -16,6 +16,7 @@ export interface PersonaliseBench {
   personalise_plan_100k_ms: number;
   /** median ms: 100,000 recipient objects rendering to 3 texts (3 requests) */
   personalise_3texts_100k_ms: number;
+  personalise_3texts_vs_plain: number;
   /** median ms: rendering the same 100,000 distinct texts, nothing else */
   render_only_100k_ms: number;
 }
@@ -105,6 +106,7 @@ export function benchPersonalise(runs = 11): PersonaliseBench {
     personalise_vs_plain: +(personalised / plain).toFixed(2),
     personalise_plan_100k_ms: +planOnly.toFixed(1),
     personalise_3texts_100k_ms: +threeTexts.toFixed(1),
+    personalise_3texts_vs_plain: +(threeTexts / plain).toFixed(2),
     render_only_100k_ms: +renderOnly.toFixed(1),
   };
 }
