@@ -11,7 +11,8 @@ export type LocalCode =
   | "TIMEOUT"
   | "NETWORK"
   | "HTTP_STATUS"
-  | "BAD_RESPONSE";
+  | "BAD_RESPONSE"
+  | "TEMPLATE";
 
 export type ErrorCode = LocalCode | number;
 

@@ -121,6 +121,78 @@ export const MESSAGES = {
     "en-US": "carrier gateway status {status}: not delivered",
     "zh-CN": "运营商网关状态 {status}：未送达",
   },
+  templateType: {
+    "en-US": "The template must be a string, got {type}",
+    "zh-CN": "模板必须是字符串，实际为 {type}",
+  },
+  templateInvalid: {
+    "en-US": "The template is not valid: {reason}",
+    "zh-CN": "模板无效：{reason}",
+  },
+  templateUnclosedSection: {
+    "en-US": "The template's section {{#{name}}} is never closed: add {{/{name}}}",
+    "zh-CN": "模板中的区块 {{#{name}}} 没有结束标签：请添加 {{/{name}}}",
+  },
+  templateMismatchedSection: {
+    "en-US":
+      'The template\'s section {{#{name}}} is closed by "{excerpt}" (character {pos}): close it with {{/{name}}}',
+    "zh-CN": "模板中的区块 {{#{name}}} 被第 {pos} 个字符处的“{excerpt}”结束：应使用 {{/{name}}}",
+  },
+  templateUnopenedSection: {
+    "en-US": 'The template\'s "{excerpt}" (character {pos}) closes a section that was never opened',
+    "zh-CN": "模板第 {pos} 个字符处的“{excerpt}”没有对应的区块开始标签",
+  },
+  templateUnclosedTag: {
+    "en-US": 'The template has a tag that is never closed: "{excerpt}" (character {pos})',
+    "zh-CN": "模板中有未闭合的标签：“{excerpt}”（第 {pos} 个字符）",
+  },
+  templatePartial: {
+    "en-US": "The template uses a partial {{>{name}}}, which is not supported",
+    "zh-CN": "模板使用了子模板 {{>{name}}}，不支持子模板",
+  },
+  templateMissing: {
+    "en-US": "Template variable(s) without a value: {names}{where}; nothing was sent",
+    "zh-CN": "模板变量没有值：{names}{where}；短信未发送",
+  },
+  templateNotText: {
+    "en-US":
+      "Template variable(s) holding an object, a list or a function, not a text: {names}{where}; use one of its fields ({{payload.field}}) or a section ({{#list}}…{{/list}}); nothing was sent",
+    "zh-CN":
+      "模板变量的值是对象、列表或函数，不是文本：{names}{where}；请使用其中的字段（如 {{payload.field}}）或区块（{{#list}}…{{/list}}）；短信未发送",
+  },
+  templateFailed: {
+    "en-US": "Template variable(s) could not be read: {names}{where} ({reason}); nothing was sent",
+    "zh-CN": "无法读取模板变量：{names}{where}（{reason}）；短信未发送",
+  },
+  templateWhere: {
+    "en-US": ", for {count} recipient(s): {list}",
+    "zh-CN": "，涉及 {count} 个接收人：{list}",
+  },
+  templateVariableIn: {
+    "en-US": "{{{name}}} (in section {sections})",
+    "zh-CN": "{{{name}}}（位于区块 {sections} 中）",
+  },
+  recipientLabel: {
+    "en-US": "msg.mobile[{index}] ({mobile})",
+    "zh-CN": "msg.mobile[{index}]（{mobile}）",
+  },
+  recipientLabelNoMobile: {
+    "en-US": "msg.mobile[{index}]",
+    "zh-CN": "msg.mobile[{index}]",
+  },
+  recipientEmpty: {
+    "en-US": "The SMS text is empty for {count} recipient(s): {list}; nothing was sent",
+    "zh-CN": "{count} 个接收人的短信内容为空：{list}；短信未发送",
+  },
+  recipientTooLong: {
+    "en-US":
+      "The SMS text is longer than {max} characters (signature included) for {count} recipient(s): {list} (longest {length}); nothing was sent",
+    "zh-CN": "{count} 个接收人的短信内容超过 {max} 个字符（含签名）：{list}（最长 {length} 个）；短信未发送",
+  },
+  recipientInvalidMobile: {
+    "en-US": "{count} recipient(s) without a valid mobile number: {list}; nothing was sent",
+    "zh-CN": "{count} 个接收人没有有效的手机号码：{list}；短信未发送",
+  },
 } satisfies Record<string, Texts>;
 
 export type MessageKey = keyof typeof MESSAGES;
