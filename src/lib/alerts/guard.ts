@@ -216,7 +216,7 @@ export class Guard {
     });
     const now = this.clock.now();
     this.state.schedule(this.kind, RELEASE, this.cal.allowedFrom(now)).catch(onError);
-    this.setCount(async () => Number(await this.state.get(this.key("heldn"))) || 0).catch(onError);
+    this.refreshCount().catch(onError);
     return off;
   }
 
@@ -279,10 +279,16 @@ export class Guard {
     return out;
   }
 
-  private setCount(next: (n: number) => number | Promise<number>, ttlMs = DAY): Promise<number> {
+  /** Reads the held count kept in the state (after a redeploy, or another instance's holds). */
+  refreshCount(): Promise<number> {
+    return this.setCount((n) => n, null);
+  }
+
+  /** `ttlMs` null: only read. */
+  private setCount(next: (n: number) => number | Promise<number>, ttlMs: number | null = DAY): Promise<number> {
     const run = async () => {
       const n = await next(Number(await this.state.get(this.key("heldn"))) || 0);
-      await this.state.put(this.key("heldn"), String(n), ttlMs);
+      if (ttlMs !== null) await this.state.put(this.key("heldn"), String(n), ttlMs);
       this.heldCount = n;
       return n;
     };

@@ -53,7 +53,7 @@ const DAY = 24 * 60 * MIN;
 const HOURS = /^(\d{1,2})[:：](\d{2})\s*(?:-|–|—|~|～|至|到)\s*(\d{1,2})[:：](\d{2})$/;
 
 /**
- * `HH:MM-HH:MM` in local time; the end may be `24:00`. Empty means always (null). Anything else,
+ * `HH:MM-HH:MM` in local time; the end may be `24:00`. Empty (or 00:00-24:00) means always (null). Anything else,
  * and a range that begins where it ends, is a GuardConfigError.
  */
 export function parseHours(text: string, lang: Lang = "en-US"): Hours | null {
@@ -68,7 +68,8 @@ export function parseHours(text: string, lang: Lang = "en-US"): Hours | null {
   const end = at(m[3], m[4]);
   if (end > DAY) throw new GuardConfigError("badHours", lang, { value: text });
   if (start === end) throw new GuardConfigError("emptyHours", lang, { value: text });
-  return { start, end };
+  // The whole day is the same as no hours: nothing is ever outside them.
+  return start === 0 && end === DAY ? null : { start, end };
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");

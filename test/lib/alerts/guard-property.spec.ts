@@ -101,7 +101,7 @@ class Model {
 const opts = fc.record({
   window: fc.constantFrom(0, 5, 30),
   dailyCap: fc.constantFrom(0, 1, 2, 3),
-  hours: fc.constantFrom("", "22:00-07:00", "08:00-22:00"),
+  hours: fc.constantFrom("", "22:00-07:00", "08:00-22:00", "23:30-00:30"),
   outside: fc.constantFrom("hold" as const, "drop" as const),
   holdMax: fc.constantFrom(0, 1, 3, 100),
 });
@@ -115,7 +115,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
         critical: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
       })
       .map((alert) => ({ alert })),
-    weight: 3,
+    weight: 2,
   },
   { arbitrary: fc.constantFrom(MIN, 7 * MIN, 31 * MIN, 3 * H, 9 * H, 17 * H).map((step) => ({ step })), weight: 1 },
 );
@@ -194,7 +194,7 @@ const property = (make: (clock: FakeClock) => Promise<{ state: AccountState; clo
   fc.asyncProperty(
     opts,
     fc.integer({ min: 0, max: 24 * H }),
-    fc.array(cmd, { maxLength: 40 }),
+    fc.array(cmd, { maxLength: 60, size: "max" }),
     async (o, start, cmds) => {
       const clock = new FakeClock();
       const { state, close } = await make(clock);
@@ -215,7 +215,7 @@ describe("lib/alerts: guard property (a sequential model of SPEC B8)", function 
         const state = new MemoryState({ clock });
         return { state, close: () => state.close() };
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 

@@ -368,6 +368,26 @@ function scenarios(backend: Backend): void {
       }
     });
 
+    it("two instances listening: held alerts are released once, in order, by one of them", async () => {
+      const g1 = guard({ hours: "22:00-07:00" });
+      const g2 = guard({ hours: "22:00-07:00" }, await rig.twin());
+      const r1 = collect(g1);
+      const r2 = collect(g2);
+      at(clock, "2023-11-15T12:00:00+08:00");
+      for (let i = 0; i < 6; i++) await (i % 2 ? g2 : g1).decide(alert({ topic: `t${i}`, payload: i }, A));
+      at(clock, "2023-11-15T22:00:00+08:00");
+      await waitFor(() => r1.out.length + r2.out.length >= 6, 5000, "released");
+      await new Promise((r) => setTimeout(r, 300));
+      const all = [...r1.out, ...r2.out];
+      assert.equal(all.length, 6);
+      assert.ok(r1.out.length === 0 || r2.out.length === 0, "one instance released them all");
+      assert.deepEqual(
+        all.map((r) => r.msg.payload),
+        [0, 1, 2, 3, 4, 5],
+      );
+      assert.equal(await g2.refreshCount(), 0);
+    });
+
     it("a redeploy (a new guard for the same node) keeps counters and held alerts, and their count", async () => {
       const old = guard({ window: 30, hours: "22:00-07:00" });
       const offOld = old.listen(
