@@ -95,7 +95,10 @@ const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 /** A held msg is kept as JSON of at most this many characters (as a tracked send's msg, B7). */
 export const MAX_HELD_CHARS = 64 * 1024;
-/** Checks per `admit` when a release re-decides many held alerts: one script must stay short. */
+/**
+ * Checks per `admit`: one Redis script must stay short. A release of many held alerts (or an
+ * alert to more numbers) takes several; each number's check is still one atomic step.
+ */
 const ADMIT_CHUNK = 1000;
 /** Keys longer than this are hashed in the state's key names (a whole payload can be a key). */
 const INLINE_KEY = 64;
@@ -240,8 +243,11 @@ export class Guard {
   private async hold(h: HeldItem, now: number): Promise<Decision> {
     const start = this.cal.nextStart(now);
     const raw = heldJson(h);
-    if (raw === null)
-      return this.noted(now, { ...this.refused(h.key, h.mobiles, "overflow", start), held: false, overflow: [] });
+    if (raw === null) {
+      // Too large to keep: it goes to output 2 now, as if pushed out.
+      const o = this.refused(h.key, h.mobiles, "overflow", start);
+      return this.noted(now, { ...o, held: false, overflow: [] });
+    }
     // Kept a day past the start of the hours: room for a restart that comes late.
     const ttl = start - now + DAY;
     // Both go out before any await: holds keep their arrival order, and a release that took the
