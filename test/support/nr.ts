@@ -18,6 +18,8 @@ export function coreNode(rel: string): unknown {
 }
 
 const catchNode = coreNode("common/25-catch.js");
+// http in / http response: example 07 receives Alertmanager's webhook with them.
+const httpInNode = coreNode("network/21-httpin.js");
 
 export { helper };
 
@@ -28,7 +30,16 @@ const capture = (RED: NodeAPI) => {
   captured.RED = RED;
 };
 
-export const ALL_NODES = [configNode, sendNode, balanceNode, receiveNode, guardNode, catchNode, capture] as unknown[];
+export const ALL_NODES = [
+  configNode,
+  sendNode,
+  balanceNode,
+  receiveNode,
+  guardNode,
+  catchNode,
+  httpInNode,
+  capture,
+] as unknown[];
 
 export const PASSWORD = "Secr3t-Acc0unt-Pw!";
 export const RECEIVER_PASSWORD = "Rcv-Pa55-Zq9";
