@@ -99,11 +99,9 @@ function setup(RED: NodeAPI): void {
       emit((m) => node.send(m), r);
       show();
     };
-    const stopListening = guard
-      ? guard.listen(release, (e) => node.error(String((e as Error)?.message ?? e)))
-      : () => undefined;
-    // After a redeploy (or another instance's holds): the count kept in the state.
-    guard?.refreshCount().then(show, () => undefined);
+    // Also shows the held count kept in the state (after a redeploy, a restart, another instance's holds).
+    const failed = (e: unknown) => node.error(String((e as Error)?.message ?? e));
+    const stopListening = guard ? guard.listen(release, failed, show) : () => undefined;
 
     async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
       try {
@@ -116,7 +114,7 @@ function setup(RED: NodeAPI): void {
         show();
         done();
       } catch (e) {
-        // A failing state is no send that may have happened: nothing was passed on.
+        // The state failed (not a send): nothing was passed on, so nothing may have gone out.
         const err =
           e instanceof SmsError ? e : new SmsError({ code: "NETWORK", message: String((e as Error)?.message ?? e) });
         msg.payload = failurePayload(err);

@@ -4,6 +4,7 @@
 // the same clock, so the tests cross local midnight and the start of sending hours at once.
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import vm from "node:vm";
 import type { NodeAPI } from "node-red";
@@ -473,51 +474,127 @@ describe("nodes/sms-guard: the editor's validators say what the runtime says", (
   }
 });
 
+/**
+ * A real TCP proxy in front of Redis that holds new connections while shut: the account state is
+ * still connecting when the nodes start, as at a Node-RED start (the test helper's load is slower
+ * than a connection to a local Redis, which would otherwise hide it).
+ */
+async function redisGate(port: number) {
+  let shut = false;
+  const held: Array<() => void> = [];
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => s.destroy());
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    const pipe = () => {
+      const up = net.connect(port, "127.0.0.1");
+      track(up);
+      client.pipe(up).pipe(client);
+      up.on("close", () => client.destroy());
+      client.on("close", () => up.destroy());
+    };
+    if (shut) held.push(pipe);
+    else pipe();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}/0`,
+    shut: () => void (shut = true),
+    open: () => {
+      shut = false;
+      for (const p of held.splice(0)) p();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 describe("nodes/sms-guard with a redis store", function () {
   this.timeout(30_000);
   let redis: RedisServer;
+  let gate: Awaited<ReturnType<typeof redisGate>>;
   let clock: FakeClock;
   let lease: StateLease | null = null;
+  let prefix = "";
+  let tests = 0;
+  let out: Msg[];
+  let completed: Msg[];
   before(async () => {
     redis = await startRedis();
   });
   after(() => redis?.stop());
+  beforeEach(async () => {
+    prefix = `guardnode${++tests}:`;
+    gate = await redisGate(redis.port);
+    clock = new FakeClock();
+    guardNode.clock = clock;
+    at(clock, "2023-11-15T12:00:00+08:00");
+  });
   afterEach(async () => {
     await helper.unload();
     lease?.release();
+    lease = null;
     guardNode.clock = systemClock;
     await closeAllStates();
+    await gate.close();
   });
 
-  const config = () => ({ store: "redis", redisUrl: `redis://127.0.0.1:${redis.port}/0`, redisPrefix: "guardnode:" });
-  /** A fresh start of the process: new state, new nodes, on the same Redis and clock. */
-  async function boot(): Promise<Msg[]> {
+  const config = () => ({ store: "redis", redisUrl: gate.url, redisPrefix: prefix });
+  /** A start of the process: a new account state and new nodes on the same Redis and clock. */
+  async function boot(props: Record<string, unknown>) {
     await helper.unload();
     lease?.release();
     await closeAllStates();
     lease = leaseState({ url: PLATFORM, account: "demo", ...config(), store: "redis", clock });
-    await waitFor(() => lease!.state.mode === "shared", 5000, "Redis connected");
-    await load(guardFlow({ window: "30", hours: "22:00-07:00" }, config()));
-    return collect("out");
+    await load(guardFlow(props, config()));
+    out = collect("out");
+    completed = collect("completed");
   }
-
-  it("held alerts survive a restart and are released after it, in order, when the hours begin", async () => {
-    clock = new FakeClock();
-    guardNode.clock = clock;
-    at(clock, "2023-11-15T12:00:00+08:00");
-    let out = await boot();
-    const completed = collect("completed");
-    for (const [i, topic] of ["a", "b", "c"].entries()) {
+  /** A restart whose nodes start while the account state is still connecting to Redis. */
+  async function restart(props: Record<string, unknown>) {
+    gate.shut();
+    await boot(props);
+    assert.equal(lease!.state.mode, "local", "still connecting");
+    gate.open();
+  }
+  /** Alerts held once Redis is there (before, they would be kept locally: SPEC B6). */
+  async function hold(...topics: string[]) {
+    await waitFor(() => lease!.state.mode === "shared", 5000, "Redis connected");
+    for (const [i, topic] of topics.entries()) {
       input({ topic, payload: i });
       await waitFor(() => completed.length === i + 1, 5000, `held ${topic}`);
     }
-    out = await boot();
+    assert.equal(out.length, 0);
+  }
+
+  it("held alerts survive a restart: their count shows after it, and they are released in order when the hours begin", async () => {
+    const props = { window: "30", hours: "22:00-07:00" };
+    await boot(props);
+    await hold("a", "b", "c");
+    await restart(props);
     await waitFor(() => statusText() === "3 held", 5000, `the count after the restart, got "${statusText()}"`);
     at(clock, "2023-11-15T22:00:00+08:00");
     await waitFor(() => out.length === 3, 5000, "released after the restart");
     assert.deepEqual(
       out.map((m) => m.payload),
       [0, 1, 2],
+    );
+  });
+
+  it("a restart with hours that have begun (changed while it was down) releases the held alerts, in order", async () => {
+    await boot({ hours: "22:00-07:00" });
+    await hold("a", "b");
+    await restart({ hours: "" });
+    await waitFor(() => out.length === 2, 5000, `released after the restart, got ${out.length}`);
+    assert.deepEqual(
+      out.map((m) => m.payload),
+      [0, 1],
     );
   });
 });

@@ -209,18 +209,33 @@ export class Guard {
 
   /**
    * Releases held alerts when their deadline is due (on one instance), and, at once, any left
-   * from before (a restart, changed hours). Returns the function that stops listening.
+   * from before (a restart, changed hours). `onCount` hears the held count read back from the
+   * state. Returns the function that stops listening.
    */
-  listen(onRelease: (r: Released) => void, onError: (e: unknown) => void): () => void {
+  listen(
+    onRelease: (r: Released) => void,
+    onError: (e: unknown) => void,
+    onCount: (held: number) => void = () => undefined,
+  ): () => void {
     const off = this.state.onDue(this.kind, () => {
       this.release().then((rs) => {
         for (const r of rs) onRelease(r);
       }, onError);
     });
-    const now = this.clock.now();
-    this.state.schedule(this.kind, RELEASE, this.cal.allowedFrom(now)).catch(onError);
-    this.refreshCount().catch(onError);
-    return off;
+    const start = () => {
+      this.state.schedule(this.kind, RELEASE, this.cal.allowedFrom(this.clock.now())).catch(onError);
+      this.refreshCount().then(onCount, onError);
+    };
+    start();
+    // At a Node-RED start the account's Redis is still connecting, so the above went to the local
+    // state: once Redis is there, its held alerts (and their count) are looked at again.
+    const offMode = this.state.onMode((mode) => {
+      if (mode === "shared") start();
+    });
+    return () => {
+      off();
+      offMode();
+    };
   }
 
   /** The node is removed for good: its deadline and held alerts go. Returns how many were held. */
