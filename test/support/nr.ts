@@ -4,6 +4,7 @@ import configNode = require("../../src/nodes/sms-config");
 import sendNode = require("../../src/nodes/sms-send");
 import balanceNode = require("../../src/nodes/sms-balance");
 import receiveNode = require("../../src/nodes/sms-receive");
+import guardNode = require("../../src/nodes/sms-guard");
 
 // NODE_RED_PATH runs the same tests against another Node-RED (the Node-RED 5 check).
 helper.init(process.env.NODE_RED_PATH || require.resolve("node-red"));
@@ -17,6 +18,8 @@ export function coreNode(rel: string): unknown {
 }
 
 const catchNode = coreNode("common/25-catch.js");
+// http in / http response: example 07 receives Alertmanager's webhook with them.
+const httpInNode = coreNode("network/21-httpin.js");
 
 export { helper };
 
@@ -27,7 +30,16 @@ const capture = (RED: NodeAPI) => {
   captured.RED = RED;
 };
 
-export const ALL_NODES = [configNode, sendNode, balanceNode, receiveNode, catchNode, capture] as unknown[];
+export const ALL_NODES = [
+  configNode,
+  sendNode,
+  balanceNode,
+  receiveNode,
+  guardNode,
+  catchNode,
+  httpInNode,
+  capture,
+] as unknown[];
 
 export const PASSWORD = "Secr3t-Acc0unt-Pw!";
 export const RECEIVER_PASSWORD = "Rcv-Pa55-Zq9";
