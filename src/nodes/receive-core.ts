@@ -70,6 +70,8 @@ export interface ReceiveOptions {
   dedupeMs?: number;
   emitReport: (msg: ReportMessage) => void;
   emitMo: (msg: MoMessage) => void;
+  /** a report taken (not a duplicate): delivery tracking (SPEC B7) matches it to its send */
+  onReport?: (msgid: string, mobile: string, status: string) => void;
   /** a state operation failed after the answer was written (the push is still emitted) */
   onError: (e: unknown) => void;
 }
@@ -291,7 +293,13 @@ export class PushEndpoint {
     const receivedAt = this.now();
     if (push.kind === "report") {
       const key = windowKey(["r", push.msgid, mobile, push.status, push.reportTimeRaw]);
-      return { ok: true, emit: this.once(key, () => this.emitReport(push, mobile, receivedAt)) };
+      return {
+        ok: true,
+        emit: this.once(key, () => {
+          this.o.onReport?.(push.msgid, mobile, push.status);
+          this.emitReport(push, mobile, receivedAt);
+        }),
+      };
     }
     if (!push.ems) return { ok: true, emit: () => this.emitPlain(push, mobile, receivedAt) };
     if (!this.o.reassemble) {

@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import type { Request, Response, NextFunction, RequestHandler } from "express";
 import { CodeTable } from "../lib/codes";
 import { toBool } from "../lib/props";
+import { trackerFor } from "../lib/alerts/tracking";
 import { leaseState } from "../lib/state/registry";
 import { getConfig, runtimeLang, showStateMode, StatusThrottle, type SmsCredentials } from "./common";
 import { afterStart, flowsStopping, watchRuntime } from "./lifecycle";
@@ -80,10 +81,15 @@ export = function (RED: NodeAPI): void {
     const state = config?.state ?? lease!.state;
     const scope = `r:${key}`;
     const reportError = (e: unknown) => node.error(RED._("sms-receive.errors.internal", { error: String(e) }));
+    // Reports feed the account's delivery tracking (SPEC B7), whichever send node tracks them.
+    const tracker = config ? trackerFor(config.state) : null;
     const endpoint = new PushEndpoint({
       state,
       scope,
       onError: reportError,
+      onReport: tracker
+        ? (msgid, mobile, status) => void tracker.report(msgid, mobile, status).catch(reportError)
+        : undefined,
       codes: config?.codes ?? new CodeTable(lang),
       offsetMinutes: config?.settings.offsetMinutes ?? 480,
       mobileCheck: config?.settings.mobileCheck ?? "cn",
