@@ -72,9 +72,16 @@ export class Reassembly<M> {
 
   /** Takes over the part timeouts of this scope (also those due while no receiver ran). */
   listen(): () => void {
-    return this.o.state.onDue(this.kind, (key) => {
-      this.takeAndEmit(key, "timeout").catch(this.o.onError);
-    });
+    return this.o.state.onDue(this.kind, (key) =>
+      // A failure is said, and the deadline fires again (the parts are still there).
+      this.takeAndEmit(key, "timeout").then(
+        () => undefined,
+        (e: unknown) => {
+          this.o.onError(e);
+          throw e;
+        },
+      ),
+    );
   }
 
   static keyOf(p: Pick<LongPart<unknown>, "mobile" | "destcode" | "id" | "total">): string {

@@ -72,9 +72,17 @@ export = function (RED: NodeAPI): void {
     };
     // A config node's status is not drawn on the canvas; the nodes using it show it too.
     const showState = () => node.status(node.stateStatus() ?? (adjusted.length ? adjustedStatus() : {}));
+    // One line per outage (its reason may change while it lasts: the status follows it); a wrong
+    // URL or password is an error, an unreachable Redis a warning.
+    let wasLocal = s.store === "redis" && lease.problem()?.kind === "url";
     const offMode = lease.state.onMode((mode) => {
-      if (mode === "local") node.warn(tr("state.local", { reason: reason() }));
-      else node.log(tr("state.shared"));
+      const local = mode === "local";
+      if (local && !wasLocal) {
+        const kind = lease.problem()?.kind;
+        if (kind === "auth" || kind === "url") node.error(tr("state.local", { reason: reason() }));
+        else node.warn(tr("state.local", { reason: reason() }));
+      } else if (!local && wasLocal) node.log(tr("state.shared"));
+      wasLocal = local;
       showState();
     });
     if (s.store === "redis" && lease.problem()?.kind === "url") {

@@ -186,8 +186,8 @@ describe("multi: sms-guard in two Node-RED processes on one Redis", function () 
     // The node's start has reached Redis (its release deadline is there), so the holds go to Redis
     // and not to a state still connecting, which would keep them in this process (SPEC B6).
     await until(async () => {
-      const [due] = await keys(":due");
-      return !!due && (await redis.command("ZRANGE", due, "0", "-1")).includes("guard:guard-night");
+      const [due] = await keys(":due:guard:guard-night");
+      return !!due && (await redis.command("ZRANGE", due, "0", "-1")).includes("release");
     });
     for (const i of [0, 1, 2]) assert.deepEqual(await alert(a, "night", `held-${i}`, `HELD ${i}`), { held: true });
     const held = await keys("guard:guard-night:held");

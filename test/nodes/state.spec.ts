@@ -188,8 +188,14 @@ describe("nodes: the account state", function () {
       await waitFor(() => statuses("s").some((s) => s.fill === "red"), 8000, "red status on the send node");
       assert.ok(statuses("cfg").some((s) => s.fill === "red" && /redis/i.test(String(s.text))));
       const warnings = logged("warn");
-      assert.equal(warnings.filter((w) => /state/.test(w)).length, 1, warnings.join(" | "));
-      for (const line of [...warnings, ...logged("error"), ...logged("log")]) {
+      const errors = logged("error");
+      assert.equal(
+        errors.filter((w) => /state/.test(w)).length,
+        1,
+        "a wrong password is an error: " + errors.join(" | "),
+      );
+      assert.equal(warnings.filter((w) => /state/.test(w)).length, 0, warnings.join(" | "));
+      for (const line of [...warnings, ...errors, ...logged("log")]) {
         assert.doesNotMatch(line, /Wrong-Pw-9912|Redis-Pa55/);
       }
       const out = collect("out");

@@ -12,6 +12,9 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** starts again on the same port (after kill or stop) */
   restart(): Promise<void>;
+  /** a Redis that stops answering without closing anything (SIGSTOP), and its return (SIGCONT) */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
   /** one command through a raw socket, for looking at keys without our client */
   command(...args: string[]): Promise<string>;
@@ -133,6 +136,7 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Redi
     child = null;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGCONT"); // a paused server would not act on the signal
     c.kill(signal);
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     if (c.exitCode === null && c.signalCode === null) {
@@ -151,6 +155,8 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Redi
       return `redis://${auth}127.0.0.1:${port}`;
     },
     kill: () => halt("SIGKILL"),
+    pause: () => void child?.kill("SIGSTOP"),
+    resume: () => void child?.kill("SIGCONT"),
     restart: () => launch(port),
     stop: () => halt("SIGTERM"),
     command: (...args: string[]) => raw(port, opts.password, args),

@@ -1,7 +1,8 @@
 // Redis with a local fallback (SPEC B6): while Redis is unreachable or failing, every operation
 // runs on this process's memory, so nothing is blocked or refused because of Redis; when Redis
 // is back, operations go there again. What was kept locally in between stays local (a push may
-// then be emitted twice, never dropped).
+// then be emitted twice, never dropped). Takes are the exception: a take that fails in Redis is
+// not "nothing there" but a failure the caller retries, unless what it found locally answers it.
 import { EventEmitter } from "node:events";
 import type {
   AccountState,
@@ -19,8 +20,12 @@ import { RedisStateError, type RedisState } from "./redis";
 
 export class FailoverState implements AccountState {
   readonly backend = "redis" as const;
-  private readonly events = new EventEmitter();
+  // Every node of the account listens: dozens are normal, not a leak.
+  private readonly events = new EventEmitter().setMaxListeners(0);
   private failing: RedisStateError | null = null;
+  // After a failure Redis is left alone for a moment, so not every operation waits out a Redis
+  // that stopped answering; then one operation tries it again.
+  private failingUntil = 0;
   private last: string;
 
   /** `redis` is null when it could not even be set up (`problem` says why). */
@@ -64,22 +69,55 @@ export class FailoverState implements AccountState {
     this.events.emit("mode", this.mode, reason);
   }
 
-  private async run<T>(remote: (r: RedisState) => Promise<T>, local: () => T): Promise<T> {
+  private usable(): RedisState | null {
     const r = this.redis;
-    if (r && r.mode === "shared") {
+    return r && r.mode === "shared" && (!this.failing || Date.now() >= this.failingUntil) ? r : null;
+  }
+
+  private ok(): void {
+    if (!this.failing) return;
+    this.failing = null;
+    this.update("Redis answers again");
+  }
+
+  private fail(e: unknown): void {
+    this.failing = e instanceof RedisStateError ? e : new RedisStateError("command", shortReason(e));
+    this.failingUntil = Date.now() + RETRY_REDIS_MS;
+    this.update(this.failing.message);
+  }
+
+  private async run<T>(remote: (r: RedisState) => Promise<T>, local: () => T): Promise<T> {
+    const r = this.usable();
+    if (r) {
       try {
         const v = await remote(r);
-        if (this.failing) {
-          this.failing = null;
-          this.update("Redis answers again");
-        }
+        this.ok();
         return v;
       } catch (e) {
-        this.failing = e instanceof RedisStateError ? e : new RedisStateError("command", shortReason(e));
-        this.update(this.failing.message);
+        this.fail(e);
       }
     }
     return local();
+  }
+
+  /**
+   * A take from both places. While Redis is unusable, what is in it stays there for later (its
+   * own deadline fires when Redis is back). A take that fails in Redis may have run there with
+   * the answer lost: with nothing local to answer instead, it is the caller's failure (it retries).
+   */
+  private async takeBoth<T>(remote: (r: RedisState) => Promise<T | null>, local: () => T | null): Promise<T | null> {
+    const here = local();
+    const r = this.usable();
+    if (!r) return here;
+    try {
+      const there = await remote(r);
+      this.ok();
+      return there ?? here;
+    } catch (e) {
+      this.fail(e);
+      if (here === null) throw e;
+      return here;
+    }
   }
 
   claim(key: string, ttlMs: number): Promise<boolean> {
@@ -120,12 +158,10 @@ export class FailoverState implements AccountState {
     );
   }
 
-  async take(key: string): Promise<string | null> {
-    return (
-      (await this.run(
-        (r) => r.take(key),
-        () => null,
-      )) ?? this.local.takeNow(key)
+  take(key: string): Promise<string | null> {
+    return this.takeBoth(
+      (r) => r.take(key),
+      () => this.local.takeNow(key),
     );
   }
 
@@ -137,12 +173,16 @@ export class FailoverState implements AccountState {
   }
 
   async takeList(key: string): Promise<string[]> {
-    const remote = await this.run(
+    // Items kept locally arrived during an outage, after those in Redis.
+    let here: string[] = [];
+    const there = await this.takeBoth(
       (r) => r.takeList(key),
-      () => [] as string[],
+      () => {
+        here = this.local.takeListNow(key);
+        return here.length ? here : null;
+      },
     );
-    const local = this.local.takeListNow(key);
-    return local.length ? local.concat(remote) : remote;
+    return there === null || there === here ? here : there.concat(here);
   }
 
   addPart(
@@ -160,14 +200,14 @@ export class FailoverState implements AccountState {
   }
 
   async takeParts(group: string, key: string): Promise<Map<number, string> | null> {
-    const remote = await this.run(
+    let here: Map<number, string> | null = null;
+    const there = await this.takeBoth(
       (r) => r.takeParts(group, key),
-      () => null,
+      () => (here = this.local.takePartsNow(group, key)),
     );
-    const local = this.local.takePartsNow(group, key);
-    if (!local) return remote;
-    if (remote) for (const [n, v] of remote) local.set(n, v);
-    return local;
+    if (there === null || here === null || there === here) return there;
+    for (const [n, v] of here as Map<number, string>) there.set(n, v);
+    return there;
   }
 
   tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
@@ -186,12 +226,10 @@ export class FailoverState implements AccountState {
     return m.result === "unknown" ? this.local.markNow(key, member, value) : m;
   }
 
-  async takeTally(key: string): Promise<Tally | null> {
-    return (
-      (await this.run(
-        (r) => r.takeTally(key),
-        () => null,
-      )) ?? this.local.takeTallyNow(key)
+  takeTally(key: string): Promise<Tally | null> {
+    return this.takeBoth(
+      (r) => r.takeTally(key),
+      () => this.local.takeTallyNow(key),
     );
   }
 
@@ -231,6 +269,8 @@ export class FailoverState implements AccountState {
     await Promise.all([this.redis?.close(), this.local.close()]);
   }
 }
+
+const RETRY_REDIS_MS = 5000;
 
 function shortReason(e: unknown): string {
   const text = String((e as Error)?.message ?? e);

@@ -46,8 +46,11 @@ export interface Tally {
   pending: string[];
 }
 
-/** Called once, on exactly one instance, when a deadline of its kind is due. */
-export type DueHandler = (id: string) => void;
+/**
+ * Called when a deadline of its kind is due, on one instance at a time. A handler that returns a
+ * promise which rejects has failed: the deadline fires again later (at least once).
+ */
+export type DueHandler = (id: string) => void | Promise<void>;
 
 export interface AccountState {
   readonly backend: "memory" | "redis";
@@ -97,8 +100,9 @@ export interface AccountState {
   schedule(kind: string, id: string, at: number): Promise<void>;
   cancel(kind: string, id: string): Promise<void>;
   /**
-   * Handles deadlines of `kind` in this process: each due one goes to exactly one handler on one
-   * instance. Deadlines due while no instance handles their kind wait for one.
+   * Handles deadlines of `kind` in this process: each due one goes to one handler on one instance
+   * at a time, and again only when that handler failed. Deadlines due while no instance handles
+   * their kind wait for one.
    */
   onDue(kind: string, handler: DueHandler): () => void;
   /** removes every deadline of `kind` and returns their ids (a node removed for good, a stop) */

@@ -1,6 +1,5 @@
 // The account state in this process: every operation is one synchronous step (so it is atomic),
 // wrapped in a resolved promise to share the interface with Redis.
-import { EventEmitter } from "node:events";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import { Fifo } from "../fifo";
@@ -98,6 +97,8 @@ class Heap<T extends { at: number }> {
 
 const SEP = "\u0000";
 const MAX_TIMER = 2 ** 31 - 1;
+const RETRY_MS = 5000;
+const RETRIES = 12;
 
 export class MemoryState implements AccountState {
   readonly backend = "memory" as const;
@@ -113,7 +114,7 @@ export class MemoryState implements AccountState {
   private readonly handlers = new Map<string, DueHandler>();
   // Due deadlines whose kind had no handler (mid-redeploy), by kind, until one arrives.
   private readonly waiting = new Map<string, Set<string>>();
-  private readonly events = new EventEmitter();
+  private readonly retries = new Map<string, number>();
   private timer: unknown = null;
   private timerAt = Infinity;
   private closed = false;
@@ -123,10 +124,9 @@ export class MemoryState implements AccountState {
     this.maxKeys = Math.max(1, opts.maxKeys ?? 1_000_000);
   }
 
-  onMode(fn: (mode: StateMode, reason: string) => void): () => void {
-    // Memory is always where it should be: nothing ever changes.
-    this.events.on("mode", fn);
-    return () => this.events.off("mode", fn);
+  onMode(_fn: (mode: StateMode, reason: string) => void): () => void {
+    // Memory is always where it should be: its mode never changes.
+    return () => undefined;
   }
 
   // --- the synchronous core (also used by the Redis failover as its local state) ----------------
@@ -516,11 +516,22 @@ export class MemoryState implements AccountState {
       return;
     }
     this.deadlines.delete(k);
+    const retry = () => {
+      // A failed handler (it reports its own failure) gets the deadline again a little later,
+      // unless it was set again meanwhile; a bounded number of times.
+      const n = (this.retries.get(k) ?? 0) + 1;
+      if (n > RETRIES || this.deadlines.has(k) || this.closed) return void this.retries.delete(k);
+      this.retries.set(k, n);
+      this.scheduleNow(kind, k.slice(sep + 1), this.clock.now() + RETRY_MS);
+    };
+    let result: void | Promise<void>;
     try {
-      handler(k.slice(sep + 1));
+      result = handler(k.slice(sep + 1));
     } catch {
-      // A handler's failure is its own to report; the other deadlines still fire.
+      return retry();
     }
+    if (result instanceof Promise) result.then(() => this.retries.delete(k), retry);
+    else this.retries.delete(k);
   }
 
   private deliverWaiting(kind: string): void {

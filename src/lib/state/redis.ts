@@ -22,9 +22,18 @@ import type {
 
 /** Garbage-collection margin on every key's TTL beyond its logical lifetime. */
 const SLACK_MS = 60_000;
+/**
+ * A deadline's zset lives this long past its latest deadline: at least as long as what its
+ * handlers take (parts are kept a day past their wait), so a restart that comes late still fires it.
+ */
+const DUE_KEEP_MS = 2 * 24 * 3600_000;
 /** How often due deadlines of the kinds handled here are looked for. */
 const POLL_MS = 250;
-const SEP = "\n";
+/**
+ * A claimed deadline is leased, not removed: it is removed when its handler has finished. A
+ * handler that failed (or an instance that died meanwhile) leaves it to fire again after this.
+ */
+const LEASE_MS = 30_000;
 
 export interface RedisStateOptions {
   url: string;
@@ -36,6 +45,8 @@ export interface RedisStateOptions {
   clock?: Clock;
   /** ms a command may take before the caller falls back (Redis slow or gone) */
   commandTimeoutMs?: number;
+  /** ms a claimed deadline stays with its instance before it fires again (tests shorten it) */
+  leaseMs?: number;
 }
 
 export type RedisProblem = "url" | "auth" | "connect" | "command";
@@ -61,7 +72,8 @@ export class RedisStateError extends Error {
 
 type Reply = string | number | null | Reply[];
 
-const lua = (body: string) => body.replace(/\bSLACK\b/g, String(SLACK_MS));
+const lua = (body: string) =>
+  body.replace(/\bSLACK\b/g, String(SLACK_MS)).replace(/\bDUE_KEEP\b/g, String(DUE_KEEP_MS));
 
 const SCRIPTS = {
   claim: lua(`
@@ -112,8 +124,10 @@ const SCRIPTS = {
     local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
     redis.call('SET', KEYS[1], start + iv, 'PX', start + iv - now + SLACK)
     return start - now`),
+  // RPUSH in slices: Lua's unpack refuses more than ~8,000 values at once.
   append: lua(`
-    local n = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+    local n = 0
+    for i = 3, #ARGV, 1000 do n = redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
     local max = tonumber(ARGV[1])
     local dropped = {}
     if n > max then
@@ -126,16 +140,18 @@ const SCRIPTS = {
     local l = redis.call('LRANGE', KEYS[1], 0, -1)
     redis.call('DEL', KEYS[1])
     return l`,
-  // KEYS: message hash, group index (zset message -> first arrival), group sizes (hash message -> bytes)
-  // ARGV: number, value, total, ttl, maxPending, message key, hash key prefix, now
-  // Evicted messages' hashes are named from the prefix: same hash tag, so the same slot.
+  // KEYS: message hash, group index (zset message -> first arrival), group sizes (hash message ->
+  // bytes, and "*" -> all bytes). ARGV: number, value, total, ttl, maxPending, message key, hash
+  // key prefix, now, maxBytes. Evicted messages' hashes are named from the prefix: same hash tag,
+  // so the same slot (a Cluster keeps them together).
   addPart: lua(`
     if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'duplicate'} end
-    local size = #ARGV[2] + #ARGV[6]
+    local size = #ARGV[2] + #ARGV[6] + 100
     if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
       local all = redis.call('HGETALL', KEYS[1])
       redis.call('DEL', KEYS[1])
       redis.call('ZREM', KEYS[2], ARGV[6])
+      redis.call('HINCRBY', KEYS[3], '*', 0 - tonumber(redis.call('HGET', KEYS[3], ARGV[6]) or '0'))
       redis.call('HDEL', KEYS[3], ARGV[6])
       return {'complete', all}
     end
@@ -143,14 +159,16 @@ const SCRIPTS = {
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('ZADD', KEYS[2], 'NX', ARGV[8], ARGV[6])
     redis.call('HINCRBY', KEYS[3], ARGV[6], size)
+    local bytes = redis.call('HINCRBY', KEYS[3], '*', size)
     redis.call('PEXPIRE', KEYS[2], ttl)
     redis.call('PEXPIRE', KEYS[3], ttl)
     local out = {'added'}
-    while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) do
+    while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) or (bytes > tonumber(ARGV[9]) and redis.call('ZCARD', KEYS[2]) > 0) do
       local oldest = redis.call('ZPOPMIN', KEYS[2])
       local hk = ARGV[7] .. oldest[1]
       local parts = redis.call('HGETALL', hk)
       redis.call('DEL', hk)
+      bytes = redis.call('HINCRBY', KEYS[3], '*', 0 - tonumber(redis.call('HGET', KEYS[3], oldest[1]) or '0'))
       redis.call('HDEL', KEYS[3], oldest[1])
       if #parts > 0 then
         out[#out + 1] = oldest[1]
@@ -162,6 +180,7 @@ const SCRIPTS = {
     local all = redis.call('HGETALL', KEYS[1])
     redis.call('DEL', KEYS[1])
     redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('HINCRBY', KEYS[3], '*', 0 - tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0'))
     redis.call('HDEL', KEYS[3], ARGV[1])
     return all`,
   mark: `
@@ -179,35 +198,36 @@ const SCRIPTS = {
     local m = redis.call('HGETALL', KEYS[3])
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
     return {p, m}`,
+  // One zset per kind (due:<kind>): a kind's deadlines never wait behind another kind's.
   schedule: lua(`
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-    local want = tonumber(ARGV[1]) - tonumber(ARGV[3]) + SLACK
+    local want = tonumber(ARGV[1]) - tonumber(ARGV[3]) + DUE_KEEP
+    if want < SLACK then want = SLACK end
     if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
     return 1`),
-  // ARGV: now, most to claim, then the kinds this instance handles (each with the separator)
+  // KEYS: the due zsets of the kinds handled here. ARGV: now, most per kind, lease. Returns
+  // (key index, id, leased score) triples; the ids stay, leased, until acknowledged.
   claimDue: `
-    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]) * 4)
+    local now, limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
     local out = {}
-    for _, m in ipairs(due) do
-      for i = 3, #ARGV do
-        if string.sub(m, 1, #ARGV[i]) == ARGV[i] then
-          if redis.call('ZREM', KEYS[1], m) == 1 then out[#out + 1] = m end
-          break
-        end
+    for i = 1, #KEYS do
+      for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, limit)) do
+        redis.call('ZADD', KEYS[i], 'XX', now + lease, m)
+        out[#out + 1] = i
+        out[#out + 1] = m
+        out[#out + 1] = now + lease
       end
-      if #out >= tonumber(ARGV[2]) then break end
     end
     return out`,
+  // Removes a handled deadline, unless it was set again meanwhile (its score moved).
+  ack: `
+    local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+    if score and tonumber(score) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+    return 0`,
   drain: `
     local all = redis.call('ZRANGE', KEYS[1], 0, -1)
-    local out = {}
-    for _, m in ipairs(all) do
-      if string.sub(m, 1, #ARGV[1]) == ARGV[1] then
-        redis.call('ZREM', KEYS[1], m)
-        out[#out + 1] = string.sub(m, #ARGV[1] + 1)
-      end
-    end
-    return out`,
+    redis.call('DEL', KEYS[1])
+    return all`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -239,7 +259,9 @@ export class RedisState implements AccountState {
   private readonly base: string;
   private readonly clock: Clock;
   private readonly timeoutMs: number;
-  private readonly events = new EventEmitter();
+  private readonly leaseMs: number;
+  // Every node of the account listens: dozens are normal, not a leak.
+  private readonly events = new EventEmitter().setMaxListeners(0);
   private readonly handlers = new Map<string, DueHandler>();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
@@ -251,6 +273,7 @@ export class RedisState implements AccountState {
   constructor(opts: RedisStateOptions) {
     this.clock = opts.clock ?? systemClock;
     this.timeoutMs = opts.commandTimeoutMs ?? 1000;
+    this.leaseMs = opts.leaseMs ?? LEASE_MS;
     this.base = `${opts.prefix}{${scopeTag(opts.scope)}}:`;
     let url: URL;
     try {
@@ -327,7 +350,21 @@ export class RedisState implements AccountState {
 
   private command(args: string[]): Promise<Reply> {
     if (this.closed) return Promise.reject(new RedisStateError("command", "closed"));
-    return this.client.sendCommand<Reply>(args, { timeout: this.timeoutMs });
+    return this.bounded(this.client.sendCommand<Reply>(args));
+  }
+
+  /**
+   * node-redis's own command timeout only covers the wait before a command is written: a Redis
+   * that stops answering (paused, blackholed, a slow script) would hold every caller. Nothing
+   * waits longer than the timeout; the caller falls back (the command may still run later).
+   */
+  private bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout;
+    const timeout = new Promise<never>((_r, reject) => {
+      timer = setTimeout(() => reject(new RedisStateError("command", "timeout")), this.timeoutMs);
+    });
+    p.catch(() => undefined);
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   async claim(key: string, ttlMs: number): Promise<boolean> {
@@ -406,6 +443,7 @@ export class RedisState implements AccountState {
       key,
       this.key(`${group}:m:`),
       this.clock.now(),
+      limits.maxBytes,
     ])) as Reply[];
     const result = r[0] as PartAdd["result"];
     if (result === "complete") return { result, parts: partsOf(r[1]) };
@@ -434,7 +472,7 @@ export class RedisState implements AccountState {
     multi.addCommand(["PEXPIRE", p, ttl]);
     multi.addCommand(["SET", t, String(members.length), "PX", ttl]);
     if (this.closed) throw new RedisStateError("command", "closed");
-    await multi.exec();
+    await this.bounded(multi.exec());
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {
@@ -449,11 +487,11 @@ export class RedisState implements AccountState {
   }
 
   async schedule(kind: string, id: string, at: number): Promise<void> {
-    await this.eval("schedule", ["due"], [Math.ceil(at), kind + SEP + id, this.clock.now()]);
+    await this.eval("schedule", [`due:${kind}`], [Math.ceil(at), id, this.clock.now()]);
   }
 
   async cancel(kind: string, id: string): Promise<void> {
-    await this.command(["ZREM", this.key("due"), kind + SEP + id]);
+    await this.command(["ZREM", this.key(`due:${kind}`), id]);
   }
 
   onDue(kind: string, handler: DueHandler): () => void {
@@ -465,29 +503,34 @@ export class RedisState implements AccountState {
   }
 
   async drain(kind: string): Promise<string[]> {
-    return ((await this.eval("drain", ["due"], [kind + SEP])) as string[]) ?? [];
+    return ((await this.eval("drain", [`due:${kind}`], [])) as string[]) ?? [];
   }
 
-  /** Claims and hands out the due deadlines of the kinds handled here (the poller calls it). */
+  /**
+   * Claims the due deadlines of the kinds handled here (leased: another instance does not take
+   * them meanwhile) and hands them out; each is removed when its handler has finished, or fires
+   * again after the lease when it failed (at least once, on one instance at a time).
+   */
   async poll(): Promise<number> {
     if (this.polling || this.closed || !this.handlers.size || this.mode !== "shared") return 0;
     this.polling = true;
     let handled = 0;
     try {
       for (let round = 0; round < 100; round++) {
-        const kinds = [...this.handlers.keys()].map((k) => k + SEP);
-        const due = (await this.eval("claimDue", ["due"], [this.clock.now(), 100, ...kinds])) as string[];
-        for (const m of due) {
-          const sep = m.indexOf(SEP);
-          const handler = this.handlers.get(m.slice(0, sep));
+        const kinds = [...this.handlers.keys()];
+        const due = (await this.eval(
+          "claimDue",
+          kinds.map((k) => `due:${k}`),
+          [this.clock.now(), 100, this.leaseMs],
+        )) as Array<string | number>;
+        for (let i = 0; i + 2 < due.length; i += 3) {
+          const kind = kinds[Number(due[i]) - 1];
+          const id = String(due[i + 1]);
+          const lease = Number(due[i + 2]);
           handled++;
-          try {
-            handler?.(m.slice(sep + 1));
-          } catch {
-            // A handler reports its own failures; the rest still fire.
-          }
+          this.run(kind, id, lease);
         }
-        if (due.length < 100) break;
+        if (due.length < 300) break;
       }
     } catch {
       // Redis went away mid-poll: the next poll (or the local state) carries on.
@@ -495,6 +538,18 @@ export class RedisState implements AccountState {
       this.polling = false;
     }
     return handled;
+  }
+
+  private run(kind: string, id: string, lease: number): void {
+    const ack = () => this.eval("ack", [`due:${kind}`], [id, lease]).catch(() => undefined);
+    let result: void | Promise<void>;
+    try {
+      result = this.handlers.get(kind)?.(id);
+    } catch {
+      return; // it fires again after the lease
+    }
+    if (result instanceof Promise) result.then(ack, () => undefined);
+    else void ack();
   }
 
   // The poll runs on real time even when the state's clock is injected: deadlines are compared

@@ -563,6 +563,12 @@ describe("tracking: redis only", function () {
       assert.ok(ttl > 0, `${k} has no TTL`);
       // 60 s: the Redis state's own garbage-collection slack on top of the logical lifetime. The
       // account's one "tracking in use" key lasts as long as the longest timeout could.
+      // A kind's deadline zset is kept two days past its latest deadline (a late restart still
+      // fires it); it holds only deadline ids.
+      if (k.includes(":due:")) {
+        assert.ok(ttl <= 2 * 24 * 60 * MIN + 30 * MIN + MIN, `${k}: ${ttl} ms`);
+        continue;
+      }
       const most = k.endsWith(":track:on") ? MAX_TRACK_TIMEOUT_MS + MARGIN_MS + 2 * MIN : 30 * MIN + MARGIN_MS + MIN;
       assert.ok(ttl <= most, `${k}: ${ttl} ms`);
     }

@@ -135,6 +135,21 @@ export function stateContract(name: string, make: (clock: FakeClock) => Promise<
       assert.equal(await state.takeParts("g2", "old"), null);
     });
 
+    it("parts: bounded in bytes too, the oldest messages evicted first (never dropped)", async () => {
+      const limits = { ttlMs: 60_000, maxPending: 1000, maxBytes: 10_000 };
+      const evicted: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        clock.advance(1);
+        const r = await state.addPart("gb", `m${String(i).padStart(2, "0")}`, 1, 2, "x".repeat(1000), limits);
+        for (const e of r.evicted ?? []) evicted.push(e.key);
+      }
+      assert.ok(evicted.length >= 40, `${evicted.length} evicted`);
+      assert.deepEqual(evicted, [...evicted].sort(), "oldest first");
+      let kept = 0;
+      for (let i = 0; i < 50; i++) if (await state.takeParts("gb", `m${String(i).padStart(2, "0")}`)) kept++;
+      assert.equal(evicted.length + kept, 50);
+    });
+
     it("tally: each member marked once; strangers and unknown tallies say so; taken once", async () => {
       assert.deepEqual(await state.mark("t", "a", "DELIVRD"), { result: "unknown", left: 0 });
       await state.tally("t", ["a", "b", "c"], 60_000);
@@ -162,7 +177,7 @@ export function stateContract(name: string, make: (clock: FakeClock) => Promise<
 
     it("deadlines: fire once at their time; moved, cancelled and drained ones do not fire early or at all", async () => {
       const fired: string[] = [];
-      const off = state.onDue("k", (id) => fired.push(id));
+      const off = state.onDue("k", (id) => void fired.push(id));
       const t0 = clock.now();
       await state.schedule("k", "a", t0 + 1000);
       await state.schedule("k", "b", t0 + 1000);
@@ -183,7 +198,7 @@ export function stateContract(name: string, make: (clock: FakeClock) => Promise<
       await state.schedule("later", "x", clock.now() + 100);
       clock.advance(200);
       const fired: string[] = [];
-      const off = s.twin().onDue("later", (id) => fired.push(id));
+      const off = s.twin().onDue("later", (id) => void fired.push(id));
       clock.advance(1);
       await waitFor(() => fired.length === 1, 5000, "parked deadline");
       assert.deepEqual(fired, ["x"]);

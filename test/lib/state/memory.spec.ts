@@ -35,6 +35,24 @@ describe("state: memory bounds", () => {
     assert.equal(state.size.keys, 1);
   });
 
+  it("a handler that fails gets its deadline again a little later, a bounded number of times", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    let calls = 0;
+    state.onDue("k", () => {
+      calls++;
+      return Promise.reject(new Error("failed"));
+    });
+    await state.schedule("k", "a", clock.now());
+    for (let i = 0; i < 30; i++) {
+      clock.advance(5000);
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+    assert.equal(calls, 13, "the first try and 12 retries");
+    await state.close();
+  });
+
   it("a handler that throws does not stop the other deadlines", async () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });

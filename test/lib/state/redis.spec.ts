@@ -64,14 +64,64 @@ describe("state: Redis (a real redis-server)", function () {
     const b = make(clock, "dl:");
     await Promise.all([ready(a), ready(b)]);
     const fired: string[] = [];
-    a.onDue("k", (id) => fired.push(`a:${id}`));
-    b.onDue("k", (id) => fired.push(`b:${id}`));
+    a.onDue("k", (id) => void fired.push(`a:${id}`));
+    b.onDue("k", (id) => void fired.push(`b:${id}`));
     for (let i = 0; i < 20; i++) await a.schedule("k", String(i), clock.now() + 100);
     clock.advance(100);
     await waitFor(() => fired.length >= 20, 5000, "20 deadlines");
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(fired.length, 20);
     assert.equal(new Set(fired.map((f) => f.slice(2))).size, 20);
+  });
+
+  it("a handler that fails gets its deadline again after the lease; a finished one is gone", async () => {
+    const clock = new FakeClock();
+    const s = new RedisState({ url: redis.url, prefix: "lease:", scope: "x", clock, leaseMs: 300 });
+    open.push(s);
+    await ready(s);
+    const calls: string[] = [];
+    let fail = true;
+    s.onDue("k", (id) => {
+      calls.push(id);
+      return fail ? Promise.reject(new Error("state failed")) : Promise.resolve();
+    });
+    await s.schedule("k", "a", clock.now());
+    await waitFor(() => calls.length === 1, 5000, "first call");
+    fail = false;
+    clock.advance(300);
+    await waitFor(() => calls.length === 2, 5000, "the retry after the lease");
+    clock.advance(10_000);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(calls, ["a", "a"]);
+  });
+
+  it("due deadlines of another kind never hold back this instance's own", async () => {
+    const clock = new FakeClock();
+    const s = make(clock, "starve:");
+    await ready(s);
+    for (let i = 0; i < 500; i++) await s.schedule("other", String(i), clock.now());
+    await s.schedule("mine", "x", clock.now());
+    const fired: string[] = [];
+    s.onDue("mine", (id) => void fired.push(id));
+    await waitFor(() => fired.length === 1, 5000, "our deadline");
+  });
+
+  it("a deadline's key outlives what it governs: a restart days later still finds it", async () => {
+    const clock = new FakeClock();
+    const s = make(clock, "keep:");
+    await ready(s);
+    await s.schedule("part:r", "m", clock.now() + 1000);
+    const keys = (await redis.command("KEYS", "keep:*")).split("\r\n").filter((l) => l.startsWith("keep:"));
+    const ttl = Number((await redis.command("PTTL", keys[0])).replace(/^:/, ""));
+    assert.ok(ttl > 24 * 3600_000, `the due zset expires in ${ttl} ms`);
+  });
+
+  it("a list takes 10,000 items in one append", async () => {
+    const s = make(new FakeClock(), "big:");
+    await ready(s);
+    const items = Array.from({ length: 10_000 }, (_, i) => String(i));
+    assert.deepEqual(await s.append("l", items, 20_000, 60_000), []);
+    assert.equal((await s.takeList("l")).length, 10_000);
   });
 
   it("different prefixes and accounts do not share anything", async () => {
@@ -107,6 +157,48 @@ describe("state: Redis (a real redis-server)", function () {
     // One outage: one change to local (its reason may be told again as it changes), then shared.
     const changes = modes.map((m) => m.split(":")[0]).filter((m, i, all) => i === 0 || all[i - 1] !== m);
     assert.deepEqual(changes, ["local", "shared"], modes.join(" | "));
+  });
+
+  it("a Redis that stops answering (paused) holds nothing up: operations go local within a second", async () => {
+    const clock = new FakeClock();
+    const redisState = make(clock, "pause:");
+    const state = new FailoverState(redisState, new MemoryState({ clock }));
+    await ready(redisState);
+    redis.pause();
+    try {
+      const t0 = Date.now();
+      assert.equal(await state.pace("rate", 100), 0);
+      assert.equal(await state.claim("k", 1000), true);
+      assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+      assert.equal(state.mode, "local");
+      // Right after a failure Redis is left alone: the next operations do not wait at all.
+      const t1 = Date.now();
+      await state.admit([{ window: { key: "w", ttlMs: 1000 } }]);
+      assert.ok(Date.now() - t1 < 200, `took ${Date.now() - t1} ms`);
+    } finally {
+      redis.resume();
+    }
+    // Back: the first operation after the pause tries Redis again and finds it answering.
+    const mode = (): string => state.mode;
+    for (let i = 0; i < 150 && mode() !== "shared"; i++) {
+      await state.claim(`probe${i}`, 1000);
+      if (mode() !== "shared") await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state.mode, "shared");
+  });
+
+  it("a take that fails in Redis with nothing local is a failure, not 'nothing there'", async () => {
+    const clock = new FakeClock();
+    const redisState = make(clock, "take:");
+    const state = new FailoverState(redisState, new MemoryState({ clock }));
+    await ready(redisState);
+    await state.put("r", "v", 60_000);
+    redis.pause();
+    try {
+      await assert.rejects(state.take("r"));
+    } finally {
+      redis.resume();
+    }
   });
 });
 
