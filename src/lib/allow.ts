@@ -157,7 +157,13 @@ function forwardedEntry(raw: string): string | null {
   return withPort ? (withPort[1] ?? withPort[2]) : entry;
 }
 
-/** A source fit for a log line: an address as parsed, or null for anything a caller made up. */
+/**
+ * A source fit for a log line, as it would be written in `allow` (a dual-stack server's
+ * ::ffff:a.b.c.d shown as a.b.c.d); null for anything that is not an address (a forwarded entry
+ * is whatever the caller wrote).
+ */
 export function printableSource(source: string | null): string | null {
-  return source !== null && source.length <= MAX_SOURCE && isIP(source) !== 0 ? source : null;
+  if (source === null || source.length > MAX_SOURCE || isIP(source) === 0) return null;
+  const v4 = source.slice(MAPPED.length);
+  return source.toLowerCase().startsWith(MAPPED) && isIPv4(v4) ? v4 : source;
 }

@@ -98,13 +98,15 @@ export class Refusals {
   constructor(
     private readonly log: (count: number, source: string | null) => void,
     private readonly everyMs = 60_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   add(source: string | null): void {
     this.total++;
     this.unlogged++;
-    if (Date.now() - this.loggedAt < this.everyMs) return;
-    this.loggedAt = Date.now();
+    const now = this.now();
+    if (now - this.loggedAt < this.everyMs) return;
+    this.loggedAt = now;
     // Only an address as parsed reaches the log: a forwarded entry is whatever the caller wrote.
     this.log(this.unlogged, printableSource(source));
     this.unlogged = 0;

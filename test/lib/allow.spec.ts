@@ -346,9 +346,12 @@ describe("lib/allow", () => {
     });
   });
 
-  it("printableSource keeps addresses only", () => {
+  it("printableSource keeps addresses only, IPv4-mapped ones as IPv4", () => {
     assert.equal(printableSource("203.0.113.7"), "203.0.113.7");
-    assert.equal(printableSource("::ffff:127.0.0.1"), "::ffff:127.0.0.1");
+    assert.equal(printableSource("::ffff:127.0.0.1"), "127.0.0.1", "as it would be written in allow");
+    assert.equal(printableSource("::FFFF:127.0.0.1"), "127.0.0.1");
+    assert.equal(printableSource("::ffff:7f00:1"), "::ffff:7f00:1");
+    assert.equal(printableSource("2001:db8::1"), "2001:db8::1");
     assert.equal(printableSource("evil\nline"), null);
     assert.equal(printableSource(null), null);
   });

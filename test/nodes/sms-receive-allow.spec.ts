@@ -11,7 +11,7 @@ import fc from "fast-check";
 import type { NodeAPI } from "node-red";
 import receiveNode = require("../../src/nodes/sms-receive");
 import { readTrustProxy } from "../../src/lib/allow";
-import { readSourceRule } from "../../src/nodes/receive-http";
+import { readSourceRule, Refusals } from "../../src/nodes/receive-http";
 import {
   ALL_NODES,
   captured,
@@ -174,7 +174,7 @@ describe("nodes/sms-receive: who may push (SPEC B4, real sockets)", function () 
     assert.equal(s.fill, "yellow");
     // One log line for the first refusal, with the address; the next ones within the minute only count.
     const lines = calls("warn").map(String);
-    assert.deepEqual(lines, [t("en-US", "sms-receive.errors.refused", { count: 1, source: "::ffff:127.0.0.2" })]);
+    assert.deepEqual(lines, [t("en-US", "sms-receive.errors.refused", { count: 1, source: "127.0.0.2" })]);
   });
 
   it("on an IPv4-only server the plain address matches, also a rule written as IPv4-mapped IPv6", async () => {
@@ -354,6 +354,28 @@ describe("nodes/sms-receive: who may push (SPEC B4, real sockets)", function () 
     assert.equal((await push({ from: "127.0.0.2", query: report(good) })).status, 200, "both checks pass");
     assert.equal(reached, 2);
     await reports.next(1);
+  });
+
+  it("refusals are logged at most once a minute, each line with the count since the last one", () => {
+    let now = 1_000_000;
+    const lines: Array<[number, string | null]> = [];
+    const refusals = new Refusals(
+      (count, source) => lines.push([count, source]),
+      60_000,
+      () => now,
+    );
+    refusals.add("::ffff:203.0.113.9");
+    for (let i = 0; i < 99; i++) refusals.add("198.51.100.1");
+    now += 59_999;
+    refusals.add("198.51.100.1");
+    assert.deepEqual(lines, [[1, "203.0.113.9"]]);
+    now += 1;
+    refusals.add("garbage\nline");
+    assert.deepEqual(lines, [
+      [1, "203.0.113.9"],
+      [101, null],
+    ]);
+    assert.equal(refusals.total, 102);
   });
 
   describe("the open-endpoint warning", () => {
