@@ -29,8 +29,12 @@ export interface PartTimeout {
   problem: { key: "partTimeoutClamped" | "partTimeoutUnreadable"; params: Record<string, string | number> } | null;
 }
 
-/** Reads the node's `partTimeout` (a number or numeric string) the way the editor's validator does. */
+/**
+ * Reads the node's `partTimeout` (a number or numeric string) the way the editor's validator does.
+ * Absent (a hand-written or older flow) is the default, with nothing to say.
+ */
 export function readPartTimeout(v: unknown): PartTimeout {
+  if (v === undefined || v === null) return { seconds: PART_TIMEOUT.fallback, problem: null };
   const text = typeof v === "string" ? v.trim() : typeof v === "number" ? String(v) : "";
   const n = text === "" ? NaN : Number(text);
   if (!Number.isFinite(n)) {

@@ -178,3 +178,55 @@ describe("faults: push abuse", function () {
     assert.equal(sendSpy.args.length - before, 1000);
   });
 });
+
+describe("faults: pushes from a source not on the allow-list", function () {
+  this.timeout(60_000);
+  afterEach(() => helper.unload());
+
+  it("a flood of 500 (GET, POST, oversized): all 403, nothing emitted, one log line, the count on the status", async () => {
+    await load(
+      flowWith({}, [
+        {
+          id: "r",
+          type: "sms-receive",
+          config: "cfg",
+          path: "/p",
+          partTimeout: 600,
+          allow: "10.0.0.0/8, 2001:db8::/32",
+          wires: [["out"], ["out2"]],
+        },
+      ]),
+      creds({ receiver: "rcv", receiverPassword: RECEIVER_PASSWORD }),
+    );
+    const reports = collect("out");
+    const inbound = collect("out2");
+    const app = supertest(captured.httpNode!);
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => {
+        if (i % 3 === 0) return app.get("/p").query({ ...report, msgid: String(i) });
+        if (i % 3 === 1) return app.post("/p").type("form").send(mo);
+        return app
+          .post("/p")
+          .type("form")
+          .send({ ...report, pad: "x".repeat(200_000) });
+      }),
+    );
+    assert.deepEqual([...new Set(answers.map((r) => `${r.status} ${r.text}`))], ["403 Forbidden"]);
+    await sleep(50);
+    assert.equal(reports.msgs.length + inbound.msgs.length, 0);
+    type Spy = { args: unknown[][]; thisValues: Array<{ id: string }> };
+    const own = (m: "warn" | "status") => {
+      const spy = helper.getNode("r")[m] as unknown as Spy;
+      return spy.args.filter((_a, k) => spy.thisValues[k]?.id === "r").map((a) => a[0]);
+    };
+    assert.deepEqual(own("warn").map(String), ["sms-receive.errors.refused"]);
+    const until = Date.now() + 8000;
+    let last = own("status").at(-1) as { fill: string; text: string };
+    while (last.text !== "sms-receive.status.countsRefused" && Date.now() < until) {
+      await sleep(20);
+      last = own("status").at(-1) as { fill: string; text: string };
+    }
+    assert.equal(last.text, "sms-receive.status.countsRefused");
+    assert.equal(last.fill, "yellow");
+  });
+});

@@ -639,6 +639,8 @@ describe("nodes/sms-receive (real HTTP on RED.httpNode)", () => {
       return spy.args.filter((_a, k) => spy.thisValues[k]?.id === id).map((a) => a[0]);
     };
     const lastStatus = () => calls("status").at(-1) as { fill: string; shape: string; text: string };
+    // With receiver credentials the endpoint is not open to anyone, so no warning says so.
+    const withReceiverCreds = creds({ receiver: "rcv", receiverPassword: RECEIVER_PASSWORD });
 
     it("a config id that does not resolve: said on the status and once in the log", async () => {
       await load(flowWith({}, [receiver({ config: "no-such-config" })]), creds());
@@ -699,8 +701,17 @@ describe("nodes/sms-receive (real HTTP on RED.httpNode)", () => {
       }
     });
 
+    it("a flow without a part wait (hand-written, or older) uses 600 s quietly", async () => {
+      const { partTimeout: _p, ...withoutPartTimeout } = receiver();
+      await load(flowWith({}, [withoutPartTimeout as FlowNode]), withReceiverCreds);
+      assert.deepEqual(calls("warn"), []);
+      assert.equal(lastStatus().fill, "grey");
+      assert.deepEqual(readPartTimeout(undefined), { seconds: 600, problem: null });
+      assert.deepEqual(readPartTimeout(null), { seconds: 600, problem: null });
+    });
+
     it("a valid part wait is quiet", async () => {
-      await load(flowWith({}, [receiver({ partTimeout: "60" })]), creds());
+      await load(flowWith({}, [receiver({ partTimeout: "60" })]), withReceiverCreds);
       assert.equal(calls("warn").length, 0);
       assert.equal(lastStatus().fill, "grey");
     });
