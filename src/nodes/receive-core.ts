@@ -181,6 +181,7 @@ export class PushEndpoint {
   private readonly expected: Buffer;
   private readonly unlisten: () => void;
   private closed = false;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(private readonly o: ReceiveOptions) {
     this.auth = o.receiver !== "" || o.receiverPassword !== "";
@@ -205,18 +206,28 @@ export class PushEndpoint {
    * local memory (failover), so a push is emitted at least once, never dropped.
    */
   private once(key: string, emit: () => void): () => void {
-    return () => {
-      this.o.state.claim(`${this.o.scope}:seen:${key}`, this.dedupeMs).then(
-        (first) => {
-          if (first) emit();
-          else this.stats.duplicates++;
-        },
-        (e: unknown) => {
-          this.o.onError(e);
-          emit();
-        },
+    return () =>
+      this.track(
+        this.o.state.claim(`${this.o.scope}:seen:${key}`, this.dedupeMs).then(
+          (first) => {
+            if (first) emit();
+            else this.stats.duplicates++;
+          },
+          (e: unknown) => {
+            this.o.onError(e);
+            emit();
+          },
+        ),
       );
-    };
+  }
+
+  /**
+   * A push answered OK whose state operation is still under way: close() waits for it, so its
+   * message leaves through this node (not a closed one) and is not lost to the redeploy.
+   */
+  private track(p: Promise<unknown>): void {
+    const t = p.catch(this.o.onError).finally(() => this.inflight.delete(t));
+    this.inflight.add(t);
   }
 
   // receivedAt has whole seconds: one formatted string per second serves a push storm.
@@ -314,11 +325,12 @@ export class PushEndpoint {
     const part = { mobile, destcode: push.destcode, ...push.ems, text: push.text, meta };
     return {
       ok: true,
-      emit: () => {
-        this.reassembly.add(part).then((r) => {
-          if (r === "duplicate") this.stats.duplicates++;
-        }, this.o.onError);
-      },
+      emit: () =>
+        this.track(
+          this.reassembly.add(part).then((r) => {
+            if (r === "duplicate") this.stats.duplicates++;
+          }),
+        ),
     };
   }
 
@@ -339,10 +351,11 @@ export class PushEndpoint {
   /**
    * Later pushes get 503. Pending long SMS stay in the account state for the node that replaces
    * this one (a redeploy), unless `flush`: then they are emitted now, as incomplete (a node
-   * removed for good, or Node-RED stopping with memory state, which would lose them).
+   * removed for good, or Node-RED stopping, with state this process would lose).
    */
   async close(flush: boolean): Promise<void> {
     this.closed = true;
+    await Promise.allSettled([...this.inflight]);
     if (flush) await this.reassembly.flush();
     this.unlisten();
   }

@@ -158,7 +158,9 @@ export = function (RED: NodeAPI): void {
       offState();
       // Pending long SMS stay for the replacing node (a redeploy), and with Redis across a
       // restart; a node removed for good, or Node-RED stopping with memory state, emits them now.
-      const flush = removed || (flowsStopping() && (config?.settings.store ?? "memory") === "memory");
+      // With Redis (while it is shared) other instances carry on with them, or they expire.
+      const kept = config?.settings.store === "redis" && config.state.mode === "shared";
+      const flush = (removed || flowsStopping()) && !kept;
       if (removed) lastScope.delete(node.id);
       endpoint
         .close(flush)
