@@ -129,13 +129,15 @@ function setup(RED: NodeAPI): void {
       void p.finally(() => inputs.delete(p));
     });
 
-    // A redeploy keeps the held alerts for the replacing node (same id); removed for good, they go.
+    // A redeploy keeps the held alerts for the replacing node (same id); removed for good, they go,
+    // unless other instances share them through Redis (they release them, or they expire).
     node.on("close", (removed: boolean, done: () => void) => {
       stopListening();
       offState();
+      const shared = config?.settings.store === "redis" && config.state.mode === "shared";
       Promise.allSettled([...inputs])
         .then(async () => {
-          if (!removed || !guard) return;
+          if (!removed || !guard || shared) return;
           const count = await guard.discard();
           if (count) node.log(_("log.discarded", { count }));
         })

@@ -217,11 +217,17 @@ export class Guard {
     onError: (e: unknown) => void,
     onCount: (held: number) => void = () => undefined,
   ): () => void {
-    const off = this.state.onDue(this.kind, () => {
-      this.release().then((rs) => {
-        for (const r of rs) onRelease(r);
-      }, onError);
-    });
+    // A release that failed is said and fires again (the held alerts are still in the state).
+    const off = this.state.onDue(this.kind, () =>
+      this.release()
+        .then((rs) => {
+          for (const r of rs) onRelease(r);
+        })
+        .catch((e: unknown) => {
+          onError(e);
+          throw e;
+        }),
+    );
     const start = () => {
       this.state.schedule(this.kind, RELEASE, this.cal.allowedFrom(this.clock.now())).catch(onError);
       this.refreshCount().then(onCount, onError);
