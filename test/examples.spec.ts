@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
+import { pictureName } from "./editor/pictures";
 import { ALL_NODES, captured, coreNode, helper, sleep } from "./support/nr";
 
 const dir = path.join(__dirname, "../../examples");
@@ -18,7 +19,12 @@ const CORE = [
   "function/10-switch.js",
   "function/10-function.js",
   "network/21-httprequest.js",
+  // example 11 reads its sensors with Node-RED's own MQTT nodes
+  "network/10-mqtt.js",
 ].map(coreNode);
+
+/** Config nodes the examples share across tabs (no `z`): the account, and example 11's MQTT broker. */
+const GLOBAL_CONFIG = ["sms-config", "mqtt-broker"];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Flow = FlowNode[];
@@ -81,12 +87,15 @@ describe("examples/ (the files)", () => {
       assert.equal(ids.size, flow.length, "no id twice");
       const tabs = flow.filter((n) => n.type === "tab");
       assert.equal(tabs.length, 1);
-      for (const n of flow.filter((n) => n.type !== "tab" && n.type !== "sms-config")) {
+      for (const n of flow.filter((n) => n.type !== "tab" && !GLOBAL_CONFIG.includes(n.type))) {
         assert.equal(n.z, tabs[0].id, `${n.type} ${n.id} is on the tab`);
         for (const out of (n.wires ?? []) as string[][])
           for (const to of out) assert.ok(ids.has(to), `${n.id} → ${to}`);
         if (n.type.startsWith("sms-")) assert.ok(ids.has(n.config as string), `${n.type} ${n.id} has its account`);
+        if (n.type.startsWith("mqtt ")) assert.ok(ids.has(n.broker as string), `${n.type} ${n.id} has its broker`);
       }
+      for (const n of flow.filter((n) => GLOBAL_CONFIG.includes(n.type)))
+        assert.equal(n.z, undefined, `${n.type} ${n.id} is a global config node`);
     });
 
     it(`"${f}": every comment says in English and in Chinese what to change and what you will see`, () => {
@@ -119,6 +128,38 @@ describe("examples/ (the files)", () => {
         seen.set(key, f);
       }
     assert.ok(seen.size >= 2);
+  });
+
+  it("every http in path is unique across the examples and is no sms-receive path", () => {
+    const receive = new Set(
+      files.flatMap((f) =>
+        read(f)
+          .filter((n) => n.type === "sms-receive")
+          .map((n) => routeKey(n.path)),
+      ),
+    );
+    const seen = new Map<string, string>();
+    for (const f of files)
+      for (const n of read(f).filter((n) => n.type === "http in")) {
+        const key = `${String(n.method)} ${routeKey(n.url)}`;
+        assert.ok(!seen.has(key), `${key} in "${f}" and in "${seen.get(key)}"`);
+        assert.ok(!receive.has(routeKey(n.url)), `${n.url} in "${f}" is an sms-receive path too`);
+        seen.set(key, f);
+      }
+    assert.ok(seen.size >= 2);
+  });
+
+  it("every example from 07 on (the README's recipes) has its picture of the flow in docs/images", () => {
+    const recipes = files.filter((f) => Number(f.slice(0, 2)) >= 7);
+    assert.ok(recipes.length >= 4);
+    for (const f of recipes) {
+      const png = path.join(__dirname, "../../docs/images", pictureName(f));
+      assert.ok(fs.existsSync(png), `${png}: run \`npm run pictures\``);
+      // A PNG, and not an empty page: the picture of a flow is a few kB at least.
+      const head = fs.readFileSync(png).subarray(0, 8).toString("hex");
+      assert.equal(head, "89504e470d0a1a0a", `${png} is a PNG`);
+      assert.ok(fs.statSync(png).size > 5000, `${png} shows something`);
+    }
   });
 
   it("a comment gives the platform each sms-receive path, in both languages", () => {
@@ -185,7 +226,12 @@ describe("examples/ (in Node-RED)", () => {
 
   it("every node type of the package appears in an example (Flow Library N02)", () => {
     const types = new Set(files.flatMap((f) => read(f).map((n) => n.type)));
-    for (const t of ["sms-send", "sms-balance", "sms-receive"]) assert.ok(types.has(t), t);
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "../../package.json"), "utf8")) as {
+      "node-red": { nodes: Record<string, string> };
+    };
+    const ours = Object.keys(pkg["node-red"].nodes);
+    assert.ok(ours.includes("sms-guard"));
+    for (const t of ours) assert.ok(types.has(t), t);
   });
 
   for (const f of files) {
