@@ -3,6 +3,7 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import vm from "node:vm";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
 import { pictureName } from "./editor/pictures";
@@ -61,6 +62,59 @@ const notProse = (s: string) => s.replace(/`[^`]*`/g, " ").replace(/【[^】]*�
 const cjkCount = (s: string) => (notProse(s).match(CJK) ?? []).length;
 const wordCount = (s: string) => (notProse(s).match(LATIN_WORD) ?? []).length;
 const codeSpans = (s: string) => [...new Set(s.match(/`[^`]+`/g) ?? [])].sort();
+
+type Validator = (this: FlowNode, v: unknown, opt?: object) => unknown;
+type Definition = {
+  defaults: Record<string, { value?: unknown; required?: boolean; type?: string; validate?: Validator }>;
+};
+
+/**
+ * The editor definitions of our node types: each nodes/<type>.html script run with a stub RED and
+ * the editor's own rule bundle (resources/cnsms-sms.js, built by `npm run build`) as window.CnsmsSms.
+ */
+function editorDefinitions(): Map<string, Definition> {
+  const root = path.join(__dirname, "../..");
+  const window: Record<string, unknown> = {};
+  vm.runInNewContext(fs.readFileSync(path.join(root, "resources", "cnsms-sms.js"), "utf8"), { window });
+  const defs = new Map<string, Definition>();
+  const RED = {
+    nodes: { registerType: (t: string, d: Definition) => defs.set(t, d), getType: () => ({ _: (k: string) => k }) },
+    _: (k: string) => k,
+    settings: {},
+  };
+  for (const f of fs.readdirSync(path.join(root, "nodes")).filter((f) => f.endsWith(".html"))) {
+    const html = fs.readFileSync(path.join(root, "nodes", f), "utf8");
+    for (const [, script] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g))
+      vm.runInNewContext(script, { RED, window, $: () => ({}) });
+  }
+  return defs;
+}
+
+/**
+ * What the editor marks invalid (the red triangle) on an imported node, as Node-RED 4's
+ * validateNodeProperty decides: a required property that is empty, a validator that does not
+ * return true, a config node reference to a missing or invalid config node.
+ */
+function editorProblems(node: FlowNode, flow: Flow, defs: Map<string, Definition>, seen = new Set<string>()): string[] {
+  const def = defs.get(node.type);
+  if (!def || seen.has(node.id)) return [];
+  seen.add(node.id);
+  const problems: string[] = [];
+  for (const [prop, d] of Object.entries(def.defaults)) {
+    const v = node[prop];
+    if (d.required && v === "") problems.push(`${prop}: required`);
+    else if (d.validate) {
+      if (d.required === false && v === "") continue;
+      const result = d.validate.call(node, v, {});
+      if (result !== true) problems.push(`${prop} = ${JSON.stringify(v)}: ${String(result)}`);
+    } else if (d.type && defs.has(d.type)) {
+      const target = flow.find((n) => n.id === v);
+      if (!target) problems.push(`${prop}: no ${d.type} ${String(v)}`);
+      else if (editorProblems(target, flow, defs, seen).length) problems.push(`${prop}: its ${d.type} is invalid`);
+    }
+  }
+  return problems;
+}
 
 /** A comment's info: the English text, a `---` line, the Chinese text. */
 function halves(info: string): { en: string; zh: string } {
@@ -197,6 +251,18 @@ describe("examples/ (the files)", () => {
         assert.ok(!seen.has(n.id), `${n.id} in "${f}" and "${seen.get(n.id)}"`);
         seen.set(n.id, f);
       }
+  });
+
+  it("every node of ours in every example passes the editor's validators: no red triangle after an import", () => {
+    const defs = editorDefinitions();
+    assert.deepEqual([...defs.keys()].sort(), ["sms-balance", "sms-config", "sms-guard", "sms-receive", "sms-send"]);
+    const found: string[] = [];
+    for (const f of files) {
+      const flow = read(f);
+      for (const n of flow.filter((n) => defs.has(n.type)))
+        for (const p of editorProblems(n, flow, defs)) found.push(`"${f}" ${n.type} ${String(n.name ?? n.id)}: ${p}`);
+    }
+    assert.deepEqual(found, []);
   });
 
   it("02's comment says what the code does with a space: it separates entries in a string, not in an array element", () => {
