@@ -3,8 +3,10 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import vm from "node:vm";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
+import { pictureName } from "./editor/pictures";
 import { ALL_NODES, captured, coreNode, helper, sleep } from "./support/nr";
 
 const dir = path.join(__dirname, "../../examples");
@@ -18,7 +20,12 @@ const CORE = [
   "function/10-switch.js",
   "function/10-function.js",
   "network/21-httprequest.js",
+  // example 11 reads its sensors with Node-RED's own MQTT nodes
+  "network/10-mqtt.js",
 ].map(coreNode);
+
+/** Config nodes the examples share across tabs (no `z`): the account, and example 11's MQTT broker. */
+const GLOBAL_CONFIG = ["sms-config", "mqtt-broker"];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Flow = FlowNode[];
@@ -56,6 +63,59 @@ const cjkCount = (s: string) => (notProse(s).match(CJK) ?? []).length;
 const wordCount = (s: string) => (notProse(s).match(LATIN_WORD) ?? []).length;
 const codeSpans = (s: string) => [...new Set(s.match(/`[^`]+`/g) ?? [])].sort();
 
+type Validator = (this: FlowNode, v: unknown, opt?: object) => unknown;
+type Definition = {
+  defaults: Record<string, { value?: unknown; required?: boolean; type?: string; validate?: Validator }>;
+};
+
+/**
+ * The editor definitions of our node types: each nodes/<type>.html script run with a stub RED and
+ * the editor's own rule bundle (resources/cnsms-sms.js, built by `npm run build`) as window.CnsmsSms.
+ */
+function editorDefinitions(): Map<string, Definition> {
+  const root = path.join(__dirname, "../..");
+  const window: Record<string, unknown> = {};
+  vm.runInNewContext(fs.readFileSync(path.join(root, "resources", "cnsms-sms.js"), "utf8"), { window });
+  const defs = new Map<string, Definition>();
+  const RED = {
+    nodes: { registerType: (t: string, d: Definition) => defs.set(t, d), getType: () => ({ _: (k: string) => k }) },
+    _: (k: string) => k,
+    settings: {},
+  };
+  for (const f of fs.readdirSync(path.join(root, "nodes")).filter((f) => f.endsWith(".html"))) {
+    const html = fs.readFileSync(path.join(root, "nodes", f), "utf8");
+    for (const [, script] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g))
+      vm.runInNewContext(script, { RED, window, $: () => ({}) });
+  }
+  return defs;
+}
+
+/**
+ * What the editor marks invalid (the red triangle) on an imported node, as Node-RED 4's
+ * validateNodeProperty decides: a required property that is empty, a validator that does not
+ * return true, a config node reference to a missing or invalid config node.
+ */
+function editorProblems(node: FlowNode, flow: Flow, defs: Map<string, Definition>, seen = new Set<string>()): string[] {
+  const def = defs.get(node.type);
+  if (!def || seen.has(node.id)) return [];
+  seen.add(node.id);
+  const problems: string[] = [];
+  for (const [prop, d] of Object.entries(def.defaults)) {
+    const v = node[prop];
+    if (d.required && v === "") problems.push(`${prop}: required`);
+    else if (d.validate) {
+      if (d.required === false && v === "") continue;
+      const result = d.validate.call(node, v, {});
+      if (result !== true) problems.push(`${prop} = ${JSON.stringify(v)}: ${String(result)}`);
+    } else if (d.type && defs.has(d.type)) {
+      const target = flow.find((n) => n.id === v);
+      if (!target) problems.push(`${prop}: no ${d.type} ${String(v)}`);
+      else if (editorProblems(target, flow, defs, seen).length) problems.push(`${prop}: its ${d.type} is invalid`);
+    }
+  }
+  return problems;
+}
+
 /** A comment's info: the English text, a `---` line, the Chinese text. */
 function halves(info: string): { en: string; zh: string } {
   const parts = info.split(/\n\n---\n\n/);
@@ -81,12 +141,15 @@ describe("examples/ (the files)", () => {
       assert.equal(ids.size, flow.length, "no id twice");
       const tabs = flow.filter((n) => n.type === "tab");
       assert.equal(tabs.length, 1);
-      for (const n of flow.filter((n) => n.type !== "tab" && n.type !== "sms-config")) {
+      for (const n of flow.filter((n) => n.type !== "tab" && !GLOBAL_CONFIG.includes(n.type))) {
         assert.equal(n.z, tabs[0].id, `${n.type} ${n.id} is on the tab`);
         for (const out of (n.wires ?? []) as string[][])
           for (const to of out) assert.ok(ids.has(to), `${n.id} → ${to}`);
         if (n.type.startsWith("sms-")) assert.ok(ids.has(n.config as string), `${n.type} ${n.id} has its account`);
+        if (n.type.startsWith("mqtt ")) assert.ok(ids.has(n.broker as string), `${n.type} ${n.id} has its broker`);
       }
+      for (const n of flow.filter((n) => GLOBAL_CONFIG.includes(n.type)))
+        assert.equal(n.z, undefined, `${n.type} ${n.id} is a global config node`);
     });
 
     it(`"${f}": every comment says in English and in Chinese what to change and what you will see`, () => {
@@ -119,6 +182,38 @@ describe("examples/ (the files)", () => {
         seen.set(key, f);
       }
     assert.ok(seen.size >= 2);
+  });
+
+  it("every http in path is unique across the examples and is no sms-receive path", () => {
+    const receive = new Set(
+      files.flatMap((f) =>
+        read(f)
+          .filter((n) => n.type === "sms-receive")
+          .map((n) => routeKey(n.path)),
+      ),
+    );
+    const seen = new Map<string, string>();
+    for (const f of files)
+      for (const n of read(f).filter((n) => n.type === "http in")) {
+        const key = `${String(n.method)} ${routeKey(n.url)}`;
+        assert.ok(!seen.has(key), `${key} in "${f}" and in "${seen.get(key)}"`);
+        assert.ok(!receive.has(routeKey(n.url)), `${n.url} in "${f}" is an sms-receive path too`);
+        seen.set(key, f);
+      }
+    assert.ok(seen.size >= 2);
+  });
+
+  it("every example from 07 on (the README's recipes) has its picture of the flow in docs/images", () => {
+    const recipes = files.filter((f) => Number(f.slice(0, 2)) >= 7);
+    assert.ok(recipes.length >= 4);
+    for (const f of recipes) {
+      const png = path.join(__dirname, "../../docs/images", pictureName(f));
+      assert.ok(fs.existsSync(png), `${png}: run \`npm run pictures\``);
+      // A PNG, and not an empty page: the picture of a flow is a few kB at least.
+      const head = fs.readFileSync(png).subarray(0, 8).toString("hex");
+      assert.equal(head, "89504e470d0a1a0a", `${png} is a PNG`);
+      assert.ok(fs.statSync(png).size > 5000, `${png} shows something`);
+    }
   });
 
   it("a comment gives the platform each sms-receive path, in both languages", () => {
@@ -158,6 +253,18 @@ describe("examples/ (the files)", () => {
       }
   });
 
+  it("every node of ours in every example passes the editor's validators: no red triangle after an import", () => {
+    const defs = editorDefinitions();
+    assert.deepEqual([...defs.keys()].sort(), ["sms-balance", "sms-config", "sms-guard", "sms-receive", "sms-send"]);
+    const found: string[] = [];
+    for (const f of files) {
+      const flow = read(f);
+      for (const n of flow.filter((n) => defs.has(n.type)))
+        for (const p of editorProblems(n, flow, defs)) found.push(`"${f}" ${n.type} ${String(n.name ?? n.id)}: ${p}`);
+    }
+    assert.deepEqual(found, []);
+  });
+
   it("02's comment says what the code does with a space: it separates entries in a string, not in an array element", () => {
     const c = read("02 - Bulk send.json").find((n) => n.type === "comment")!;
     const { en, zh } = halves(c.info as string);
@@ -185,7 +292,12 @@ describe("examples/ (in Node-RED)", () => {
 
   it("every node type of the package appears in an example (Flow Library N02)", () => {
     const types = new Set(files.flatMap((f) => read(f).map((n) => n.type)));
-    for (const t of ["sms-send", "sms-balance", "sms-receive"]) assert.ok(types.has(t), t);
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "../../package.json"), "utf8")) as {
+      "node-red": { nodes: Record<string, string> };
+    };
+    const ours = Object.keys(pkg["node-red"].nodes);
+    assert.ok(ours.includes("sms-guard"));
+    for (const t of ours) assert.ok(types.has(t), t);
   });
 
   for (const f of files) {
