@@ -132,11 +132,17 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
     await sim?.close();
   });
 
-  it("Node-RED loads the four node types from the installed package without error", async () => {
+  it("Node-RED loads the five node types from the installed package without error", async () => {
     const res = await fetch(`${nr.url}/nodes`, { headers: { accept: "application/json" } });
     const sets = (await res.json()) as Array<{ module: string; types: string[]; err?: string; enabled: boolean }>;
     const ours = sets.filter((s) => s.module === "@cnsms/node-red-sms");
-    assert.deepEqual(ours.flatMap((s) => s.types).sort(), ["sms-balance", "sms-config", "sms-receive", "sms-send"]);
+    assert.deepEqual(ours.flatMap((s) => s.types).sort(), [
+      "sms-balance",
+      "sms-config",
+      "sms-guard",
+      "sms-receive",
+      "sms-send",
+    ]);
     for (const s of ours) assert.equal(s.err, undefined, `${s.types}: ${s.err}`);
   });
 
@@ -156,6 +162,7 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
         ["sms-send", "send SMS"],
         ["sms-balance", "SMS balance"],
         ["sms-receive", "receive SMS"],
+        ["sms-guard", "alert guard"],
       ]) {
         const el = cat.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
         await el.waitFor({ state: "visible" });
