@@ -228,14 +228,15 @@ describe("multi: the account state in two Node-RED processes on one Redis", func
         ["a", a],
         ["b", b],
       ] as const) {
-        process.stderr.write(`--- Node-RED ${name} log (tail) ---\n${nr.log().split("\n").slice(-30).join("\n")}\n`);
+        const tail = nr?.log().split("\n").slice(-30).join("\n");
+        process.stderr.write(`--- Node-RED ${name} log (tail) ---\n${tail}\n`);
       }
     }
   });
 
   const emitted = (kind: string, pred: (e: Emitted) => boolean = () => true) =>
     collector.got.filter((e) => e.kind === kind && pred(e));
-  const reportsOf = (msgid: string, kind = "report") => emitted(kind, (e) => e.payload.msgid === msgid);
+  const reportsOf = (msgid: string) => emitted("report", (e) => e.payload.msgid === msgid);
   /** a fresh sender per long SMS, so no two cases share a message key */
   const nextMobile = () => `1380013${String(++mobiles).padStart(4, "0")}`;
   const errors = () => emitted("error");
