@@ -4,18 +4,34 @@ import { execFile } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
+import { inspect } from "node:util";
 import { Pool } from "undici";
 import { SmsClient } from "../src/lib/client";
 import { prepareSend } from "../src/lib/prepare";
 import { Reassembly } from "../src/lib/reassembly";
 import { MemoryState } from "../src/lib/state/memory";
+import { startRedis, type RedisServer } from "../test/support/redis";
+import { guardBench } from "./guard";
+import { countingProxy } from "./redis-count";
+import { benchPersonalise } from "./personalise";
 import { startRuntime, type Runtime } from "./runtime";
+import { benchTracking } from "./tracking";
 
 interface AutocannonResult {
   requests: { average: number };
   latency: { p99: number };
+  /** seconds the load ran */
+  duration: number;
+  "2xx": number;
   non2xx: number;
   errors: number;
+}
+
+/** One receive run: the answers, and the emitted reports behind them. */
+interface ReceiveRun {
+  r: AutocannonResult;
+  /** pushes answered and emitted per second: the answers / (the run + the wait for the last emit) */
+  emitted: number;
 }
 
 const N = Number(process.env.BENCH_N || 5000);
@@ -175,25 +191,87 @@ async function sendThroughput(rt: Runtime) {
   return { ours: median(ours), core: median(coreRate), undici: median(raw) };
 }
 
-async function receiveThroughput(rt: Runtime) {
+type StateNode = { state: { mode: string; onMode(fn: (mode: string) => void): () => void } };
+
+/**
+ * Report pushes: sms-receive on the memory state, sms-receive on the Redis state (the same
+ * account, another config node), and the core flow, side by side in one runtime. A third
+ * receiver reaches the same Redis through a proxy that counts its commands (round trips), apart
+ * from the timed runs so the proxy's hop does not slow them.
+ */
+async function receiveThroughput(rt: Runtime, redis: RedisServer) {
+  const proxy = await countingProxy(redis.port);
+  const account = { account: "demo", password: "demo", receiver: "rcv", receiverPassword: "push-secret" };
   const flow = [
     { id: "t", type: "tab" },
+    { id: "cfg", type: "sms-config", credentials: account },
     {
-      id: "cfg",
+      id: "cfg-redis",
       type: "sms-config",
-      credentials: { account: "demo", password: "demo", receiver: "rcv", receiverPassword: "push-secret" },
+      store: "redis",
+      redisUrl: redis.url,
+      redisPrefix: "bench:",
+      credentials: account,
     },
     { id: "rx", type: "sms-receive", z: "t", x: 1, y: 1, config: "cfg", path: "/sms/push", wires: [["rx-out"], []] },
     { id: "rx-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
+    {
+      id: "rx-redis",
+      type: "sms-receive",
+      z: "t",
+      x: 1,
+      y: 1,
+      config: "cfg-redis",
+      path: "/sms/redis",
+      wires: [["rx-redis-out"], []],
+    },
+    { id: "rx-redis-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
+    {
+      id: "cfg-count",
+      type: "sms-config",
+      store: "redis",
+      redisUrl: proxy.url,
+      redisPrefix: "bench:",
+      credentials: account,
+    },
+    {
+      id: "rx-count",
+      type: "sms-receive",
+      z: "t",
+      x: 1,
+      y: 1,
+      config: "cfg-count",
+      path: "/sms/count",
+      wires: [["rx-count-out"], []],
+    },
+    { id: "rx-count-out", type: "junction", z: "t", x: 1, y: 1, wires: [] },
     { id: "in", type: "http in", z: "t", x: 1, y: 1, url: "/core/push", method: "get", wires: [["res"]] },
     { id: "res", type: "http response", z: "t", x: 1, y: 1, statusCode: "200", headers: {}, wires: [] },
   ];
   await rt.deploy(flow);
+  // Measured on Redis once the account state is there (while connecting it is local); a fallback
+  // to local state during the runs is counted and said (its figures would not be Redis figures).
+  const state = (rt.node("cfg-redis") as unknown as StateNode).state;
+  const counted = (rt.node("cfg-count") as unknown as StateNode).state;
+  const until = Date.now() + 10_000;
+  while (state.mode !== "shared" || counted.mode !== "shared") {
+    if (Date.now() > until) throw new Error("receive bench: the Redis state did not connect");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  let wentLocal = 0;
+  const offModes = [state, counted].map((st) => st.onMode((mode) => void (mode === "local" && wentLocal++)));
+  const emitted = { "/sms/push": 0, "/sms/redis": 0, "/core/push": 0, "/sms/count": 0 };
+  const offs = [
+    rt.onReceive("rx-out", () => emitted["/sms/push"]++),
+    rt.onReceive("rx-redis-out", () => emitted["/sms/redis"]++),
+    rt.onReceive("rx-count-out", () => emitted["/sms/count"]++),
+  ];
+
   const base = rt.url;
   // A distinct msgid per request ([<id>]), so every push is a new report that is emitted.
   const q = "receiver=rcv&pswd=push-secret&msgid=[<id>]&reportTime=1012241002&mobile=13900210021&status=DELIVRD";
   // The load generator runs in its own process, so it does not take CPU from the server's loop.
-  const run = (path: string, duration: number) =>
+  const load = (path: string, duration: number) =>
     new Promise<AutocannonResult>((resolve, reject) => {
       const bin = require.resolve("autocannon/autocannon.js");
       execFile(
@@ -203,21 +281,80 @@ async function receiveThroughput(rt: Runtime) {
         (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as AutocannonResult)),
       );
     });
+  // A push is answered before its report is de-duplicated and emitted: the run ends when every
+  // answered push has been emitted too (a Redis falling behind would show here, not in the answers).
+  const run = async (path: keyof typeof emitted, duration: number): Promise<ReceiveRun> => {
+    const before = emitted[path];
+    const r = await load(path, duration);
+    const t0 = process.hrtime.bigint();
+    if (path !== "/core/push") {
+      const end = Date.now() + 60_000;
+      while (emitted[path] - before < r["2xx"]) {
+        if (Date.now() > end) throw new Error(`${path}: ${emitted[path] - before}/${r["2xx"]} emitted after 60 s`);
+        await new Promise((res) => setImmediate(res));
+      }
+    }
+    const drain = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { r, emitted: r["2xx"] / (r.duration + drain) };
+  };
   await run("/sms/push", 2);
+  await run("/sms/redis", 2);
   await run("/core/push", 2);
-  const ours: AutocannonResult[] = [];
-  const coreRes: AutocannonResult[] = [];
+  const ours: ReceiveRun[] = [];
+  const onRedis: ReceiveRun[] = [];
+  const coreRes: ReceiveRun[] = [];
   for (let i = 0; i < RUNS; i++) {
     ours.push(await run("/sms/push", 5));
+    onRedis.push(await run("/sms/redis", 5));
     coreRes.push(await run("/core/push", 5));
   }
+  // Round trips: 200 pushes to warm up, then 5,000 counted (10 at a time), every one emitted.
+  const pool = new Pool(base, { connections: 10 });
+  const pushes = async (n: number, from: number) => {
+    const before = emitted["/sms/count"];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (next < n) {
+          const i = from + next++;
+          const res = await pool.request({ method: "GET", path: "/sms/count?" + q.replace("[<id>]", `count-${i}`) });
+          if ((await res.body.text()) !== "OK") throw new Error(`/sms/count: HTTP ${res.statusCode}`);
+        }
+      }),
+    );
+    const end = Date.now() + 60_000;
+    while (emitted["/sms/count"] - before < n) {
+      if (Date.now() > end) throw new Error(`/sms/count: ${emitted["/sms/count"] - before}/${n} emitted after 60 s`);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  };
+  await pushes(200, 0);
+  proxy.reset();
+  const COUNTED = 5000;
+  await pushes(COUNTED, 200);
+  const roundTrips = proxy.total() / COUNTED;
+  const perCommand = [...proxy.byName]
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, n]) => `${name} ${(n / COUNTED).toFixed(3)}`)
+    .join(", ");
+  await pool.close();
+  for (const off of [...offModes, ...offs]) off();
   await rt.deploy([]);
-  const bad = [...ours, ...coreRes].reduce((n, r) => n + r.non2xx + r.errors, 0);
+  await proxy.close();
+  const bad = [...ours, ...onRedis, ...coreRes].reduce((n, x) => n + x.r.non2xx + x.r.errors, 0);
+  const answers = (xs: ReceiveRun[]) => median(xs.map((x) => x.r.requests.average));
   return {
-    ours: median(ours.map((r) => r.requests.average)),
-    core: median(coreRes.map((r) => r.requests.average)),
-    oursP99: median(ours.map((r) => r.latency.p99)),
-    coreP99: median(coreRes.map((r) => r.latency.p99)),
+    ours: answers(ours),
+    core: answers(coreRes),
+    redis: answers(onRedis),
+    oursEmitted: median(ours.map((x) => x.emitted)),
+    redisEmitted: median(onRedis.map((x) => x.emitted)),
+    oursP99: median(ours.map((x) => x.r.latency.p99)),
+    coreP99: median(coreRes.map((x) => x.r.latency.p99)),
+    redisP99: median(onRedis.map((x) => x.r.latency.p99)),
+    roundTrips,
+    perCommand,
+    wentLocal,
     bad,
   };
 }
@@ -316,22 +453,34 @@ async function reassembly() {
 }
 
 async function main() {
+  const t0 = Date.now();
   line(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
   );
   line(
     `send: N=${N} messages, ${RUNS} counted runs after a warm-up, ${CONNECTIONS} connections, rate limit off, embedded Node-RED`,
   );
+  const redis = await startRedis();
   const rt = await startRuntime();
   const send = await sendThroughput(rt);
   line(`send  sms-send        ${send.ours.toFixed(0)} msgs/s`);
   line(`send  core flow       ${send.core.toFixed(0)} msgs/s  (function → http request → function)`);
   line(`send  raw undici      ${send.undici.toFixed(0)} msgs/s  (Pool, ${CONNECTIONS} connections)`);
-  const recv = await receiveThroughput(rt);
+  const recv = await receiveThroughput(rt, redis);
   await rt.stop();
+  await redis.stop();
   line(`recv  sms-receive     ${recv.ours.toFixed(0)} req/s  p99 ${recv.oursP99} ms  (report pushes, auth on)`);
   line(`recv  core flow       ${recv.core.toFixed(0)} req/s  p99 ${recv.coreP99} ms  (http in → http response)`);
+  line(
+    `recv  on Redis        ${recv.redis.toFixed(0)} req/s  p99 ${recv.redisP99} ms; answered and emitted: ${recv.redisEmitted.toFixed(0)}/s on Redis, ${recv.oursEmitted.toFixed(0)}/s in memory (${(recv.redisEmitted / recv.oursEmitted).toFixed(2)}×)`,
+  );
+  line(
+    `recv  Redis round trips ${recv.roundTrips.toFixed(3)} per report push (commands sent, deadline poll included): ${recv.perCommand}`,
+  );
   if (recv.bad) line(`recv  non-2xx or errors: ${recv.bad}`);
+  // A Redis reply later than the state's command timeout (1 s) sends the state local for a while.
+  if (recv.wentLocal)
+    line(`recv  WARNING: the Redis state went local ${recv.wentLocal} time(s): Redis figures are mixed`);
   const prep = prep50k();
   line(
     `prep  50,000 numbers  ${prep.ms.toFixed(2)} ms median (normalise, validate, de-duplicate, encode); heap +${prep.heapDeltaMb.toFixed(1)} MB over 21 runs`,
@@ -341,6 +490,18 @@ async function main() {
   line(
     `reasm flood 200,000   pending max ${re.maxPending} (bound 10,000), ${re.evicted} emitted incomplete, heap +${re.heapMb.toFixed(1)} MB`,
   );
+  // Wave 2: the guard (1,000,000 pairs in memory, 50,000 on Redis: the Redis rate is steady well
+  // before that), tracking of a 1,000,000-number send, personalised sends. Each starts its own Redis.
+  const guard = await guardBench({ redisPairs: Number(process.env.GUARD_REDIS_PAIRS) || 50_000 });
+  line(
+    `guard decisions       ${guard.guard_per_s} /s in memory (${guard.memory_decisions}), ${guard.guard_redis_per_s} /s on Redis (${guard.redis_decisions}); memory state ${guard.memory_heap_mb} MB`,
+  );
+  const track = await benchTracking({ log: (s) => line(s) });
+  const pers = benchPersonalise();
+  line(
+    `personalise 100,000   ${pers.personalise_100k_ms} ms (plain ${pers.plain_100k_ms} ms: ${pers.personalise_vs_plain}×); 3 texts ${pers.personalise_3texts_100k_ms} ms (${pers.personalise_3texts_vs_plain}×); plan only ${pers.personalise_plan_100k_ms} ms, render only ${pers.render_only_100k_ms} ms`,
+  );
+  line(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const result = {
     send_msgs_per_s: Math.round(send.ours),
     core_send_msgs_per_s: Math.round(send.core),
@@ -352,10 +513,20 @@ async function main() {
     receive_vs_core: +(recv.ours / recv.core).toFixed(2),
     receive_p99_ms: recv.oursP99,
     core_p99_ms: recv.coreP99,
+    receive_redis_req_per_s: Math.round(recv.redis),
+    receive_redis_p99_ms: recv.redisP99,
+    receive_redis_vs_memory: +(recv.redisEmitted / recv.oursEmitted).toFixed(2),
+    receive_redis_round_trips_per_push: +recv.roundTrips.toFixed(3),
+    receive_redis_went_local: recv.wentLocal,
     prep_50k_ms: +prep.ms.toFixed(2),
     prep_50k_alloc_mb: +prep.heapDeltaMb.toFixed(1),
     reassembly_parts_per_s: Math.round(re.rate),
     reassembly_flood_max_pending: re.maxPending,
+    guard_per_s: guard.guard_per_s,
+    guard_redis_per_s: guard.guard_redis_per_s,
+    guard_memory_heap_mb: guard.memory_heap_mb,
+    ...track,
+    ...pers,
   };
   line(JSON.stringify(result));
 }
@@ -363,7 +534,8 @@ async function main() {
 main().then(
   () => process.exit(0),
   (e) => {
-    process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
+    // inspect: an error without a message (an AggregateError) still shows what it holds.
+    process.stderr.write(`bench failed: ${inspect(e)}\n`);
     process.exit(1);
   },
 );

@@ -1,13 +1,16 @@
 // `npm run soak`: 100,000 delivery-report pushes and 10,000 long inbound SMS through a running
 // Node-RED with sms-receive: nothing lost, nothing emitted twice, heap after GC bounded.
-// Loopback only; bounded in count and time (a watchdog ends a stuck run).
+// Loopback only; bounded in count and time (a watchdog ends a stuck run). SOAK_STORE=redis runs
+// it on the Redis account state (a redis-server started here) instead of the memory one.
 import { Pool } from "undici";
+import { startRedis, type RedisServer } from "../test/support/redis";
 import { startRuntime } from "./runtime";
 
 const REPORTS = Number(process.env.SOAK_REPORTS || 100_000);
 const LONG = Number(process.env.SOAK_LONG || 10_000);
 const CONCURRENCY = 64;
 const HEAP_BOUND_MB = 150;
+const STORE = process.env.SOAK_STORE === "redis" ? "redis" : "memory";
 const line = (s: string) => process.stdout.write(s + "\n");
 
 function heapMb(): number {
@@ -31,12 +34,14 @@ async function main(): Promise<void> {
     process.stderr.write("soak: did not finish within 10 minutes\n");
     process.exit(2);
   }, 600_000);
+  const redis: RedisServer | null = STORE === "redis" ? await startRedis() : null;
   const rt = await startRuntime();
   await rt.deploy([
     { id: "t", type: "tab" },
     {
       id: "cfg",
       type: "sms-config",
+      ...(redis ? { store: "redis", redisUrl: redis.url, redisPrefix: "soak:" } : {}),
       credentials: { account: "demo", password: "demo", receiver: "rcv", receiverPassword: "soak-push-pw" },
     },
     {
@@ -53,6 +58,16 @@ async function main(): Promise<void> {
     { id: "reports", type: "junction", z: "t", x: 1, y: 1, wires: [] },
     { id: "mo", type: "junction", z: "t", x: 1, y: 1, wires: [] },
   ]);
+  // On Redis: measured once the state is there (while connecting it is local), and counted if it
+  // ever falls back to local state during the run.
+  const state = (rt.node("cfg") as unknown as { state: StateView }).state;
+  const connectBy = Date.now() + 10_000;
+  while (state.mode !== "shared" && redis) {
+    if (Date.now() > connectBy) throw new Error("soak: the Redis state did not connect");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  let wentLocal = 0;
+  state.onMode((mode) => void (mode === "local" && wentLocal++));
   const http = new Pool(rt.url, { connections: 16 });
   const auth = "receiver=rcv&pswd=soak-push-pw";
   let non200 = 0;
@@ -78,7 +93,7 @@ async function main(): Promise<void> {
 
   const heap0 = heapMb();
   line(
-    `soak: ${REPORTS} report pushes (+5 % re-pushed) and ${LONG} long inbound SMS (3 parts, shuffled, one duplicated), ${CONCURRENCY} at a time`,
+    `soak: ${REPORTS} report pushes (+5 % re-pushed) and ${LONG} long inbound SMS (3 parts, shuffled, one duplicated), ${CONCURRENCY} at a time, ${STORE} state`,
   );
 
   let t0 = Date.now();
@@ -108,8 +123,11 @@ async function main(): Promise<void> {
   const moSecs = (Date.now() - t0) / 1000;
   const heap2 = heapMb();
 
+  // Before the stop: Redis stopping under a state kept for its grace period takes it local.
+  const localDuringRun = wentLocal;
   await http.close();
   await rt.stop();
+  await redis?.stop();
   clearTimeout(watchdog);
 
   const lost = reportSeen.filter((v) => v === 0).length + moSeen.filter((v) => v === 0).length;
@@ -121,13 +139,16 @@ async function main(): Promise<void> {
     `long MO  ${LONG * 4} parts in ${moSecs.toFixed(1)} s (${Math.round((LONG * 4) / moSecs)} /s): ${LONG} messages, wrong or incomplete ${moBad}`,
   );
   line(`answers  non-200/OK: ${non200}`);
+  if (redis) line(`state    ${localDuringRun ? `went local ${localDuringRun} time(s)` : "on Redis throughout"}`);
   line(`result   lost ${lost}, duplicated ${duplicated}`);
   line(
     `heap     after GC: start ${heap0.toFixed(1)} MB, after reports ${heap1.toFixed(1)} MB, after long MO ${heap2.toFixed(1)} MB (bound: start + ${HEAP_BOUND_MB} MB)`,
   );
-  const ok = lost === 0 && duplicated === 0 && moBad === 0 && non200 === 0 && heap2 - heap0 < HEAP_BOUND_MB;
+  const ok =
+    lost === 0 && duplicated === 0 && moBad === 0 && non200 === 0 && heap2 - heap0 < HEAP_BOUND_MB && !localDuringRun;
   line(
     JSON.stringify({
+      store: STORE,
       reports: REPORTS,
       long_mo: LONG,
       lost,
@@ -141,6 +162,11 @@ async function main(): Promise<void> {
   );
   line(ok ? "1 passed, 0 failed" : "0 passed, 1 failed");
   process.exit(ok ? 0 : 1);
+}
+
+interface StateView {
+  mode: string;
+  onMode(fn: (mode: string) => void): () => void;
 }
 
 function partText(i: number, n: number): string {

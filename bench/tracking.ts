@@ -262,7 +262,14 @@ async function redisRun(
   redis: RedisServer | null,
   log: (s: string) => void,
 ) {
-  const raw = new RedisState({ url, prefix: `cnsms-bench-${process.pid}:`, scope: "bench\nbench" });
+  // A generous command timeout (as the guard bench has): the default 1 s fails the whole run when
+  // a GC pause or a busy machine delays one reply; this measures throughput, not the fallback.
+  const raw = new RedisState({
+    url,
+    prefix: `cnsms-bench-${process.pid}:`,
+    scope: "bench\nbench",
+    commandTimeoutMs: 10_000,
+  });
   const until = Date.now() + 10_000;
   while (raw.mode !== "shared") {
     if (Date.now() > until) throw new Error("tracking bench: Redis did not connect within 10 s");
