@@ -1,6 +1,9 @@
 import type { Clock } from "./clock";
 import { systemClock } from "./clock";
 
+/** How much the arrival of requests at the platform may vary without breaking its per-second rate. */
+export const RATE_GUARD_MS = 100;
+
 export class QueueFullError extends Error {
   constructor(readonly max: number) {
     super(`queue full (${max})`);
@@ -141,7 +144,7 @@ export class Scheduler {
         }, this.nextStart - now);
         return;
       }
-      if (this.opts.rate > 0) this.nextStart = Math.max(now, this.nextStart) + 1000 / this.opts.rate;
+      if (this.opts.rate > 0) this.nextStart = Math.max(now, this.nextStart) + this.interval();
       this.startHead();
     }
   }
@@ -152,7 +155,7 @@ export class Scheduler {
    */
   private reserve(pace: (intervalMs: number) => Promise<number>): void {
     this.reserving = true;
-    const interval = 1000 / this.opts.rate;
+    const interval = this.interval();
     const local = () => {
       const now = this.clock.now();
       const start = Math.max(now, this.nextStart);
@@ -174,6 +177,17 @@ export class Scheduler {
           this.pump();
         }, wait);
       });
+  }
+
+  /**
+   * The spacing of starts. A request reaches the platform a little after its start (a timer, the
+   * event loop, a new connection, the state's round trip), and not always by the same amount: with
+   * starts exactly 1/rate apart, `rate` + 1 of them can land within one second at the platform,
+   * which answers 103. Spacing them (1 s + 100 ms) / rate keeps any second at `rate` or fewer as
+   * long as those delays differ by less than 100 ms.
+   */
+  private interval(): number {
+    return (1000 + RATE_GUARD_MS) / this.opts.rate;
   }
 
   private startHead(): void {

@@ -4,25 +4,25 @@ import { MemoryState } from "../../src/lib/state/memory";
 import { FakeClock } from "../support/stub";
 
 describe("lib/scheduler", () => {
-  it("spaces starts by 1/rate with no burst", async () => {
+  it("spaces starts by (1 s + 100 ms)/rate with no burst: a second at the platform holds at most rate", async () => {
     const clock = new FakeClock();
     const s = new Scheduler({ rate: 10, queue: 100, concurrency: 10, clock });
     const starts: number[] = [];
     const all = [0, 1, 2, 3].map(() => s.acquire().then((rel) => (starts.push(clock.now()), rel())));
     for (let i = 0; i < 5; i++) {
       await Promise.resolve();
-      clock.advance(100);
+      clock.advance(110);
       await new Promise((r) => setImmediate(r));
     }
     await Promise.all(all);
     const t0 = starts[0];
     assert.deepEqual(
       starts.map((t) => t - t0),
-      [0, 100, 200, 300],
+      [0, 110, 220, 330],
     );
   });
 
-  it("two schedulers pacing through one account state start 1/rate apart in all (no double rate)", async () => {
+  it("two schedulers pacing through one account state are spaced as one (no double rate)", async () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });
     const pace = (ms: number) => state.pace("rate", ms);
@@ -32,13 +32,13 @@ describe("lib/scheduler", () => {
     const all = [a, b, a, b, a, b].map((s) => s.acquire().then((rel) => (starts.push(clock.now()), rel())));
     for (let i = 0; i < 10 && starts.length < 6; i++) {
       await new Promise((r) => setImmediate(r));
-      clock.advance(100);
+      clock.advance(110);
     }
     await Promise.all(all);
     const t0 = starts[0];
     assert.deepEqual(
       starts.map((t) => t - t0),
-      [0, 100, 200, 300, 400, 500],
+      [0, 110, 220, 330, 440, 550],
     );
   });
 
@@ -77,7 +77,7 @@ describe("lib/scheduler", () => {
     const s = new Scheduler({ rate: 10, queue: 0, concurrency: 5, clock });
     (await s.acquire())();
     await assert.rejects(s.acquire(), QueueFullError);
-    clock.advance(99);
+    clock.advance(109);
     await assert.rejects(s.acquire(), QueueFullError);
     clock.advance(1);
     const second = await s.acquire();
@@ -87,10 +87,10 @@ describe("lib/scheduler", () => {
     const retry = s.acquire(true).then((rel) => ((retryAt = clock.now()), rel));
     await Promise.resolve();
     assert.equal(retryAt, 0);
-    clock.advance(100);
+    clock.advance(110);
     (await retry)();
     second();
-    assert.equal(retryAt - startedAt, 100);
+    assert.equal(retryAt - startedAt, 110);
   });
 
   it("close() fails every waiting caller; an aborted caller leaves the line", async () => {

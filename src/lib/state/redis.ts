@@ -358,10 +358,10 @@ export class RedisState implements AccountState {
    * that stops answering (paused, blackholed, a slow script) would hold every caller. Nothing
    * waits longer than the timeout; the caller falls back (the command may still run later).
    */
-  private bounded<T>(p: Promise<T>): Promise<T> {
+  private bounded<T>(p: Promise<T>, ms = this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout;
     const timeout = new Promise<never>((_r, reject) => {
-      timer = setTimeout(() => reject(new RedisStateError("command", "timeout")), this.timeoutMs);
+      timer = setTimeout(() => reject(new RedisStateError("command", "timeout")), ms);
     });
     p.catch(() => undefined);
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
@@ -472,7 +472,11 @@ export class RedisState implements AccountState {
     multi.addCommand(["PEXPIRE", p, ttl]);
     multi.addCommand(["SET", t, String(members.length), "PX", ttl]);
     if (this.closed) throw new RedisStateError("command", "closed");
-    await this.bounded(multi.exec());
+    // A 50,000-number request is 50,000 members: more time than one small command.
+    await this.bounded(
+      multi.exec(),
+      Math.max(this.timeoutMs, 10 * this.timeoutMs * Math.ceil(members.length / 10_000)),
+    );
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {
