@@ -208,11 +208,15 @@ export class Tracker {
     this.lastStart = Math.max(this.lastStart, now);
     if (!this.shared || now - this.writtenStart < ACTIVE_REFRESH_MS) return;
     this.writtenStart = now;
+    const mode = this.state.mode;
     try {
       await this.state.put(ACTIVE_KEY, String(now), MARKER_TTL_MS);
     } catch {
       this.writtenStart = -Infinity;
     }
+    // Written while the state ran locally (Redis connecting at a start, or down): other instances
+    // did not see it, and would ignore the reports of this send for a minute. Write it again next time.
+    if (mode !== "shared" || this.state.mode !== "shared") this.writtenStart = -Infinity;
   }
 
   /**
