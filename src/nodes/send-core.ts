@@ -1,12 +1,15 @@
-// What `sms-send` does with one input (SPEC B2, B7): check everything, send the platform requests
-// one after another, emit one output per request and, with `track`, open each request's delivery
-// tracking (its summary comes out of output 2 later). The node file wires it to Node-RED.
+// What `sms-send` does with one input (SPEC B2, B7, B9): plan and check everything (the template
+// rendered per recipient, equal texts grouped), send the platform requests one after another,
+// emit one output per request and, with `track`, open each request's delivery tracking (its
+// summary comes out of output 2 later). The node file wires it to Node-RED.
 import { setMaxListeners } from "node:events";
 import type { Node, NodeStatus } from "node-red";
+import { planSend, type SendPlan } from "../lib/alerts/personalise";
+import { compileTemplate, type Template } from "../lib/alerts/template";
 import { parseTrackTimeout, trackerFor, type Tracker, DEFAULT_TRACK_TIMEOUT_MS } from "../lib/alerts/tracking";
 import { t } from "../lib/i18n";
 import type { Lang } from "../lib/i18n";
-import { prepareSend, type PreparedSend } from "../lib/prepare";
+import { hasRecipientObjects } from "../lib/prepare";
 import { toBool, toStr } from "../lib/props";
 import { parsePlatformTime } from "../lib/time";
 import {
@@ -28,6 +31,8 @@ export interface SendDef {
   extno?: string;
   track?: boolean | string;
   trackTimeout?: number | string;
+  /** Mustache; empty = the text is msg.payload */
+  template?: string;
 }
 
 /** What the core needs of Node-RED. */
@@ -58,6 +63,11 @@ export class SendCore {
   private closing = false;
   private last: NodeStatus | null = null;
   private progress: { done: number; total: number } | null = null;
+  /** the node's template, compiled at start (null: none); a broken one fails every send that uses it */
+  private readonly template: Template | null = null;
+  private readonly templateError: unknown = null;
+  /** the last msg.template compiled: flows usually set the same one on every message */
+  private lastMsgTemplate: { source: string; template: Template } | null = null;
 
   constructor(
     private readonly host: SendHost,
@@ -73,6 +83,16 @@ export class SendCore {
       this.node.warn(host._("warn.trackTimeout", { value: String(def.trackTimeout) }));
     }
     this.timeoutMs = timeout ?? DEFAULT_TRACK_TIMEOUT_MS;
+    if (typeof def.template === "string" && def.template !== "") {
+      try {
+        this.template = compileTemplate(def.template, host.lang);
+      } catch (e) {
+        // Said at start; every send that uses the node's template fails with it (Catch nodes see it).
+        this.templateError = e;
+        this.node.error(errorText(e));
+        this.fail("TEMPLATE");
+      }
+    }
     const config = host.config();
     this.tracker = config ? trackerFor(config.state) : null;
     if (!this.tracker) return;
@@ -119,22 +139,36 @@ export class SendCore {
     void p.finally(() => this.inputs.delete(p));
   }
 
+  /** The template of this msg: msg.template wins over the node's ("" = none); null = the payload is the text. */
+  private templateFor(msg: Msg): Template | null {
+    if (msg.template === undefined || msg.template === null) {
+      if (this.templateError) throw this.templateError;
+      return this.template;
+    }
+    if (msg.template === "") return null;
+    if (typeof msg.template === "string" && this.lastMsgTemplate?.source === msg.template) {
+      return this.lastMsgTemplate.template;
+    }
+    const template = compileTemplate(msg.template, this.host.lang);
+    this.lastMsgTemplate = { source: msg.template as string, template };
+    return template;
+  }
+
   private async handle(msg: Msg, send: Send, done: Done): Promise<void> {
     const { host, def } = this;
     const lang = host.lang;
     const config = host.config();
     const base = { msgid: null, mobiles: 0, segments: 0, batch: { index: 0, count: 0 } };
-    let prepared: PreparedSend;
+    let plan: SendPlan;
     let client;
     try {
       if (!config) throw noConfigError(lang);
       const s = config.settings;
-      prepared = prepareSend(msg.payload, msg.mobile ?? def.mobile, {
-        signature: s.signature,
-        maxLength: s.maxLength,
-        mobileCheck: s.mobileCheck,
-        lang,
-      });
+      // Everything is rendered and checked before the first request: an error sends nothing.
+      plan = planSend(
+        { payload: msg.payload, mobile: msg.mobile ?? def.mobile, template: this.templateFor(msg), msg },
+        { signature: s.signature, maxLength: s.maxLength, mobileCheck: s.mobileCheck, lang },
+      );
       client = config.client();
     } catch (e) {
       const err = asSmsError(e);
@@ -150,9 +184,12 @@ export class SendCore {
     const tracked = this.track && needstatus && this.tracker !== null;
     const product = toStr(msg.product) || toStr(def.product) || s.product;
     const extno = toStr(msg.extno) || toStr(def.extno) || s.extno;
-    const count = prepared.batches.length;
-    const original = count > 1 ? host.clone(msg) : msg;
-    // The input as it came, for the delivery summaries: one copy shared by the batches.
+    const requests = plan.requests;
+    const count = requests.length;
+    // A personalised msg.mobile (one object per recipient) is not copied into every output.
+    const recipients = hasRecipientObjects(msg.mobile) ? msg.mobile : null;
+    const original = count > 1 ? host.clone(withoutMobile(msg)) : msg;
+    // The input as it came, for the delivery summaries: one copy shared by the requests.
     const kept = tracked ? host.clone(msg) : null;
     let warned = false;
 
@@ -164,12 +201,13 @@ export class SendCore {
       // Another instance (Redis) must know a tracked send is coming before the platform reports it.
       if (tracked) await this.tracker!.expect();
       for (let i = 0; i < count; i++) {
-        const mobiles = prepared.batches[i];
+        const request = requests[i];
+        const mobiles = request.mobiles;
         const batch = { index: i + 1, count };
         // Every output but the last is a copy, so each keeps the input's other properties.
         const out = i === count - 1 ? msg : host.clone(original);
         try {
-          const r = await client.send({ mobiles, text: prepared.text, needstatus, product, extno }, this.stop.signal);
+          const r = await client.send({ mobiles, text: request.text, needstatus, product, extno }, this.stop.signal);
           const sentAt = Date.now();
           out.payload = {
             code: 0,
@@ -179,7 +217,7 @@ export class SendCore {
             resptime: parsePlatformTime(r.resptime, s.offsetMinutes),
             resptimeRaw: r.resptime,
             mobiles: mobiles.length,
-            segments: prepared.segments,
+            segments: request.segments,
             batch,
           };
           out.msgid = r.msgid;
@@ -198,13 +236,17 @@ export class SendCore {
           this.refresh();
         } catch (e) {
           const err = asSmsError(e);
-          // Numbers a flow may resend as msg.mobile: never one that may have received the SMS.
-          const unsent = (err.outcomeUnknown ? [] : mobiles).concat(...prepared.batches.slice(i + 1));
+          // Whom a flow may send to again as msg.mobile: never one that may have received the SMS.
+          // A personalised send gives the recipient objects back, so their texts can be rendered again.
+          const left = requests.slice(err.outcomeUnknown ? i + 1 : i);
+          const unsent = recipients
+            ? left.flatMap((q) => (q.recipients ?? []).map((k) => recipients[k]))
+            : left.flatMap((q) => q.mobiles);
           const resptime = typeof err.details.resptime === "string" ? err.details.resptime : null;
           msg.payload = failurePayload(err, {
             msgid: null,
             mobiles: mobiles.length,
-            segments: prepared.segments,
+            segments: request.segments,
             batch,
             unsent,
             resptime: resptime && parsePlatformTime(resptime, s.offsetMinutes),
@@ -296,6 +338,13 @@ export class SendCore {
     }
     this.status.stop();
   }
+}
+
+/** A shallow copy of the msg without msg.mobile (each output sets its own). */
+function withoutMobile(msg: Msg): Msg {
+  const copy = { ...msg };
+  delete copy.mobile;
+  return copy;
 }
 
 function errorText(e: unknown): string {
