@@ -63,11 +63,16 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** One recipient's number as one entry (folded as splitMobiles folds array elements); null when none. */
+export function mobileEntry(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const entries = splitMobiles([value]);
+  return entries && entries.length ? entries[0] : null;
+}
+
 /** One element of a personalised list as one number entry: an object's `mobile`, or the element. */
 function recipientEntry(element: unknown): string {
-  const value = isRecord(element) ? element.mobile : element;
-  if (value === undefined || value === null) return "";
-  return splitMobiles([value])?.[0] ?? "";
+  return mobileEntry(isRecord(element) ? element.mobile : element) ?? "";
 }
 
 /**
