@@ -94,6 +94,24 @@ async function openTab(page: Page, tab: string): Promise<void> {
   throw new Error(`the config dialog's ${tab} tab did not open`);
 }
 
+/** Clicks Deploy (accepting a confirmation) and waits until the runtime has the node `id`. */
+async function deployAndWait(page: Page, id: string): Promise<void> {
+  await page.locator("#red-ui-header-button-deploy").click();
+  const url = new URL(page.url()).origin;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const flows = await (await fetch(`${url}/flows`)).text();
+    if (flows.includes(id)) return;
+    if (Date.now() > until) {
+      await shot(page, "failed-deploy.png");
+      throw new Error(`${id} was not deployed within 30 s`);
+    }
+    const confirm = page.locator("#red-ui-deploy-dialog-confirm-deploy-deploy:visible");
+    if (await confirm.count()) await confirm.click();
+    await page.waitForTimeout(200);
+  }
+}
+
 /** The message a node type's validator gives for a value (what the dialog's tooltip shows). */
 function validatorSays(page: Page, type: string, prop: string, value: string): Promise<unknown> {
   return page.evaluate(
@@ -132,11 +150,17 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
     await sim?.close();
   });
 
-  it("Node-RED loads the four node types from the installed package without error", async () => {
+  it("Node-RED loads the five node types from the installed package without error", async () => {
     const res = await fetch(`${nr.url}/nodes`, { headers: { accept: "application/json" } });
     const sets = (await res.json()) as Array<{ module: string; types: string[]; err?: string; enabled: boolean }>;
     const ours = sets.filter((s) => s.module === "@cnsms/node-red-sms");
-    assert.deepEqual(ours.flatMap((s) => s.types).sort(), ["sms-balance", "sms-config", "sms-receive", "sms-send"]);
+    assert.deepEqual(ours.flatMap((s) => s.types).sort(), [
+      "sms-balance",
+      "sms-config",
+      "sms-guard",
+      "sms-receive",
+      "sms-send",
+    ]);
     for (const s of ours) assert.equal(s.err, undefined, `${s.types}: ${s.err}`);
   });
 
@@ -315,6 +339,106 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
         assert.ok(!fs.readFileSync(path.join(nr.userDir, f), "utf8").includes(PASSWORD), `${f} contains the password`);
       }
       await shot(page, "deployed-en.png");
+    });
+
+    it("the template field: its variables, and a sample rendering whose text, length and parts the runtime sends", async () => {
+      const config = await page.evaluate(() => {
+        let id = "";
+        (window as unknown as { RED: any }).RED.nodes.eachConfig((n: { type: string; id: string }) => {
+          if (n.type === "sms-config") id = n.id;
+        });
+        return id;
+      });
+      const sendId = "tt11bb22cc33dd66";
+      await addNode(page, {
+        id: sendId,
+        type: "sms-send",
+        x: 300,
+        y: 320,
+        name: "",
+        config,
+        mobile: "",
+        needstatus: true,
+        product: "",
+        extno: "",
+        track: false,
+        trackTimeout: 60,
+        template: "",
+        outputs: 1,
+      });
+      await page.locator(`#${sendId}`).dblclick();
+      await page.waitForSelector("#node-input-template", { state: "visible" });
+      await page
+        .locator("#node-input-template")
+        .fill("{{recipient.name}}您好，您{{payload.month}}的电费为 {{recipient.amount}} 元 <请核对> & 缴费");
+      await waitText(
+        page,
+        "#node-input-sms-template-vars",
+        /^Variables: \{\{recipient\.name\}\} \{\{payload\.month\}\} \{\{recipient\.amount\}\}$/,
+      );
+      // A sample follows the template until edited: a value for each variable.
+      assert.deepEqual(JSON.parse(await page.locator("#node-input-sms-sample").inputValue()), {
+        mobile: [{ mobile: "13800138000", name: "name", amount: "amount" }],
+        payload: { month: "month" },
+      });
+      // A sample without the recipient's name: the runtime's TEMPLATE error, naming it.
+      await page
+        .locator("#node-input-sms-sample")
+        .fill('{"payload": {"month": "3月"}, "mobile": [{"mobile": "13900139000"}]}');
+      await waitText(page, "#node-input-sms-template-count", /\{\{recipient\.name\}\}/);
+      const sample = { payload: { month: "3月" }, mobile: [{ mobile: "13900139000", name: "王先生", amount: 88.5 }] };
+      await page.locator("#node-input-sms-sample").fill(JSON.stringify(sample));
+      await waitText(page, "#node-input-sms-template-count", /characters/);
+      const text = (await page.locator("#node-input-sms-template-text").textContent()) ?? "";
+      const count = (await page.locator("#node-input-sms-template-count").textContent()) ?? "";
+      assert.equal(text, "【朗宇信息】王先生您好，您3月的电费为 88.5 元 <请核对> & 缴费");
+      assert.equal(count, `${text.length} characters (signature included) → 1 SMS part(s)`);
+      await shot(page, "send-dialog-template-en.png");
+      await page.locator("#node-dialog-ok").click();
+      await page.waitForSelector("#node-input-template", { state: "detached" });
+
+      // The runtime: the same sample msg through the deployed node reaches the platform as previewed.
+      const injectId = "tt11bb22cc33dd77";
+      await addNode(page, {
+        id: injectId,
+        type: "inject",
+        x: 120,
+        y: 320,
+        name: "",
+        props: [{ p: "payload" }, { p: "mobile", v: JSON.stringify(sample.mobile), vt: "json" }],
+        repeat: "",
+        crontab: "",
+        once: false,
+        onceDelay: 0.1,
+        topic: "",
+        payload: JSON.stringify(sample.payload),
+        payloadType: "json",
+        wires: [[]],
+      });
+      // An import links only the nodes it brings: wire the inject to the send node as a user would.
+      await page.evaluate(
+        ([from, to]) => {
+          const RED = (window as unknown as { RED: any }).RED;
+          RED.nodes.addLink({ source: RED.nodes.node(from), sourcePort: 0, target: RED.nodes.node(to) });
+          RED.nodes.dirty(true);
+          RED.view.redraw(true);
+        },
+        [injectId, sendId],
+      );
+      await deployAndWait(page, injectId);
+      const before = sim.requests.length;
+      // The flows are saved before the nodes have started: an inject not started yet answers 404.
+      const until = Date.now() + 15_000;
+      let status = 0;
+      while ((status = (await fetch(`${nr.url}/inject/${injectId}`, { method: "POST" })).status) === 404) {
+        if (Date.now() > until) break;
+        await page.waitForTimeout(100);
+      }
+      assert.equal(status, 200);
+      while (sim.requests.length === before && Date.now() < until) await page.waitForTimeout(100);
+      const sent = sim.requests.at(-1)!;
+      assert.equal(sent.params.mobile, "13900139000");
+      assert.equal(sent.params.msg, text);
     });
 
     it("the example flows appear under Import ▸ Examples", async () => {
