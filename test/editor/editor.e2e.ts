@@ -441,6 +441,41 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       assert.equal(sent.params.msg, text);
     });
 
+    it("Track delivery: a second output 'delivery', reports forced on, the timeout checked by the runtime's rule", async () => {
+      const id = "tt11bb22cc33dd66";
+      await page.locator(`#${id}`).dblclick();
+      await page.waitForSelector("#node-input-track", { state: "visible" });
+      assert.equal(await page.locator("#node-input-trackTimeout").isVisible(), false);
+      await page.locator("#node-input-track").check();
+      await page.locator("#node-input-trackTimeout").waitFor({ state: "visible" });
+      assert.equal(await page.locator("#node-input-needstatus").isChecked(), true);
+      assert.equal(await page.locator("#node-input-needstatus").isDisabled(), true);
+      const says = (v: string) =>
+        page.evaluate(
+          (value) =>
+            (window as unknown as { RED: any }).RED.nodes
+              .getType("sms-send")
+              .defaults.trackTimeout.validate.call({ track: true }, value, {}),
+          v,
+        );
+      assert.equal(await says("3000"), "Minutes above 0, at most 2880 (48 hours)");
+      assert.equal(await says("0.5"), true);
+      await page.locator("#node-input-trackTimeout").fill("0.5");
+      await shot(page, "send-dialog-track-en.png");
+      await page.locator("#node-dialog-ok").click();
+      await page.waitForSelector("#node-input-track", { state: "detached" });
+      const node = await page.evaluate((nid) => {
+        const n = (window as unknown as { RED: any }).RED.nodes.node(nid);
+        return {
+          outputs: n.outputs,
+          track: n.track,
+          trackTimeout: n.trackTimeout,
+          labels: [0, 1].map((i) => n._def.outputLabels.call(n, i)),
+        };
+      }, id);
+      assert.deepEqual(node, { outputs: 2, track: true, trackTimeout: "0.5", labels: ["sent", "delivery"] });
+    });
+
     it("the example flows appear under Import ▸ Examples", async () => {
       await page.evaluate(() =>
         (window as unknown as { RED: any }).RED.actions.invoke("core:show-examples-import-dialog"),
@@ -501,6 +536,17 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       assert.equal(shownUrl, `${nr.url}/sms/push`);
       await shot(page, "receive-dialog-zh.png");
       await page.locator("#node-dialog-cancel").click();
+      // The send node's runtime rules, in Chinese: the tracking timeout and a broken template.
+      const send = (prop: string, v: string) =>
+        page.evaluate(
+          ([p, value]) =>
+            (window as unknown as { RED: any }).RED.nodes
+              .getType("sms-send")
+              .defaults[p].validate.call({ track: true }, value, {}),
+          [prop, v],
+        );
+      assert.equal(await send("trackTimeout", "0"), "分钟数须大于 0，最多 2880（48 小时）");
+      assert.match(String(await send("template", "{{#alarm}}")), /模板.*\{\{#alarm\}\}/);
     });
   });
 });
