@@ -3,7 +3,8 @@
 // they are, a space as `+`, every other byte as %XX in uppercase. A personalised send encodes a
 // body per recipient (100,000 of them): URLSearchParams builds a list and an object per body, and
 // encodeURIComponent needs a second pass for `!'()~` and the space; this is one pass over the bytes
-// in buffers kept between calls. Node.js only (the client's side; the editor never encodes bodies).
+// in buffers kept between calls (a long value, such as a 50,000-number list, takes the second way).
+// Node.js only (the client's side; the editor never encodes bodies).
 
 /** Values that encode to themselves: most account names and every normalised number list but one. */
 const AS_IS = /^[A-Za-z0-9*\-._]*$/;
@@ -13,18 +14,22 @@ for (const c of "*-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
   KEPT[c.charCodeAt(0)] = c.charCodeAt(0);
 KEPT[0x20] = 0x2b;
 const HEX = Buffer.from("0123456789ABCDEF", "latin1");
-/** Reused below this size; a larger value (a 50,000-number list) gets buffers of its own. */
+/** The buffers below, kept between calls; UTF-8 takes at most 3 bytes per UTF-16 unit. */
 const KEEP_BYTES = 64 * 1024;
 const bytes = Buffer.allocUnsafe(KEEP_BYTES);
 const out = Buffer.allocUnsafe(3 * KEEP_BYTES);
+/** What encodeURIComponent writes differently from a form: `!'()~` and the space. */
+const DIFFERENT = /%20|[!'()~]/g;
+const FORM: Record<string, string> = { "%20": "+", "!": "%21", "'": "%27", "(": "%28", ")": "%29", "~": "%7E" };
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** One value of a form body, byte for byte as URLSearchParams encodes it. */
 export function formEncode(value: string): string {
   if (AS_IS.test(value)) return value;
-  // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair: 4 bytes for 2 units).
-  const most = value.length * 3;
-  const input = most <= bytes.length ? bytes : Buffer.allocUnsafe(most);
-  const output = most <= bytes.length ? out : Buffer.allocUnsafe(3 * most);
+  // A value beyond the kept buffers (a 50,000-number list) goes through the engine's encoder.
+  if (value.length * 3 > KEEP_BYTES) return throughEncodeURIComponent(value);
+  const input = bytes;
+  const output = out;
   const n = input.write(value, 0, "utf8");
   let j = 0;
   for (let i = 0; i < n; i++) {
@@ -38,4 +43,15 @@ export function formEncode(value: string): string {
     }
   }
   return output.toString("latin1", 0, j);
+}
+
+function throughEncodeURIComponent(value: string): string {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    // encodeURIComponent refuses a lone surrogate; a form writes it as U+FFFD (EF BF BD).
+    encoded = encodeURIComponent(value.replace(LONE_SURROGATE, "\ufffd"));
+  }
+  return encoded.replace(DIFFERENT, (c) => FORM[c]);
 }

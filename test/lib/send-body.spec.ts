@@ -63,6 +63,20 @@ describe("SmsClient.sendBody (form encoding)", () => {
     );
   });
 
+  it("long values (beyond the encoder's kept buffers) too", () => {
+    const long = fc
+      .tuple(fc.string({ unit, minLength: 1, maxLength: 40 }), fc.integer({ min: 21_000, max: 40_000 }))
+      // Each one also holds what encodeURIComponent writes differently, and a lone surrogate.
+      .map(([s, n]) => s.repeat(Math.ceil(n / s.length)) + " !'()~*\ud800x");
+    fc.assert(
+      fc.property(long, text, (msg, account) => {
+        const req: SendRequest = { mobiles: [msg], text: msg, needstatus: true, extno: msg };
+        assert.equal(SmsClient.sendBody(account, msg, req), reference(account, msg, req));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it("the cases that differ between encodeURIComponent and a form, one by one", () => {
     for (const s of [
       " ",
