@@ -4,6 +4,7 @@ import type { Clock } from "./clock";
 import { systemClock } from "./clock";
 import { CodeTable, RETRY_SAFE_CODES, type CodeOverrides } from "./codes";
 import { SmsError, localError } from "./errors";
+import { formEncode } from "./form";
 import type { Lang } from "./i18n";
 import { t } from "./i18n";
 import { excerpt, redactor } from "./redact";
@@ -172,17 +173,14 @@ export class SmsClient {
     });
   }
 
-  /** The form body of a send, as bytes leave for the platform. */
+  /** The form body of a send, as bytes leave for the platform (what URLSearchParams would write). */
   static sendBody(account: string, password: string, req: SendRequest): string {
-    const p = new URLSearchParams();
-    p.set("account", account);
-    p.set("pswd", password);
-    p.set("mobile", req.mobiles.join(","));
-    p.set("msg", req.text);
-    p.set("needstatus", req.needstatus ? "true" : "false");
-    if (req.product) p.set("product", req.product);
-    if (req.extno) p.set("extno", req.extno);
-    return p.toString();
+    let body =
+      `account=${formEncode(account)}&pswd=${formEncode(password)}&mobile=${formEncode(req.mobiles.join(","))}` +
+      `&msg=${formEncode(req.text)}&needstatus=${req.needstatus ? "true" : "false"}`;
+    if (req.product) body += `&product=${formEncode(req.product)}`;
+    if (req.extno) body += `&extno=${formEncode(req.extno)}`;
+    return body;
   }
 
   /**

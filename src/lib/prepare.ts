@@ -4,6 +4,7 @@ import {
   chunk,
   listForMessage,
   MAX_NUMBERS_PER_REQUEST,
+  normaliseMobile,
   parseMobiles,
   splitMobiles,
   type MobileCheck,
@@ -48,7 +49,41 @@ export function prepareSend(payload: unknown, mobiles: unknown, opts: PrepareOpt
     throw localError("MESSAGE_TOO_LONG", "messageTooLong", lang, { length: checked.length, max: checked.max });
   }
 
-  const entries = splitMobiles(mobiles);
+  const valid = prepareMobiles(mobiles, opts.mobileCheck ?? "cn", lang);
+  return {
+    text: checked.text,
+    length: checked.length,
+    segments: checked.segments,
+    batches: chunk(valid, opts.batchSize ?? MAX_NUMBERS_PER_REQUEST),
+    count: valid.length,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** One recipient's number as one entry (folded as splitMobiles folds array elements); null when none. */
+export function mobileEntry(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const entries = splitMobiles([value]);
+  return entries && entries.length ? entries[0] : null;
+}
+
+/** One element of a personalised list as one number entry: an object's `mobile`, or the element. */
+function recipientEntry(element: unknown): string {
+  return mobileEntry(isRecord(element) ? element.mobile : element) ?? "";
+}
+
+/**
+ * The numbers of a send (SPEC B2): split, normalised, validated and de-duplicated in order. An
+ * array holding recipient objects (`{ mobile, ...fields }`, SPEC B9) gives each one's `mobile`.
+ * Throws an INVALID_MOBILE SmsError naming every invalid entry (`details.invalid`), or saying
+ * there is none. sms-send, personalised sends and sms-guard read recipients through this.
+ */
+export function prepareMobiles(mobiles: unknown, check: MobileCheck = "cn", lang: Lang = "en-US"): string[] {
+  const entries =
+    Array.isArray(mobiles) && mobiles.some(isRecord) ? mobiles.map(recipientEntry) : splitMobiles(mobiles);
   if (entries === null) {
     throw localError(
       "INVALID_MOBILE",
@@ -58,7 +93,7 @@ export function prepareSend(payload: unknown, mobiles: unknown, opts: PrepareOpt
       { details: { invalid: [] } },
     );
   }
-  const parsed = parseMobiles(entries, opts.mobileCheck ?? "cn");
+  const parsed = parseMobiles(entries, check);
   if (parsed.invalid.length) {
     throw localError(
       "INVALID_MOBILE",
@@ -69,12 +104,22 @@ export function prepareSend(payload: unknown, mobiles: unknown, opts: PrepareOpt
     );
   }
   if (!parsed.valid.length) throw localError("INVALID_MOBILE", "noMobile", lang, {}, { details: { invalid: [] } });
+  return parsed.valid;
+}
 
-  return {
-    text: checked.text,
-    length: checked.length,
-    segments: checked.segments,
-    batches: chunk(parsed.valid, opts.batchSize ?? MAX_NUMBERS_PER_REQUEST),
-    count: parsed.valid.length,
-  };
+/**
+ * The elements of a personalised list whose number (normalised) is one of `numbers`, in list
+ * order: what goes on with a guard's decision, so the send still has each recipient's fields.
+ */
+export function pickRecipients(list: readonly unknown[], numbers: readonly string[], check: MobileCheck): unknown[] {
+  const wanted = new Set(numbers);
+  return list.filter((element) => {
+    const n = normaliseMobile(recipientEntry(element), check);
+    return n !== null && wanted.has(n);
+  });
+}
+
+/** True when `mobile` is a personalised list (an array holding at least one recipient object). */
+export function hasRecipientObjects(mobile: unknown): mobile is unknown[] {
+  return Array.isArray(mobile) && mobile.some(isRecord);
 }

@@ -34,7 +34,8 @@ export function toStr(value: unknown, fallback = ""): string {
 export function typeName(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
-  if (Buffer.isBuffer(value)) return "buffer";
+  // The editor has no Buffer (this module is bundled for it).
+  if (typeof Buffer !== "undefined" && Buffer.isBuffer(value)) return "buffer";
   return typeof value;
 }
 

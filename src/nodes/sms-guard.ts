@@ -5,10 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import { Guard, messagesFor, type GuardOptions, type Msg as GuardMsg, type Released } from "../lib/alerts/guard";
 import { GuardConfigError } from "../lib/alerts/hours";
 import { systemClock, type Clock } from "../lib/clock";
-import { localError, SmsError } from "../lib/errors";
-import type { Lang } from "../lib/i18n";
-import { listForMessage, parseMobiles, splitMobiles, type MobileCheck } from "../lib/numbers";
-import { typeName } from "../lib/props";
+import { SmsError } from "../lib/errors";
+import { hasRecipientObjects, pickRecipients, prepareMobiles } from "../lib/prepare";
 import {
   failurePayload,
   getConfig,
@@ -28,20 +26,6 @@ type Options = Pick<GuardOptions, "key" | "window" | "dailyCap" | "hours" | "out
 export interface SmsGuardDef extends NodeDef, Options {
   config: string;
   mobile: string;
-}
-
-/** The recipients exactly as `sms-send` reads them (SPEC B2): any invalid number refuses the alert. */
-function recipients(value: unknown, check: MobileCheck, lang: Lang): string[] {
-  const entries = splitMobiles(value);
-  const none = { details: { invalid: [] } };
-  if (entries === null) throw localError("INVALID_MOBILE", "invalidMobileType", lang, { type: typeName(value) }, none);
-  const { valid, invalid } = parseMobiles(entries, check);
-  if (invalid.length) {
-    const params = { count: invalid.length, list: listForMessage(invalid) };
-    throw localError("INVALID_MOBILE", "invalidMobile", lang, params, { details: { invalid } });
-  }
-  if (!valid.length) throw localError("INVALID_MOBILE", "noMobile", lang, {}, none);
-  return valid;
 }
 
 function setup(RED: NodeAPI): void {
@@ -91,8 +75,17 @@ function setup(RED: NodeAPI): void {
       if (guard && (guard.held || guard.last)) status.set(current);
     };
     const clone = (m: GuardMsg) => RED.util.cloneMessage(m as Msg) as GuardMsg;
+    // A personalised send (SPEC B9) goes on with its recipient objects, not bare numbers.
+    const personalised = (r: Released): Released => {
+      const list = r.msg.mobile;
+      if (!hasRecipientObjects(list)) return r;
+      const check = config!.settings.mobileCheck;
+      const pick = <T extends { mobile: unknown }>(o: T | undefined) =>
+        o && { ...o, mobile: pickRecipients(list, o.mobile as string[], check) };
+      return { ...r, send: pick(r.send), suppressed: pick(r.suppressed) } as Released;
+    };
     const emit = (send: Send, r: Released) => {
-      const [first, second] = messagesFor(r.msg, r, clone);
+      const [first, second] = messagesFor(r.msg, personalised(r), clone);
       send([first as Msg | null, second as Msg | null]);
     };
     const release = (r: Released) => {
@@ -106,7 +99,8 @@ function setup(RED: NodeAPI): void {
     async function handle(msg: Msg, send: Send, done: Done): Promise<void> {
       try {
         if (!guard) throw broken;
-        const mobiles = recipients(msg.mobile ?? def.mobile, config!.settings.mobileCheck, lang);
+        // Read exactly as sms-send reads them (SPEC B2), recipient objects of a personalised send too.
+        const mobiles = prepareMobiles(msg.mobile ?? def.mobile, config!.settings.mobileCheck, lang);
         const d = await guard.decide({ msg: msg as GuardMsg, mobiles });
         // Older held alerts pushed out by holdMax leave first, to output 2; a held alert emits nothing now.
         for (const o of d.overflow) emit(send, o);

@@ -53,6 +53,12 @@ export interface SimAccountConfig extends PushVariant {
   defaultStatus?: string;
   /** push every report this many extra times (duplicates on purpose) */
   duplicateReports?: number;
+  /** numbers whose delivery reports are never pushed (a phone that never reports) */
+  withholdReports?: string[];
+  /** ms after the send before a number's report is pushed, per number (others: the simulator's reportDelayMs) */
+  reportDelays?: Record<string, number>;
+  /** push a send's reports (those without a delay of their own) before answering the send */
+  reportFirst?: boolean;
 }
 
 type OptionalRule = "allowedIps" | "sendingHours" | "whitelist" | "forceCode" | keyof PushVariant;
@@ -101,6 +107,13 @@ export const ACCOUNT_RULES: Record<keyof Required<SimAccountConfig>, Check> = {
   reportStatus: check.texts,
   defaultStatus: check.string,
   duplicateReports: check.count,
+  withholdReports: check.strings,
+  reportDelays: (v) =>
+    check.numbers(v) ??
+    (Object.values(v as Record<string, number>).every((n) => Number.isInteger(n) && n >= 0)
+      ? null
+      : "must be an object of whole numbers >= 0 (ms)"),
+  reportFirst: check.boolean,
   ...PUSH_RULES,
 };
 
@@ -130,6 +143,9 @@ export function makeAccount(c: SimAccountConfig): SimAccount {
     reportStatus: {},
     defaultStatus: "DELIVRD",
     duplicateReports: 0,
+    withholdReports: [],
+    reportDelays: {},
+    reportFirst: false,
     ...c,
     monthly: new Map(),
     lastBalanceQuery: -Infinity,

@@ -135,6 +135,8 @@ interface PushJob {
   params: Fields;
   batch?: Fields[];
   attempts: number;
+  /** called once when the push is done with: answered, given up, dropped or the simulator closed */
+  settled?: () => void;
 }
 
 /** A request as the routes see it, from Node's HTTP server or read leniently off the socket. */
@@ -329,7 +331,7 @@ export class Simulator {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.queue = [];
+    for (const job of this.queue.splice(0)) job.settled?.();
     this.server.close();
     for (const s of this.sockets) s.destroy();
     await this.agent.close().catch(() => undefined);
@@ -584,13 +586,43 @@ export class Simulator {
     const a = account;
     const nl = a?.lineEnding === "crlf" ? "\r\n" : a?.lineEnding === "blank" ? "\n\n" : "\n";
     const out = `${platformStamp(now, this.opts.offsetMinutes)},${code}` + (msgid ? nl + msgid : "");
-    const answer = () => reply(200, out, TEXT);
-    if (a?.replyDelayMs) this.later(answer, a.replyDelayMs);
+    const answer = () =>
+      a?.replyDelayMs ? this.later(() => reply(200, out, TEXT), a.replyDelayMs) : reply(200, out, TEXT);
+    const first = code === 0 && msgid && a && this.opts.reportUrl ? this.scheduleReports(a, msgid, mobiles, p) : null;
+    // "Report first": the platform's report reached the receiver before the sender read the reply.
+    if (first) void first.then(answer);
     else answer();
-    if (code === 0 && msgid && a && this.opts.reportUrl) {
-      const parts = segmentCount((p.msg ?? "").length);
-      this.later(() => this.queueReports(a, msgid, mobiles, p.uid ?? "", parts), this.opts.reportDelayMs);
+  }
+
+  /**
+   * Schedules a send's reports by the account's rules: withheld numbers never report, numbers
+   * with a delay of their own report then, the rest after reportDelayMs, or at once when the
+   * account reports first. Returns, for reportFirst, when those first reports were pushed.
+   */
+  private scheduleReports(
+    a: SimAccount,
+    msgid: string,
+    mobiles: string[],
+    p: Record<string, string>,
+  ): Promise<void> | null {
+    const parts = segmentCount((p.msg ?? "").length);
+    const withheld = new Set(a.withholdReports);
+    const byDelay = new Map<number, string[]>();
+    const FIRST = -1;
+    for (const mobile of mobiles) {
+      if (withheld.has(mobile)) continue;
+      const own = Object.hasOwn(a.reportDelays, mobile) ? a.reportDelays[mobile] : undefined;
+      const delay = own ?? (a.reportFirst ? FIRST : this.opts.reportDelayMs);
+      let list = byDelay.get(delay);
+      if (!list) byDelay.set(delay, (list = []));
+      list.push(mobile);
     }
+    let first: Promise<void> | null = a.reportFirst ? Promise.resolve() : null;
+    for (const [delay, list] of byDelay) {
+      if (delay === FIRST) first = this.queueReports(a, msgid, list, p.uid ?? "", parts);
+      else this.later(() => void this.queueReports(a, msgid, list, p.uid ?? "", parts), delay);
+    }
+    return first;
   }
 
   private evaluateSend(
@@ -672,7 +704,8 @@ export class Simulator {
 
   // --- pushes -------------------------------------------------------------------------------
 
-  private queueReports(a: SimAccount, msgid: string, mobiles: string[], uid: string, parts: number): void {
+  /** Queues the reports of these numbers; resolves when each was pushed (or given up). */
+  private queueReports(a: SimAccount, msgid: string, mobiles: string[], uid: string, parts: number): Promise<void> {
     const v: PushVariant = { ...this.push, ...variantOf(a) };
     const now = Date.now();
     const reportTime = formatPushTime(now, this.opts.offsetMinutes, v.timeFormat ?? "YYMMDDhhmm");
@@ -694,10 +727,16 @@ export class Simulator {
     });
     const size = v.batchReports ?? 0;
     const groups = size > 0 ? chunk(reports, size) : reports.map((r) => [r]);
+    const settled: Array<Promise<void>> = [];
     for (const group of groups) {
       const job = () => this.wire("report", this.opts.reportUrl, group, v, size > 0);
-      for (let i = 0; i <= a.duplicateReports; i++) this.enqueue(job());
+      for (let i = 0; i <= a.duplicateReports; i++) {
+        const j = job();
+        settled.push(new Promise<void>((r) => (j.settled = r)));
+        this.enqueue(j);
+      }
     }
+    return Promise.all(settled).then(() => undefined);
   }
 
   /** One push as it goes on the wire, in the variant's style and charset. */
@@ -738,10 +777,10 @@ export class Simulator {
   }
 
   private enqueue(job: PushJob): void {
-    if (this.closed || !job.url) return;
+    if (this.closed || !job.url) return job.settled?.();
     if (this.queue.length >= this.opts.maxPushQueue) {
       this.stats.dropped++;
-      return;
+      return job.settled?.();
     }
     this.queue.push(job);
     this.pump();
@@ -776,12 +815,13 @@ export class Simulator {
     } catch (e) {
       error = (e as { code?: string }).code ?? (e as Error).message;
     }
-    if (this.closed) return;
+    if (this.closed) return job.settled?.();
     this.stats.pushed++;
     if (error && job.attempts <= this.opts.pushRetries) {
       this.later(() => this.enqueue(job), this.opts.pushRetryDelayMs);
       return;
     }
+    job.settled?.();
     if (error) this.stats.pushFailed++;
     else this.stats.pushOk++;
     this.keep(this.pushes, {

@@ -94,6 +94,24 @@ async function openTab(page: Page, tab: string): Promise<void> {
   throw new Error(`the config dialog's ${tab} tab did not open`);
 }
 
+/** Clicks Deploy (accepting a confirmation) and waits until the runtime has the node `id`. */
+async function deployAndWait(page: Page, id: string): Promise<void> {
+  await page.locator("#red-ui-header-button-deploy").click();
+  const url = new URL(page.url()).origin;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const flows = await (await fetch(`${url}/flows`)).text();
+    if (flows.includes(id)) return;
+    if (Date.now() > until) {
+      await shot(page, "failed-deploy.png");
+      throw new Error(`${id} was not deployed within 30 s`);
+    }
+    const confirm = page.locator("#red-ui-deploy-dialog-confirm-deploy-deploy:visible");
+    if (await confirm.count()) await confirm.click();
+    await page.waitForTimeout(200);
+  }
+}
+
 /** The message a node type's validator gives for a value (what the dialog's tooltip shows). */
 function validatorSays(page: Page, type: string, prop: string, value: string): Promise<unknown> {
   return page.evaluate(
@@ -324,6 +342,141 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       await shot(page, "deployed-en.png");
     });
 
+    it("the template field: its variables, and a sample rendering whose text, length and parts the runtime sends", async () => {
+      const config = await page.evaluate(() => {
+        let id = "";
+        (window as unknown as { RED: any }).RED.nodes.eachConfig((n: { type: string; id: string }) => {
+          if (n.type === "sms-config") id = n.id;
+        });
+        return id;
+      });
+      const sendId = "tt11bb22cc33dd66";
+      await addNode(page, {
+        id: sendId,
+        type: "sms-send",
+        x: 300,
+        y: 320,
+        name: "",
+        config,
+        mobile: "",
+        needstatus: true,
+        product: "",
+        extno: "",
+        track: false,
+        trackTimeout: 60,
+        template: "",
+        outputs: 1,
+      });
+      await page.locator(`#${sendId}`).dblclick();
+      await page.waitForSelector("#node-input-template", { state: "visible" });
+      await page
+        .locator("#node-input-template")
+        .fill("{{recipient.name}}您好，您{{payload.month}}的电费为 {{recipient.amount}} 元 <请核对> & 缴费");
+      await waitText(
+        page,
+        "#node-input-sms-template-vars",
+        /^Variables: \{\{recipient\.name\}\} \{\{payload\.month\}\} \{\{recipient\.amount\}\}$/,
+      );
+      // A sample follows the template until edited: a value for each variable.
+      assert.deepEqual(JSON.parse(await page.locator("#node-input-sms-sample").inputValue()), {
+        mobile: [{ mobile: "13800138000", name: "name", amount: "amount" }],
+        payload: { month: "month" },
+      });
+      // A sample without the recipient's name: the runtime's TEMPLATE error, naming it.
+      await page
+        .locator("#node-input-sms-sample")
+        .fill('{"payload": {"month": "3月"}, "mobile": [{"mobile": "13900139000"}]}');
+      await waitText(page, "#node-input-sms-template-count", /\{\{recipient\.name\}\}/);
+      const sample = { payload: { month: "3月" }, mobile: [{ mobile: "13900139000", name: "王先生", amount: 88.5 }] };
+      await page.locator("#node-input-sms-sample").fill(JSON.stringify(sample));
+      await waitText(page, "#node-input-sms-template-count", /characters/);
+      const text = (await page.locator("#node-input-sms-template-text").textContent()) ?? "";
+      const count = (await page.locator("#node-input-sms-template-count").textContent()) ?? "";
+      assert.equal(text, "【朗宇信息】王先生您好，您3月的电费为 88.5 元 <请核对> & 缴费");
+      assert.equal(count, `${text.length} characters (signature included) → 1 SMS part(s)`);
+      await shot(page, "send-dialog-template-en.png");
+      await page.locator("#node-dialog-ok").click();
+      await page.waitForSelector("#node-input-template", { state: "detached" });
+
+      // The runtime: the same sample msg through the deployed node reaches the platform as previewed.
+      const injectId = "tt11bb22cc33dd77";
+      await addNode(page, {
+        id: injectId,
+        type: "inject",
+        x: 120,
+        y: 320,
+        name: "",
+        props: [{ p: "payload" }, { p: "mobile", v: JSON.stringify(sample.mobile), vt: "json" }],
+        repeat: "",
+        crontab: "",
+        once: false,
+        onceDelay: 0.1,
+        topic: "",
+        payload: JSON.stringify(sample.payload),
+        payloadType: "json",
+        wires: [[]],
+      });
+      // An import links only the nodes it brings: wire the inject to the send node as a user would.
+      await page.evaluate(
+        ([from, to]) => {
+          const RED = (window as unknown as { RED: any }).RED;
+          RED.nodes.addLink({ source: RED.nodes.node(from), sourcePort: 0, target: RED.nodes.node(to) });
+          RED.nodes.dirty(true);
+          RED.view.redraw(true);
+        },
+        [injectId, sendId],
+      );
+      await deployAndWait(page, injectId);
+      const before = sim.requests.length;
+      // The flows are saved before the nodes have started: an inject not started yet answers 404.
+      const until = Date.now() + 15_000;
+      let status = 0;
+      while ((status = (await fetch(`${nr.url}/inject/${injectId}`, { method: "POST" })).status) === 404) {
+        if (Date.now() > until) break;
+        await page.waitForTimeout(100);
+      }
+      assert.equal(status, 200);
+      while (sim.requests.length === before && Date.now() < until) await page.waitForTimeout(100);
+      const sent = sim.requests.at(-1)!;
+      assert.equal(sent.params.mobile, "13900139000");
+      assert.equal(sent.params.msg, text);
+    });
+
+    it("Track delivery: a second output 'delivery', reports forced on, the timeout checked by the runtime's rule", async () => {
+      const id = "tt11bb22cc33dd66";
+      await page.locator(`#${id}`).dblclick();
+      await page.waitForSelector("#node-input-track", { state: "visible" });
+      assert.equal(await page.locator("#node-input-trackTimeout").isVisible(), false);
+      await page.locator("#node-input-track").check();
+      await page.locator("#node-input-trackTimeout").waitFor({ state: "visible" });
+      assert.equal(await page.locator("#node-input-needstatus").isChecked(), true);
+      assert.equal(await page.locator("#node-input-needstatus").isDisabled(), true);
+      const says = (v: string) =>
+        page.evaluate(
+          (value) =>
+            (window as unknown as { RED: any }).RED.nodes
+              .getType("sms-send")
+              .defaults.trackTimeout.validate.call({ track: true }, value, {}),
+          v,
+        );
+      assert.equal(await says("3000"), "Minutes above 0, at most 2880 (48 hours)");
+      assert.equal(await says("0.5"), true);
+      await page.locator("#node-input-trackTimeout").fill("0.5");
+      await shot(page, "send-dialog-track-en.png");
+      await page.locator("#node-dialog-ok").click();
+      await page.waitForSelector("#node-input-track", { state: "detached" });
+      const node = await page.evaluate((nid) => {
+        const n = (window as unknown as { RED: any }).RED.nodes.node(nid);
+        return {
+          outputs: n.outputs,
+          track: n.track,
+          trackTimeout: n.trackTimeout,
+          labels: [0, 1].map((i) => n._def.outputLabels.call(n, i)),
+        };
+      }, id);
+      assert.deepEqual(node, { outputs: 2, track: true, trackTimeout: "0.5", labels: ["sent", "delivery"] });
+    });
+
     it("the example flows appear under Import ▸ Examples", async () => {
       await page.evaluate(() =>
         (window as unknown as { RED: any }).RED.actions.invoke("core:show-examples-import-dialog"),
@@ -384,6 +537,17 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       assert.equal(shownUrl, `${nr.url}/sms/push`);
       await shot(page, "receive-dialog-zh.png");
       await page.locator("#node-dialog-cancel").click();
+      // The send node's runtime rules, in Chinese: the tracking timeout and a broken template.
+      const send = (prop: string, v: string) =>
+        page.evaluate(
+          ([p, value]) =>
+            (window as unknown as { RED: any }).RED.nodes
+              .getType("sms-send")
+              .defaults[p].validate.call({ track: true }, value, {}),
+          [prop, v],
+        );
+      assert.equal(await send("trackTimeout", "0"), "分钟数须大于 0，最多 2880（48 小时）");
+      assert.match(String(await send("template", "{{#alarm}}")), /模板.*\{\{#alarm\}\}/);
     });
   });
 });

@@ -2,8 +2,8 @@
 // validated completely before the first request. No Node-only API here: the editor bundles it.
 import { localError } from "../errors";
 import type { Lang } from "../i18n";
-import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile, splitMobiles } from "../numbers";
-import { prepareSend, type PrepareOptions } from "../prepare";
+import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile } from "../numbers";
+import { mobileEntry, prepareSend, type PrepareOptions } from "../prepare";
 import { typeName } from "../props";
 import { prepareText, segmentCount, type TextCheck } from "../text";
 import {
@@ -94,13 +94,6 @@ function checkText(text: string, opts: PlanOptions, lang: Lang): void {
   if (checked.ok) return;
   if (checked.reason === "EMPTY_MESSAGE") throw localError("EMPTY_MESSAGE", "emptyMessage", lang);
   throw localError("MESSAGE_TOO_LONG", "messageTooLong", lang, { length: checked.length, max: checked.max });
-}
-
-/** One msg.mobile element's number as one entry (folded as splitMobiles folds array elements); null when none. */
-function mobileEntry(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  const entries = splitMobiles([value]);
-  return entries && entries.length ? entries[0] : null;
 }
 
 /** The recipients of one text; it is itself the request when they fit in one. */

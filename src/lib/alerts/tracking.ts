@@ -78,7 +78,8 @@ export interface TrackOpen {
   batch: Batch;
   /**
    * The input msg. With `memory` this object is kept as it is (pass a clone if the flow goes on
-   * changing it); with `redis` its JSON-safe properties are.
+   * changing it); with `redis` its JSON-safe properties are, serialised at its first open: pass
+   * the same object to each request of a send and do not change it between them.
    */
   msg: Record<string, unknown>;
 }
@@ -182,6 +183,7 @@ export class Tracker {
   private readonly local = new Map<string, Local>();
   private readonly byOwner = new Map<string, Set<string>>();
   private readonly retries = new Map<string, number>();
+  private readonly serialisedMsgs = new WeakMap<object, { json: string; dropped: string[] }>();
   private nextSweep = 0;
   /** the latest start of a tracked send known here: our own, or read from the state */
   private lastStart = -Infinity;
@@ -208,11 +210,15 @@ export class Tracker {
     this.lastStart = Math.max(this.lastStart, now);
     if (!this.shared || now - this.writtenStart < ACTIVE_REFRESH_MS) return;
     this.writtenStart = now;
+    const mode = this.state.mode;
     try {
       await this.state.put(ACTIVE_KEY, String(now), MARKER_TTL_MS);
     } catch {
       this.writtenStart = -Infinity;
     }
+    // Written while the state ran locally (Redis connecting at a start, or down): other instances
+    // did not see it, and would ignore the reports of this send for a minute. Write it again next time.
+    if (mode !== "shared" || this.state.mode !== "shared") this.writtenStart = -Infinity;
   }
 
   /**
@@ -248,7 +254,7 @@ export class Tracker {
         this.state.put(recordKey(msgid), JSON.stringify(record), ttl),
       ];
       if (this.shared) {
-        const kept = jsonSafe(o.msg);
+        const kept = this.serialised(o.msg);
         dropped = kept.dropped;
         writes.push(this.state.put(msgKey(msgid), kept.json, ttl));
       }
@@ -297,6 +303,16 @@ export class Tracker {
     // again. If it still is not there, its open() will find what we appended.
     const again = await this.state.mark(key, mobile, status);
     return again.result === "unknown" ? "early" : this.after(id, again);
+  }
+
+  /**
+   * The msg as `redis` keeps it. The requests of one send share their msg (a personalised send's
+   * msg.mobile may hold 100,000 recipient objects, for as many requests): serialised once.
+   */
+  private serialised(msg: Record<string, unknown>): { json: string; dropped: string[] } {
+    let kept = this.serialisedMsgs.get(msg);
+    if (!kept) this.serialisedMsgs.set(msg, (kept = jsonSafe(msg)));
+    return kept;
   }
 
   /** match: a tracked send may still take reports; keep: one may be in flight (reports can beat its reply) */
