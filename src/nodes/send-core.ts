@@ -322,7 +322,8 @@ export class SendCore {
   /**
    * Queued sends of this node fail as not sent; a request under way finishes (bounded by the
    * config's timeout) so its outcome is reported, not lost, and so is its tracking. A redeploy
-   * keeps the tracked sends for the replacing node (same id); removed for good, they go.
+   * keeps the tracked sends for the replacing node (same id); removed for good, they go (unless
+   * other instances share them through Redis).
    */
   async close(removed: boolean): Promise<void> {
     this.closing = true;
@@ -332,7 +333,10 @@ export class SendCore {
     await Promise.allSettled([...this.inputs]);
     await Promise.allSettled([...this.opens]);
     try {
-      if (removed && this.track && this.tracker) await this.drop("log.dropped");
+      // With shared Redis other instances running this node carry on with them (or they expire).
+      const config = this.host.config();
+      const shared = config?.settings.store === "redis" && config.state.mode === "shared";
+      if (removed && this.track && this.tracker && !shared) await this.drop("log.dropped");
     } catch (e) {
       this.node.warn(errorText(e));
     }
