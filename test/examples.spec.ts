@@ -6,7 +6,7 @@ import path from "node:path";
 import vm from "node:vm";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../src/simulator/simulator";
-import { pictureName } from "./editor/pictures";
+import { pagePictureName, pictureName } from "./editor/pictures";
 import { ALL_NODES, captured, coreNode, helper, sleep } from "./support/nr";
 
 const dir = path.join(__dirname, "../../examples");
@@ -22,10 +22,36 @@ const CORE = [
   "network/21-httprequest.js",
   // example 11 reads its sensors with Node-RED's own MQTT nodes
   "network/10-mqtt.js",
+  // example 13 takes other flows' sends through a link in node
+  "common/60-link.js",
 ].map(coreNode);
 
-/** Config nodes the examples share across tabs (no `z`): the account, and example 11's MQTT broker. */
-const GLOBAL_CONFIG = ["sms-config", "mqtt-broker"];
+/** Example 13's Dashboard 2.0 nodes (a devDependency): its page, groups, theme and widgets. */
+const DASHBOARD = [
+  "config/ui_base.js",
+  "config/ui_page.js",
+  "config/ui_group.js",
+  "config/ui_theme.js",
+  "widgets/ui_chart.js",
+  "widgets/ui_text.js",
+  "widgets/ui_button.js",
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+].map((f) => require(`@flowfuse/node-red-dashboard/nodes/${f}`) as unknown);
+
+/**
+ * Config nodes the examples share across tabs (no `z`): the account, example 11's MQTT broker and
+ * example 13's dashboard (its base, theme, page and groups).
+ */
+const DASHBOARD_CONFIG = ["ui-base", "ui-theme", "ui-page", "ui-group"];
+const GLOBAL_CONFIG = ["sms-config", "mqtt-broker", ...DASHBOARD_CONFIG];
+
+/** A dashboard node's reference to the config node it sits in: widget → group → page → base and theme. */
+const DASHBOARD_REFS: Array<[string | null, string, string]> = [
+  [null, "group", "ui-group"],
+  ["ui-group", "page", "ui-page"],
+  ["ui-page", "ui", "ui-base"],
+  ["ui-page", "theme", "ui-theme"],
+];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Flow = FlowNode[];
@@ -41,7 +67,7 @@ async function loadFlow(flow: Flow, simUrl: string): Promise<Flow> {
   const creds = Object.fromEntries(cfgs.map((c) => [c.id, { account: "demo", password: "demo" }]));
   // Loaded empty, then deployed: helper.load() registers the catch module once per catch node in
   // the flow, so a flow with two of them fails there with "catch already registered".
-  await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
+  await helper.load([...ALL_NODES, ...CORE, ...DASHBOARD] as never, [{ id: "empty", type: "tab" }] as never);
   await helper.setFlows(flow as never, "full", creds as never);
   return flow;
 }
@@ -150,6 +176,12 @@ describe("examples/ (the files)", () => {
       }
       for (const n of flow.filter((n) => GLOBAL_CONFIG.includes(n.type)))
         assert.equal(n.z, undefined, `${n.type} ${n.id} is a global config node`);
+      for (const n of flow.filter((n) => n.type.startsWith("ui-")))
+        for (const [from, prop, type] of DASHBOARD_REFS)
+          if (from === n.type || (from === null && !DASHBOARD_CONFIG.includes(n.type))) {
+            const target = flow.find((t) => t.id === n[prop]);
+            assert.equal(target?.type, type, `${n.type} ${n.id}: its ${prop} is a ${type} of this file`);
+          }
     });
 
     it(`"${f}": every comment says in English and in Chinese what to change and what you will see`, () => {
@@ -213,6 +245,41 @@ describe("examples/ (the files)", () => {
       const head = fs.readFileSync(png).subarray(0, 8).toString("hex");
       assert.equal(head, "89504e470d0a1a0a", `${png} is a PNG`);
       assert.ok(fs.statSync(png).size > 5000, `${png} shows something`);
+    }
+  });
+
+  it("an example with a dashboard has its picture of the dashboard page in docs/images", () => {
+    const dashboards = files.filter((f) => read(f).some((n) => n.type === "ui-page"));
+    assert.ok(dashboards.length >= 1);
+    for (const f of dashboards) {
+      const png = path.join(__dirname, "../../docs/images", pagePictureName(f));
+      assert.ok(fs.existsSync(png), `${png}: run \`npm run pictures\``);
+      assert.equal(fs.readFileSync(png).subarray(0, 8).toString("hex"), "89504e470d0a1a0a", `${png} is a PNG`);
+      assert.ok(fs.statSync(png).size > 20000, `${png} shows the page`);
+    }
+  });
+
+  it("a dashboard opens where its comment says, in both languages, and takes no sms-receive or http in path", () => {
+    const dashboards = files.filter((f) => read(f).some((n) => n.type === "ui-page"));
+    const taken = files.flatMap((f) =>
+      read(f)
+        .filter((n) => n.type === "sms-receive" || n.type === "http in")
+        .map((n) => routeKey(n.type === "http in" ? n.url : n.path)),
+    );
+    for (const f of dashboards) {
+      const flow = read(f);
+      const base = flow.find((n) => n.type === "ui-base")!;
+      const infos = flow.filter((n) => n.type === "comment").map((c) => halves(c.info as string));
+      for (const page of flow.filter((n) => n.type === "ui-page")) {
+        const url = `\`http://<your Node-RED host>:1880${String(base.path)}${String(page.path)}\``;
+        assert.ok(
+          infos.some(({ en, zh }) => en.includes(url) && zh.includes(url)),
+          `"${f}": a comment gives ${url} in English and Chinese`,
+        );
+      }
+      const under = routeKey(base.path);
+      for (const p of taken)
+        assert.ok(p !== under && !p.startsWith(under + "/"), `${p} is under the dashboard's ${under}`);
     }
   });
 
