@@ -4,6 +4,10 @@
 // from 07 on (the Recipes; or the files named on the command line) as a user's import leaves
 // them, with only the account pointed at the simulator and the broker at the mosquitto, opens the
 // editor in Debian's chromium and saves each flow's workspace to docs/images/<example>.png.
+// An example with a Dashboard 2.0 page (13) also gets a picture of that page, <example>-page.png:
+// Node-RED's userDir has the dashboard (the devDependency) installed beside the package, the
+// simulator fails and withholds the numbers the example's comment says, its 'test alert' is
+// clicked twice and its tracked send's timeout is 0.05 min, so the page shows every count.
 import { execSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -11,7 +15,13 @@ import path from "node:path";
 import { chromium, type Page } from "playwright-core";
 import { startSimulator } from "../../src/simulator/simulator";
 import { startMosquitto } from "../support/mosquitto";
-import { ROOT, startPackedNodeRed } from "../support/packed";
+import { freePort, ROOT, startPackedNodeRed, type RunningNodeRed } from "../support/packed";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const userdir = require("../../../scripts/userdir.js") as {
+  installPacked(dir: string): void;
+  writeSettings(dir: string, port: number, secret: string): string;
+};
 
 const EXAMPLES = path.join(ROOT, "examples");
 const IMAGES = path.join(ROOT, "docs", "images");
@@ -38,6 +48,78 @@ export function pictureName(file: string): string {
   return `${slug}.png`;
 }
 
+/** "13 - Delivery dashboard.json" → "13-delivery-dashboard-page.png": the picture of its dashboard page. */
+export function pagePictureName(file: string): string {
+  return pictureName(file).replace(/\.png$/, "-page.png");
+}
+
+/**
+ * A packed Node-RED (fresh userDir, the package installed from its tarball) with Dashboard 2.0 in
+ * the userDir's node_modules too, as a user has it after installing it from the palette: a link to
+ * the devDependency, so no registry is asked (its own dependencies resolve from this project).
+ */
+export async function startPackedWithDashboard(): Promise<RunningNodeRed> {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "cnsms-nr-"));
+  userdir.installPacked(userDir);
+  const link = path.join(userDir, "node_modules", "@flowfuse", "node-red-dashboard");
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.symlinkSync(path.dirname(require.resolve("@flowfuse/node-red-dashboard/package.json")), link, "dir");
+  const port = await freePort();
+  userdir.writeSettings(userDir, port, "editor-test-secret");
+  return startPackedNodeRed({ userDir, port });
+}
+
+/** The simulator set up as an example's comment says (its `curl … /sim/…` line), if it has one. */
+export async function setUpAsCommented(flow: FlowNode[], simUrl: string): Promise<void> {
+  const info = flow.find((n) => n.type === "comment")?.info as string | undefined;
+  const m =
+    /`curl -X POST http:\/\/127\.0\.0\.1:18080(\/sim\/\S+) -H 'Content-Type: application\/json' -d '([^']+)'`/.exec(
+      info ?? "",
+    );
+  if (!m) return;
+  const res = await fetch(simUrl + m[1], {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: m[2],
+  });
+  if (!res.ok) throw new Error(`the comment's curl: HTTP ${res.status} ${await res.text()}`);
+}
+
+export interface ChartSeen {
+  label: string;
+  /** the x-axis categories */
+  x: string[];
+  /** series name → [category, value] pairs, as ECharts draws them */
+  series: Record<string, Array<[string, number]>>;
+}
+
+/**
+ * What the dashboard's charts draw: each DBUIChart component's ECharts option, found through the
+ * rendered Vue tree (the canvas itself cannot be read back as numbers).
+ */
+export function dashboardCharts(page: Page): Promise<ChartSeen[]> {
+  return page.evaluate(() => {
+    const seen: ChartSeen[] = [];
+    const visit = (v: any): void => {
+      if (!v) return;
+      const c = v.component;
+      if (c) {
+        if (c.type?.name === "DBUIChart" && c.proxy?.chart) {
+          const o = c.proxy.chart.getOption();
+          const series: Record<string, Array<[string, number]>> = {};
+          for (const s of o.series ?? []) series[s.name] = (s.data ?? []).map((d: any) => [d[0], d[1]]);
+          seen.push({ label: c.props?.props?.label ?? "", x: o.xAxis?.[0]?.data ?? [], series });
+        }
+        visit(c.subTree);
+      }
+      if (Array.isArray(v.children)) for (const ch of v.children) visit(ch);
+      if (v.suspense) visit(v.suspense.activeBranch);
+    };
+    visit((document.querySelector("#app") as any)?._vnode);
+    return seen;
+  });
+}
+
 /** The README's recipes: every example from 07 on. */
 export function recipeFiles(): string[] {
   return fs
@@ -57,7 +139,7 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 20_000): P
 }
 
 /** Shows the tab, waits until its nodes are drawn (and the statuses it expects), saves its flow's area. */
-async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], file: string): Promise<void> {
+async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], configIds: string[], file: string): Promise<void> {
   await page.evaluate((id) => (window as unknown as { RED: any }).RED.workspaces.show(id), tab.id);
   const drawn = () =>
     page.evaluate(
@@ -77,14 +159,30 @@ async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], file: strin
       ),
     );
   }
-  // What a user would see after importing: no node marked invalid (the red triangle).
+  // A balance asked for at deploy shows its answer: wait for it, so the picture does not depend on when it is taken.
+  const atDeploy = new Set(
+    nodes.filter((n) => n.type === "inject" && n.once).flatMap((n) => (n.wires as string[][]).flat()),
+  );
+  for (const n of nodes.filter((n) => n.type === "sms-balance" && atDeploy.has(n.id))) {
+    const status = `#red-ui-workspace-chart g[id="${n.id}"] .red-ui-flow-node-status-label`;
+    await until(`${n.type} to show the balance`, async () =>
+      /\d/.test(
+        (await page
+          .locator(status)
+          .textContent()
+          .catch(() => "")) ?? "",
+      ),
+    );
+  }
+  // What a user would see after importing: no node marked invalid (the red triangle), nor a config
+  // node they use (the account, a broker, the dashboard's groups, page, theme and base).
   const invalid = await page.evaluate(
     (ids) =>
       ids
         .map((id) => (window as unknown as { RED: any }).RED.nodes.node(id))
         .filter((n) => n && n.valid === false)
         .map((n) => `${n.type} ${n.name || n.id}: ${JSON.stringify(n.validationErrors)}`),
-    nodes.map((n) => n.id),
+    [...nodes.map((n) => n.id), ...configIds],
   );
   if (invalid.length) throw new Error(`"${String(tab.label)}" shows invalid nodes:\n${invalid.join("\n")}`);
   await page.evaluate(() => {
@@ -125,27 +223,62 @@ async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], file: strin
   log(`✔ docs/images/${file}`);
 }
 
+/** The dashboard page of an example: its 'test alert' clicked twice, the page saved once every count is in. */
+async function pagePicture(page: Page, nr: RunningNodeRed, flow: FlowNode[], file: string): Promise<void> {
+  const base = flow.find((n) => n.type === "ui-base")!;
+  const dashboardPage = flow.find((n) => n.type === "ui-page")!;
+  const alert = flow.find((n) => n.type === "inject" && n.name === "test alert")!;
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(`${nr.url}/inject/${alert.id}`, { method: "POST" });
+    if (!res.ok) throw new Error(`clicking 'test alert': HTTP ${res.status}`);
+  }
+  await page.goto(`${nr.url}${String(base.path)}${String(dashboardPage.path)}`, { waitUntil: "domcontentloaded" });
+  // Every summary is in: with the comment's simulator set-up, of each 5 numbers 3 delivered, 1 failed, 1 silent.
+  const counted = async () => {
+    const charts = await dashboardCharts(page).catch(() => []);
+    const total = (name: string) =>
+      Object.entries(charts[0]?.series ?? {})
+        .filter(([k]) => k.startsWith(name + " "))
+        .flatMap(([, d]) => d)
+        .reduce((a, [, v]) => a + v, 0);
+    return [total("sent"), total("delivered"), total("failed"), total("pending")].join() === "10,6,2,2";
+  };
+  await until("the dashboard to show every summary", counted, 60_000);
+  await page.evaluate(() => document.fonts.ready);
+  await page.screenshot({ path: path.join(IMAGES, pagePictureName(file)) });
+  log(`✔ docs/images/${pagePictureName(file)}`);
+}
+
 async function main(): Promise<void> {
   const files = process.argv.slice(2).length ? process.argv.slice(2).map((f) => path.basename(f)) : recipeFiles();
   const sim = await startSimulator({});
   const broker = await startMosquitto();
-  log("› packing the package and installing it into a fresh Node-RED userDir…");
-  const nr = await startPackedNodeRed();
+  log("› packing the package and installing it into a fresh Node-RED userDir (with Dashboard 2.0)…");
+  const nr = await startPackedWithDashboard();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "chromium-profile-"));
   let ctx: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
   try {
     const byId = new Map<string, FlowNode>();
-    const tabs: Array<{ file: string; tab: FlowNode; nodes: FlowNode[] }> = [];
+    const tabs: Array<{ file: string; flow: FlowNode[]; tab: FlowNode; nodes: FlowNode[]; configIds: string[] }> = [];
     for (const f of files) {
       const flow = JSON.parse(fs.readFileSync(path.join(EXAMPLES, f), "utf8")) as FlowNode[];
       const tab = flow.find((n) => n.type === "tab")!;
-      tabs.push({ file: f, tab, nodes: flow.filter((n) => n.z === tab.id) });
+      const configIds = flow.filter((n) => n.type !== "tab" && n.z === undefined).map((n) => n.id);
+      tabs.push({ file: f, flow, tab, nodes: flow.filter((n) => n.z === tab.id), configIds });
       for (const n of flow) if (!byId.has(n.id)) byId.set(n.id, { ...n });
     }
     for (const n of byId.values()) {
       if (n.type === "sms-config")
         Object.assign(n, { url: sim.url, credentials: { account: "demo", password: "demo" } });
       if (n.type === "mqtt-broker") Object.assign(n, { broker: "127.0.0.1", port: String(broker.port) });
+    }
+    const dashboards = tabs.filter((t) => t.flow.some((n) => n.type === "ui-page"));
+    for (const d of dashboards) {
+      // Its numbers within the picture's run: the tracked send gives up on a silent number after 3 s.
+      for (const n of d.nodes) if (n.type === "sms-send" && n.track) byId.get(n.id)!.trackTimeout = "0.05";
+      const receive = d.nodes.find((n) => n.type === "sms-receive");
+      if (receive) sim.reportUrl = nr.url + String(receive.path);
+      await setUpAsCommented(d.flow, sim.url);
     }
     const res = await fetch(`${nr.url}/flows`, {
       method: "POST",
@@ -174,7 +307,21 @@ async function main(): Promise<void> {
       RED.menu.setSelected("menu-item-palette", false);
       RED.menu.setSelected("menu-item-sidebar", false);
     });
-    for (const t of tabs) await picture(page, t.tab, t.nodes, pictureName(t.file));
+    // The palette slides shut (about 150 ms): measured before that, the first flow's box was off.
+    await until("the palette and sidebar to close", () =>
+      page.evaluate(() => {
+        const box = (s: string) => document.querySelector(s)!.getBoundingClientRect();
+        const [palette, workspace] = [box("#red-ui-palette"), box("#red-ui-workspace")];
+        return palette.width < 20 && Math.abs(workspace.left - palette.right) <= 1 && workspace.right > innerWidth - 20;
+      }),
+    );
+    for (const t of tabs) await picture(page, t.tab, t.nodes, t.configIds, pictureName(t.file));
+    if (dashboards.length) {
+      const dash = await ctx.newPage();
+      await dash.setViewportSize({ width: 1280, height: 720 });
+      dash.on("pageerror", (e) => process.stderr.write(`[page error] ${e.message}\n`));
+      for (const d of dashboards) await pagePicture(dash, nr, d.flow, d.file);
+    }
   } finally {
     await ctx?.close();
     fs.rmSync(profile, { recursive: true, force: true });
