@@ -87,8 +87,6 @@ export async function setUpAsCommented(flow: FlowNode[], simUrl: string): Promis
 
 export interface ChartSeen {
   label: string;
-  /** the x-axis categories */
-  x: string[];
   /** series name → [category, value] pairs, as ECharts draws them */
   series: Record<string, Array<[string, number]>>;
 }
@@ -108,7 +106,7 @@ export function dashboardCharts(page: Page): Promise<ChartSeen[]> {
           const o = c.proxy.chart.getOption();
           const series: Record<string, Array<[string, number]>> = {};
           for (const s of o.series ?? []) series[s.name] = (s.data ?? []).map((d: any) => [d[0], d[1]]);
-          seen.push({ label: c.props?.props?.label ?? "", x: o.xAxis?.[0]?.data ?? [], series });
+          seen.push({ label: c.props?.props?.label ?? "", series });
         }
         visit(c.subTree);
       }
