@@ -18,6 +18,7 @@ const ENTRIES = {
   template: "alerts/template",
   personalise: "alerts/personalise",
   tracking: "alerts/tracking",
+  hours: "alerts/hours",
 };
 /** Packages the editor gets too: the runtime dependencies those modules import. */
 const PACKAGES = { mustache: require.resolve("mustache/mustache.js", { paths: [root] }) };
