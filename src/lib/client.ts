@@ -275,15 +275,15 @@ export class SmsClient {
       return fn();
     } catch (e) {
       if (!(e instanceof ReplyFormatError)) throw e;
-      throw this.badResponse(e.excerpt, isSend);
+      throw this.badResponse(e.body, isSend);
     }
   }
 
-  /** A reply we cannot read: a send may still have been taken. */
-  private badResponse(excerpt: string, isSend: boolean): SmsError {
+  /** A reply we cannot read: a send may still have been taken. Secrets are masked before the cut. */
+  private badResponse(body: string, isSend: boolean): SmsError {
     return new SmsError({
       code: "BAD_RESPONSE",
-      message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: this.redact(excerpt) }),
+      message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: excerpt(this.redact(body)) }),
       outcomeUnknown: isSend,
     });
   }
@@ -338,7 +338,7 @@ export class SmsClient {
             size += chunk.length;
             if (size > this.maxReplyBytes) {
               const head = Buffer.concat(chunks).toString("utf8");
-              finish(this.badResponse(excerpt(head || chunk.toString("utf8")), isSend));
+              finish(this.badResponse(head || chunk.toString("utf8"), isSend));
               return c.abort(codedError("REPLY_TOO_LARGE"));
             }
             chunks.push(chunk);
