@@ -186,8 +186,9 @@ export class SmsClient {
   /**
    * Sends one platform request (retrying only what surely was not taken). An aborted `signal`
    * cancels the send while it waits for its turn or for a retry; a request under way finishes.
+   * `starting` runs when the request has its turn, just before it goes out (it must not fail).
    */
-  async send(req: SendRequest, signal?: AbortSignal): Promise<SendOutcome> {
+  async send(req: SendRequest, signal?: AbortSignal, starting?: () => Promise<void> | void): Promise<SendOutcome> {
     const body = SmsClient.sendBody(this.opts.account, this.opts.password, req);
     for (let attempt = 0; ; attempt++) {
       let release: () => void;
@@ -200,6 +201,8 @@ export class SmsClient {
       }
       let err: SmsError;
       try {
+        // Its turn has come: whoever waits for this request's reports hears of it first.
+        if (starting) await starting();
         const text = await this.request("POST", SEND_PATH, body, true);
         const reply = this.parse(() => parseSendReply(text), true);
         if (reply.code === 0) {

@@ -109,7 +109,8 @@ export interface Failed {
 
 /** `msg.payload` of a summary (SPEC B7). */
 export interface SummaryPayload {
-  msgid: string;
+  /** null when the platform gave the request no msgid: nothing could ever be matched to it */
+  msgid: string | null;
   total: number;
   delivered: string[];
   failed: Failed[];
@@ -123,7 +124,36 @@ export interface SummaryPayload {
   batch: Batch | null;
 }
 
-export type SummaryMsg = Record<string, unknown> & { msgid: string; payload: SummaryPayload };
+export type SummaryMsg = Record<string, unknown> & { msgid: string | null; payload: SummaryPayload };
+
+/**
+ * The summary of a request that cannot be tracked (no msgid from the platform, or tracking could
+ * not start): every number pending, at once, so a flow waiting for it (an escalation) goes on.
+ */
+export function untrackedSummary(
+  msg: Record<string, unknown>,
+  o: {
+    msgid: string | null;
+    mobiles: readonly string[];
+    sentAt: number;
+    now: number;
+    batch: Batch;
+    offsetMinutes: number;
+  },
+): SummaryMsg {
+  const payload: SummaryPayload = {
+    msgid: o.msgid,
+    total: o.mobiles.length,
+    delivered: [],
+    failed: [],
+    pending: [...o.mobiles].sort(byText),
+    complete: o.mobiles.length === 0,
+    sentAt: formatInstant(o.sentAt, o.offsetMinutes),
+    doneAt: formatInstant(o.now, o.offsetMinutes),
+    batch: { index: o.batch.index, count: o.batch.count },
+  };
+  return { ...msg, msgid: o.msgid, payload };
+}
 
 export interface SummaryFormat {
   /** the account's UTC offset in minutes (sms-config `tz`); default +08:00 */
