@@ -17,7 +17,6 @@ const ENTRIES = {
   props: "props",
   template: "alerts/template",
   personalise: "alerts/personalise",
-  tracking: "alerts/tracking",
   hours: "alerts/hours",
 };
 /** Packages the editor gets too: the runtime dependencies those modules import. */
