@@ -165,7 +165,7 @@ function check(got: SummaryMsg[], w: Workload, numbers: number, perRequest: numb
   let failed = 0;
   for (const s of got) {
     const p = s.payload;
-    const r = w.msgids.indexOf(p.msgid);
+    const r = w.msgids.indexOf(p.msgid ?? "");
     if (r < 0 || !p.complete || p.pending.length || p.batch?.index !== r + 1) {
       throw new Error(`tracking bench: unexpected summary for ${p.msgid}`);
     }

@@ -17,7 +17,7 @@ const ENTRIES = {
   props: "props",
   template: "alerts/template",
   personalise: "alerts/personalise",
-  tracking: "alerts/tracking",
+  hours: "alerts/hours",
 };
 /** Packages the editor gets too: the runtime dependencies those modules import. */
 const PACKAGES = { mustache: require.resolve("mustache/mustache.js", { paths: [root] }) };

@@ -186,8 +186,9 @@ export class SmsClient {
   /**
    * Sends one platform request (retrying only what surely was not taken). An aborted `signal`
    * cancels the send while it waits for its turn or for a retry; a request under way finishes.
+   * `starting` runs when the request has its turn, just before it goes out (it must not fail).
    */
-  async send(req: SendRequest, signal?: AbortSignal): Promise<SendOutcome> {
+  async send(req: SendRequest, signal?: AbortSignal, starting?: () => Promise<void> | void): Promise<SendOutcome> {
     const body = SmsClient.sendBody(this.opts.account, this.opts.password, req);
     for (let attempt = 0; ; attempt++) {
       let release: () => void;
@@ -200,6 +201,8 @@ export class SmsClient {
       }
       let err: SmsError;
       try {
+        // Its turn has come: whoever waits for this request's reports hears of it first.
+        if (starting) await starting();
         const text = await this.request("POST", SEND_PATH, body, true);
         const reply = this.parse(() => parseSendReply(text), true);
         if (reply.code === 0) {
@@ -275,15 +278,15 @@ export class SmsClient {
       return fn();
     } catch (e) {
       if (!(e instanceof ReplyFormatError)) throw e;
-      throw this.badResponse(e.excerpt, isSend);
+      throw this.badResponse(e.body, isSend);
     }
   }
 
-  /** A reply we cannot read: a send may still have been taken. */
-  private badResponse(excerpt: string, isSend: boolean): SmsError {
+  /** A reply we cannot read: a send may still have been taken. Secrets are masked before the cut. */
+  private badResponse(body: string, isSend: boolean): SmsError {
     return new SmsError({
       code: "BAD_RESPONSE",
-      message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: this.redact(excerpt) }),
+      message: t(isSend ? "badResponseUnknown" : "badResponse", this.lang, { excerpt: excerpt(this.redact(body)) }),
       outcomeUnknown: isSend,
     });
   }
@@ -338,7 +341,7 @@ export class SmsClient {
             size += chunk.length;
             if (size > this.maxReplyBytes) {
               const head = Buffer.concat(chunks).toString("utf8");
-              finish(this.badResponse(excerpt(head || chunk.toString("utf8")), isSend));
+              finish(this.badResponse(head || chunk.toString("utf8"), isSend));
               return c.abort(codedError("REPLY_TOO_LARGE"));
             }
             chunks.push(chunk);

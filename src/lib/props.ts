@@ -168,3 +168,17 @@ export function describeProblem(p: SettingProblem, label: string, t: Translate):
   const outcome = t(p.isDefault ? "errors.useDefault" : "errors.useBound", { used: p.used });
   return t("errors.setting", { label, value: p.given, problem, outcome });
 }
+
+/** sms-send's `trackTimeout` (SPEC B7): at most 48 h, 60 minutes when empty. */
+export const MAX_TRACK_TIMEOUT_MS = 48 * 3_600_000;
+export const DEFAULT_TRACK_TIMEOUT_MS = 60 * 60_000;
+
+/** Reads `trackTimeout` (minutes, a number or a numeric string; empty = 60): ms, or null when invalid. */
+export function parseTrackTimeout(value: unknown): number | null {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) {
+    return DEFAULT_TRACK_TIMEOUT_MS;
+  }
+  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : NaN;
+  if (!Number.isFinite(n) || n <= 0 || n * 60_000 > MAX_TRACK_TIMEOUT_MS) return null;
+  return Math.round(n * 60_000);
+}

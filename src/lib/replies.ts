@@ -13,10 +13,13 @@ export interface BalanceReply {
   products: Array<{ product: string; balance: number }>;
 }
 
-/** Thrown by the parsers; the caller turns it into a BAD_RESPONSE error with the excerpt. */
+/**
+ * Thrown by the parsers with the whole reply; the caller turns it into a BAD_RESPONSE error with an
+ * excerpt, after masking secrets in the whole reply (an excerpt may cut a password in two).
+ */
 export class ReplyFormatError extends Error {
-  constructor(readonly excerpt: string) {
-    super(`unreadable reply: ${excerpt}`);
+  constructor(readonly body: string) {
+    super(`unreadable reply: ${excerpt(body)}`);
     this.name = "ReplyFormatError";
   }
 }
@@ -36,17 +39,17 @@ function lines(body: string): string[] {
 
 function statusLine(all: string[], body: string): { resptime: string; code: number } {
   const m = all.length ? STATUS_LINE.exec(all[0]) : null;
-  if (!m) throw new ReplyFormatError(excerpt(body));
+  if (!m) throw new ReplyFormatError(body);
   return { resptime: m[1], code: Number(m[2]) };
 }
 
 export function parseSendReply(body: string): SendReply {
   const all = lines(body);
   const { resptime, code } = statusLine(all, body);
-  if (all.length > 2) throw new ReplyFormatError(excerpt(body));
+  if (all.length > 2) throw new ReplyFormatError(body);
   let msgid: string | null = null;
   if (all.length === 2) {
-    if (!MSGID.test(all[1])) throw new ReplyFormatError(excerpt(body));
+    if (!MSGID.test(all[1])) throw new ReplyFormatError(body);
     msgid = all[1];
   }
   return { resptime, code, msgid };
@@ -58,7 +61,7 @@ export function parseBalanceReply(body: string): BalanceReply {
   const products: BalanceReply["products"] = [];
   for (const line of all.slice(1)) {
     const m = PRODUCT_LINE.exec(line);
-    if (!m) throw new ReplyFormatError(excerpt(body));
+    if (!m) throw new ReplyFormatError(body);
     products.push({ product: m[1], balance: Number(m[2]) });
   }
   return { resptime, code, products };

@@ -6,7 +6,15 @@ import { setMaxListeners } from "node:events";
 import type { Node, NodeStatus } from "node-red";
 import { planSend, type SendPlan } from "../lib/alerts/personalise";
 import { compileTemplate, type Template } from "../lib/alerts/template";
-import { parseTrackTimeout, trackerFor, type Tracker, DEFAULT_TRACK_TIMEOUT_MS } from "../lib/alerts/tracking";
+import {
+  DEFAULT_TRACK_TIMEOUT_MS,
+  parseTrackTimeout,
+  trackerFor,
+  untrackedSummary,
+  type SummaryMsg,
+  type Tracker,
+} from "../lib/alerts/tracking";
+import type { SendOutcome } from "../lib/client";
 import { t } from "../lib/i18n";
 import type { Lang } from "../lib/i18n";
 import { hasRecipientObjects } from "../lib/prepare";
@@ -101,10 +109,8 @@ export class SendCore {
       this.unlisten = this.tracker.listen(this.node.id, {
         offsetMinutes: config!.settings.offsetMinutes,
         describe: (s) => codes.status(s),
-        summary: (msg) => {
-          this.node.send([null, msg as unknown as Msg]);
-          this.refresh();
-        },
+        // Each summary its own message: the requests of one send share their input msg.
+        summary: (msg) => this.summary(msg),
         error: (e, msgid) => this.node.warn(host._("warn.summaryFailed", { msgid, error: errorText(e) })),
       });
       // Sends tracked before a redeploy go on: show them.
@@ -197,18 +203,55 @@ export class SendCore {
     const progress = count > 1 ? { done: 0, total: count } : null;
     if (progress) this.progress = progress;
     this.refresh();
+    // Another instance (Redis) must know a tracked request is under way before the platform can
+    // report it: told as each request starts (a request may wait long in the account's queue).
+    const starting = tracked ? () => this.tracker!.expect() : undefined;
     try {
-      // Another instance (Redis) must know a tracked send is coming before the platform reports it.
-      if (tracked) await this.tracker!.expect();
       for (let i = 0; i < count; i++) {
         const request = requests[i];
         const mobiles = request.mobiles;
         const batch = { index: i + 1, count };
+        let r: SendOutcome;
+        try {
+          r = await client.send(
+            { mobiles, text: request.text, needstatus, product, extno },
+            this.stop.signal,
+            starting,
+          );
+        } catch (e) {
+          const err = asSmsError(e);
+          // Whom a flow may send to again as msg.mobile: never one that may have received the SMS
+          // (SPEC B2: numbers). A personalised send also gives the recipient objects back.
+          const left = requests.slice(err.outcomeUnknown ? i + 1 : i);
+          const unsent = left.flatMap((q) => q.mobiles);
+          const unsentRecipients = recipients
+            ? { unsentRecipients: left.flatMap((q) => (q.recipients ?? []).map((k) => recipients[k])) }
+            : {};
+          const resptime = typeof err.details.resptime === "string" ? err.details.resptime : null;
+          msg.payload = failurePayload(err, {
+            msgid: null,
+            mobiles: mobiles.length,
+            segments: request.segments,
+            batch,
+            unsent,
+            ...unsentRecipients,
+            resptime: resptime && parsePlatformTime(resptime, s.offsetMinutes),
+            resptimeRaw: resptime,
+          });
+          msg.mobile = mobiles;
+          this.fail(err.code);
+          const message =
+            count > 1
+              ? t("batchFailed", lang, { index: i + 1, count, reason: err.message, unsent: unsent.length })
+              : err.message;
+          done(nodeError(err, message));
+          return;
+        }
+        // Sent: nothing below may turn it into a failure.
+        const sentAt = Date.now();
         // Every output but the last is a copy, so each keeps the input's other properties.
         const out = i === count - 1 ? msg : host.clone(original);
-        try {
-          const r = await client.send({ mobiles, text: request.text, needstatus, product, extno }, this.stop.signal);
-          const sentAt = Date.now();
+        {
           out.payload = {
             code: 0,
             ok: true,
@@ -230,36 +273,15 @@ export class SendCore {
           const msgid = r.msgid;
           this.last = { fill: "green", shape: "dot", text: msgid ?? host._("status.sent") };
           if (tracked) {
-            if (msgid) this.open({ msgid, mobiles, sentAt, batch, msg: kept!, warn: () => !warned && (warned = true) });
-            else this.node.warn(host._("warn.noMsgid"));
+            const request = { msgid, mobiles, sentAt, batch, msg: kept! };
+            if (msgid) this.open({ ...request, msgid, warn: () => !warned && (warned = true) });
+            else {
+              // Without a msgid no report can ever be matched: its summary says so now.
+              this.node.warn(host._("warn.noMsgid"));
+              this.untracked(request);
+            }
           }
           this.refresh();
-        } catch (e) {
-          const err = asSmsError(e);
-          // Whom a flow may send to again as msg.mobile: never one that may have received the SMS.
-          // A personalised send gives the recipient objects back, so their texts can be rendered again.
-          const left = requests.slice(err.outcomeUnknown ? i + 1 : i);
-          const unsent = recipients
-            ? left.flatMap((q) => (q.recipients ?? []).map((k) => recipients[k]))
-            : left.flatMap((q) => q.mobiles);
-          const resptime = typeof err.details.resptime === "string" ? err.details.resptime : null;
-          msg.payload = failurePayload(err, {
-            msgid: null,
-            mobiles: mobiles.length,
-            segments: request.segments,
-            batch,
-            unsent,
-            resptime: resptime && parsePlatformTime(resptime, s.offsetMinutes),
-            resptimeRaw: resptime,
-          });
-          msg.mobile = mobiles;
-          this.fail(err.code);
-          const message =
-            count > 1
-              ? t("batchFailed", lang, { index: i + 1, count, reason: err.message, unsent: unsent.length })
-              : err.message;
-          done(nodeError(err, message));
-          return;
         }
       }
       done();
@@ -296,12 +318,32 @@ export class SendCore {
           this.node.warn(this.host._("warn.trackDropped", { msgid: o.msgid, props: opened.dropped.join(", ") }));
         }
       })
-      .catch((e: unknown) => this.node.warn(this.host._("warn.trackFailed", { msgid: o.msgid, error: errorText(e) })))
+      .catch((e: unknown) => {
+        this.node.warn(this.host._("warn.trackFailed", { msgid: o.msgid, error: errorText(e) }));
+        // Tracking did not start: no summary would come; it comes now, every number pending.
+        this.untracked(o);
+      })
       .finally(() => {
         this.opens.delete(p);
         this.refresh();
       });
     this.opens.add(p);
+  }
+
+  private summary(msg: SummaryMsg): void {
+    this.node.send([null, this.host.clone(msg as unknown as Msg)]);
+    this.refresh();
+  }
+
+  private untracked(o: {
+    msgid: string | null;
+    mobiles: string[];
+    sentAt: number;
+    batch: { index: number; count: number };
+    msg: Msg;
+  }): void {
+    const offsetMinutes = this.host.config()?.settings.offsetMinutes ?? 480;
+    this.summary(untrackedSummary(o.msg, { ...o, now: Date.now(), offsetMinutes }));
   }
 
   private fail(code: unknown): void {

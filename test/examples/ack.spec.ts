@@ -4,21 +4,22 @@
 // on import: the account points at the simulator, the tab's REPEAT_MINUTES is 0.005 (300 ms) and the
 // 'every 10 s' inject looks every 0.1 s.
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { ALL_NODES, captured, coreNode, helper, sleep } from "../support/nr";
+import { captured, helper, sleep } from "../support/nr";
+import {
+  deployExample,
+  nodeNamed,
+  readExample,
+  sendsTo,
+  type ExampleRun,
+  type FlowNode,
+  type Msg,
+} from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = path.join(__dirname, "../../../examples/12 - Acknowledge an alert by reply.json");
-const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js", "function/10-function.js"].map(
-  coreNode,
-);
-
-type FlowNode = Record<string, unknown> & { id: string; type: string };
-type Msg = Record<string, unknown>;
+const FILE = "12 - Acknowledge an alert by reply.json";
 
 const ONCALL = "13800138000";
 const REPEAT_MS = 300;
@@ -32,6 +33,7 @@ describe('examples: "12 - Acknowledge an alert by reply" end to end', function (
   let server: http.Server;
   let moUrl: string;
   let flow: FlowNode[];
+  let run: ExampleRun;
   let toGuard: Msg[];
   let other: Msg[];
   let failed: Msg[];
@@ -39,18 +41,14 @@ describe('examples: "12 - Acknowledge an alert by reply" end to end', function (
   /** Deploys the example; `env` and `creds` are what a user sets on the tab and in the account. */
   async function start(env: Record<string, string> = {}, receiver?: { receiver: string; receiverPassword: string }) {
     sim = await startSimulator({ reportDelayMs: 10_000, ...receiver });
-    flow = JSON.parse(fs.readFileSync(FILE, "utf8")) as FlowNode[];
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
+    flow = readExample(FILE);
+    flow.find((n) => n.type === "sms-config")!.url = sim.url;
     const tab = flow.find((n) => n.type === "tab")!;
     const vars = tab.env as Array<{ name: string; value: string }>;
     for (const [name, value] of Object.entries({ REPEAT_MINUTES: String(REPEAT_MS / 60_000), ...env }))
       vars.find((v) => v.name === name)!.value = value;
     named("every 10 s").repeat = "0.1";
-    // Loaded empty, then deployed as a user's import would be (see test/examples.spec.ts).
-    await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
-    const creds = { account: "demo", password: "demo", ...receiver };
-    await helper.setFlows(flow as never, "full", { [cfg.id]: creds } as never);
+    run = await deployExample(flow, { credentials: receiver });
     // Node-RED's HTTP node server on a real port, where the simulator pushes inbound SMS.
     server = http.createServer(captured.httpNode!);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -67,13 +65,9 @@ describe('examples: "12 - Acknowledge an alert by reply" end to end', function (
     await sim?.close();
   });
 
-  const named = (name: string) => flow.find((n) => n.name === name)!;
-  function received(name: string): Msg[] {
-    const msgs: Msg[] = [];
-    helper.getNode(named(name).id).on("input", (m: Msg) => msgs.push(m));
-    return msgs;
-  }
-  const sends = () => sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM"));
+  const named = (name: string) => nodeNamed(flow, name);
+  const received = (name: string): Msg[] => run.received(name);
+  const sends = () => sendsTo(sim.requests);
   const texts = () => sends().map((r) => r.params.msg);
   const alertTexts = () => texts().filter((t) => !t.includes("Acknowledged"));
   const pressAlert = () => helper.getNode(named("alert: boiler-1 95°C").id).receive({} as never);

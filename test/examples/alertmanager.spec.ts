@@ -1,19 +1,14 @@
 // Example 07 end to end: real Alertmanager v4 webhook bodies posted to the flow (in the test
 // helper's Node-RED, over its HTTP node server), the account pointed at the simulator.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import supertest from "supertest";
 import { closeAllStates } from "../../src/lib/state/registry";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { ALL_NODES, captured, coreNode, helper, sleep } from "../support/nr";
+import { captured, helper, sleep } from "../support/nr";
+import { deployExample, nodeNamed, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = path.join(__dirname, "../../../examples/07 - Alertmanager webhook to guard to SMS.json");
-const CORE = ["common/21-debug.js", "common/90-comment.js", "function/10-function.js"].map(coreNode);
-
-type FlowNode = Record<string, unknown> & { id: string; type: string };
-type Msg = Record<string, unknown>;
+const FILE = "07 - Alertmanager webhook to guard to SMS.json";
 
 const startsAt = "2025-01-15T02:00:00.000Z";
 const alerts = [
@@ -58,14 +53,12 @@ describe('examples: "07 - Alertmanager webhook to guard to SMS" end to end', fun
   this.timeout(20_000);
   let sim: Simulator;
   let flow: FlowNode[];
+  let run: ExampleRun;
   beforeEach(async () => {
     sim = await startSimulator({ reportDelayMs: 10_000 });
-    flow = JSON.parse(fs.readFileSync(FILE, "utf8")) as FlowNode[];
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
-    // Loaded empty, then deployed as a user's import would be (see test/examples.spec.ts).
-    await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
-    await helper.setFlows(flow as never, "full", { [cfg.id]: { account: "demo", password: "demo" } } as never);
+    flow = readExample(FILE);
+    flow.find((n) => n.type === "sms-config")!.url = sim.url;
+    run = await deployExample(flow);
   });
   afterEach(async () => {
     await helper.unload();
@@ -73,13 +66,9 @@ describe('examples: "07 - Alertmanager webhook to guard to SMS" end to end', fun
     await closeAllStates();
   });
 
-  const named = (name: string) => flow.find((n) => n.name === name)!;
-  const received = (name: string) => {
-    const msgs: Msg[] = [];
-    helper.getNode(named(name).id).on("input", (m: Msg) => msgs.push(m));
-    return msgs;
-  };
-  const sends = () => sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM"));
+  const named = (name: string) => nodeNamed(flow, name);
+  const received = (name: string) => run.received(name);
+  const sends = () => sendsTo(sim.requests);
   const post = (body: unknown) =>
     supertest(captured.httpNode!)
       .post(named("Alertmanager webhook").url as string)

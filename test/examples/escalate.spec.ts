@@ -2,28 +2,23 @@
 // pointed at the simulator, which pushes its delivery reports over real HTTP to the flow's
 // 'delivery reports' node. Where a test waits for the timeout, it is shortened (10 minutes → 3 s).
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { ALL_NODES, captured, coreNode, helper, sleep } from "../support/nr";
+import { captured, helper, sleep } from "../support/nr";
+import { deployExample, nodeNamed, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = path.join(__dirname, "../../../examples/08 - Escalate an alert nobody received.json");
-const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js", "function/10-function.js"].map(
-  coreNode,
-);
+const FILE = "08 - Escalate an alert nobody received.json";
 const [FIRST, SECOND, THIRD] = ["13800138000", "13900139000", "13700137000"];
 
-type FlowNode = Record<string, unknown> & { id: string; type: string };
-type Msg = Record<string, unknown>;
 type Summary = { delivered: string[]; failed: Array<{ mobile: string; status: string }>; pending: string[] };
 
 describe('examples: "08 - Escalate an alert nobody received" end to end', function () {
   this.timeout(30_000);
   let sim: Simulator;
   let flow: FlowNode[];
+  let run: ExampleRun;
   let server: http.Server | undefined;
 
   beforeEach(async () => {
@@ -31,13 +26,10 @@ describe('examples: "08 - Escalate an alert nobody received" end to end', functi
   });
   /** Deploys the example as imported; `trackTimeout` in minutes replaces the example's 10. */
   async function start(trackTimeout?: string) {
-    flow = JSON.parse(fs.readFileSync(FILE, "utf8")) as FlowNode[];
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
+    flow = readExample(FILE);
+    flow.find((n) => n.type === "sms-config")!.url = sim.url;
     if (trackTimeout) named("send alert (tracked)").trackTimeout = trackTimeout;
-    // Loaded empty, then deployed as a user's import would be (see test/examples.spec.ts).
-    await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
-    await helper.setFlows(flow as never, "full", { [cfg.id]: { account: "demo", password: "demo" } } as never);
+    run = await deployExample(flow);
     const listening = http.createServer(captured.httpNode!);
     server = listening;
     await new Promise<void>((r) => listening.listen(0, "127.0.0.1", r));
@@ -51,13 +43,9 @@ describe('examples: "08 - Escalate an alert nobody received" end to end', functi
     await sim.close();
   });
 
-  const named = (name: string) => flow.find((n) => n.name === name)!;
-  const received = (name: string) => {
-    const msgs: Msg[] = [];
-    helper.getNode(named(name).id).on("input", (m: Msg) => msgs.push(m));
-    return msgs;
-  };
-  const sends = () => sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM"));
+  const named = (name: string) => nodeNamed(flow, name);
+  const received = (name: string) => run.received(name);
+  const sends = () => sendsTo(sim.requests);
   const alarm = () => helper.getNode(named("boiler alarm").id).receive({} as never);
 
   it("the first number never reports (the comment's curl): after the timeout the second number gets the alert", async () => {

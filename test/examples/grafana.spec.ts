@@ -3,18 +3,21 @@
 // Grafana URLs, groupLabels ... title, state, message) posted to the flow over Node-RED's HTTP node
 // server, the account pointed at the simulator, the SMS checked at the simulator.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { ALL_NODES, captured, coreNode, helper, sleep } from "../support/nr";
+import { captured, helper, sleep } from "../support/nr";
+import {
+  deployExample,
+  nodeNamed,
+  readExample,
+  sendsTo,
+  type ExampleRun,
+  type FlowNode,
+  type Msg,
+} from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = path.join(__dirname, "../../../examples/10 - Grafana alert webhook to SMS.json");
-const CORE = ["common/21-debug.js", "common/90-comment.js", "function/10-function.js"].map(coreNode);
-
-type FlowNode = Record<string, unknown> & { id: string; type: string };
-type Msg = Record<string, unknown>;
+const FILE = "10 - Grafana alert webhook to SMS.json";
 
 const GRAFANA = "https://grafana.example.com/";
 const NEVER = "0001-01-01T00:00:00Z";
@@ -136,27 +139,21 @@ describe('examples: "10 - Grafana alert webhook to SMS" end to end', function ()
   this.timeout(20_000);
   let sim: Simulator;
   let flow: FlowNode[];
+  let run: ExampleRun;
   beforeEach(async () => {
     sim = await startSimulator({ reportDelayMs: 10_000 });
-    flow = JSON.parse(fs.readFileSync(FILE, "utf8")) as FlowNode[];
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
-    // Loaded empty, then deployed as a user's import would be (see test/examples.spec.ts).
-    await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
-    await helper.setFlows(flow as never, "full", { [cfg.id]: { account: "demo", password: "demo" } } as never);
+    flow = readExample(FILE);
+    flow.find((n) => n.type === "sms-config")!.url = sim.url;
+    run = await deployExample(flow);
   });
   afterEach(async () => {
     await helper.unload();
     await sim.close();
   });
 
-  const named = (name: string) => flow.find((n) => n.name === name)!;
-  const received = (name: string) => {
-    const msgs: Msg[] = [];
-    helper.getNode(named(name).id).on("input", (m: Msg) => msgs.push(m));
-    return msgs;
-  };
-  const sends = () => sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM"));
+  const named = (name: string) => nodeNamed(flow, name);
+  const received = (name: string) => run.received(name);
+  const sends = () => sendsTo(sim.requests);
   const texts = () => sends().map((r) => r.params.msg);
   const post = (body: unknown) =>
     supertest(captured.httpNode!)

@@ -3,26 +3,17 @@
 // Node-RED, the account pointed at the simulator. Time: the account state is leased here first
 // with a FakeClock and the guard's clock hook is set to it, so a 30-minute window passes at once.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import guardNode = require("../../src/nodes/sms-guard");
 import { systemClock } from "../../src/lib/clock";
 import { closeAllStates, leaseState, type StateLease } from "../../src/lib/state/registry";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startMosquitto, type Mosquitto, type Sensor } from "../support/mosquitto";
-import { ALL_NODES, coreNode, helper, sleep } from "../support/nr";
+import { helper, sleep } from "../support/nr";
+import { deployExample, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { FakeClock, waitFor } from "../support/stub";
 
-const FILE = path.join(__dirname, "../../../examples/11 - MQTT sensor over a threshold to guard to SMS.json");
-const CORE = [
-  "common/21-debug.js",
-  "common/90-comment.js",
-  "function/15-change.js",
-  "function/10-switch.js",
-  "network/10-mqtt.js",
-].map(coreNode);
+const FILE = "11 - MQTT sensor over a threshold to guard to SMS.json";
 
-type FlowNode = Record<string, unknown> & { id: string; type: string };
 type Msg = Record<string, unknown> & { guard?: Record<string, unknown> };
 
 const TOPIC = (sensor: string) => `sensors/${sensor}/temperature`;
@@ -35,6 +26,7 @@ describe('examples: "11 - MQTT sensor over a threshold to guard to SMS" end to e
   let clock: FakeClock;
   let lease: StateLease;
   let flow: FlowNode[];
+  let run: ExampleRun;
   let readings: Msg[];
   let toSend: Msg[];
   let suppressed: Msg[];
@@ -55,15 +47,12 @@ describe('examples: "11 - MQTT sensor over a threshold to guard to SMS" end to e
     guardNode.clock = clock;
     lease = leaseState({ url: sim.url, account: "demo", store: "memory", clock });
 
-    flow = JSON.parse(fs.readFileSync(FILE, "utf8")) as FlowNode[];
-    const cfg = flow.find((n) => n.type === "sms-config")!;
-    cfg.url = sim.url;
+    flow = readExample(FILE);
+    flow.find((n) => n.type === "sms-config")!.url = sim.url;
     // The broker the user sets: here the test's mosquitto.
     const mqttBroker = flow.find((n) => n.type === "mqtt-broker")!;
     Object.assign(mqttBroker, { broker: "127.0.0.1", port: String(broker.port) });
-    // Loaded empty, then deployed as a user's import would be (see test/examples.spec.ts).
-    await helper.load([...ALL_NODES, ...CORE] as never, [{ id: "empty", type: "tab" }] as never);
-    await helper.setFlows(flow as never, "full", { [cfg.id]: { account: "demo", password: "demo" } } as never);
+    run = await deployExample(flow, { core: ["network/10-mqtt.js"] });
     readings = received("reading");
     toSend = received("send SMS");
     suppressed = received("suppressed");
@@ -86,12 +75,8 @@ describe('examples: "11 - MQTT sensor over a threshold to guard to SMS" end to e
     await sim.close();
   });
 
-  function received(name: string): Msg[] {
-    const msgs: Msg[] = [];
-    helper.getNode(flow.find((n) => n.name === name)!.id).on("input", (m: Msg) => msgs.push(m));
-    return msgs;
-  }
-  const sends = () => sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM"));
+  const received = (name: string): Msg[] => run.received(name);
+  const sends = () => sendsTo(sim.requests);
   const texts = () => sends().map((r) => r.params.msg);
 
   /** Publishes readings and waits until the flow took them all and the guard decided each one over 80. */

@@ -270,6 +270,16 @@ describe("lib/client (real local HTTP server)", () => {
     assert.match(e.message, /\*\*\*/);
   });
 
+  it("BAD_RESPONSE never shows part of the password, also where the excerpt cuts it", async () => {
+    // The excerpt is 80 characters: a password at 72 would be cut to its first 8 before redaction.
+    for (const at of [70, 72, 76, 79]) {
+      stub.script(reply(`${"x".repeat(at)}${PASSWORD} and more`));
+      const e = await failure(make(stub.url).send(req));
+      assert.equal(e.code, "BAD_RESPONSE");
+      assert.doesNotMatch(e.message, new RegExp(PASSWORD.slice(0, 3).replace(/[-]/g, "\\-")), `cut at ${at}`);
+    }
+  });
+
   it("holds the request rate across concurrent sends", async () => {
     const c = make(stub.url, { rate: 20 });
     await Promise.all(Array.from({ length: 8 }, () => c.send(req)));

@@ -6,13 +6,13 @@ import fs from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
 import { planSend, previewTemplate } from "../../src/lib/alerts/personalise";
-import { parseTrackTimeout } from "../../src/lib/alerts/tracking";
+import { parseTrackTimeout } from "../../src/lib/props";
 
 const BUNDLE = path.join(__dirname, "../../../resources/cnsms-sms.js");
 
 type Lib = {
   personalise: { planSend: typeof planSend; previewTemplate: typeof previewTemplate };
-  tracking: { parseTrackTimeout: typeof parseTrackTimeout };
+  props: { parseTrackTimeout: typeof parseTrackTimeout };
 };
 
 function browserLib(): Lib {
@@ -60,6 +60,6 @@ describe("editor bundle (resources/cnsms-sms.js) without Node.js globals", () =>
       );
     }
     for (const v of ["", "60", "0.05", "0", "-1", "2880", "2881", "abc", 30])
-      assert.equal(lib.tracking.parseTrackTimeout(v), parseTrackTimeout(v), String(v));
+      assert.equal(lib.props.parseTrackTimeout(v), parseTrackTimeout(v), String(v));
   });
 });

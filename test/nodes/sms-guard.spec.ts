@@ -425,7 +425,10 @@ describe("nodes/sms-guard: the editor's validators say what the runtime says", (
     const _ = translator(catalog(lang));
     let def: { defaults: Record<string, { validate?: Validator }> } | undefined;
     const RED = { nodes: { registerType: (_t: string, d: typeof def) => (def = d), getType: () => ({ _ }) } };
-    vm.runInNewContext(script, { RED, window: { CnsmsSms: {} } });
+    // The editor's bundle of the runtime's rules (resources/, built by npm run build), as the page loads it.
+    const context = vm.createContext({ RED, window: {} as Record<string, unknown> });
+    vm.runInContext(fs.readFileSync(path.join(ROOT, "resources", "cnsms-sms.js"), "utf8"), context);
+    vm.runInContext(script, context);
     return Object.fromEntries(Object.entries(def!.defaults).map(([k, d]) => [k, d.validate!]));
   };
   /** The runtime's answer for one option: null when it starts, else the node's error text. */

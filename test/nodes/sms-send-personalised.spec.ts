@@ -276,7 +276,7 @@ describe("nodes/sms-send templates and personalised texts (SPEC B9, against the 
       await waitFor(() => statusTexts().at(-1) === (out.msgs[2].msgid as string), 5000, "the last msgid");
     });
 
-    it("a failing request stops the rest; payload.unsent gives back the recipient objects surely not sent", async () => {
+    it("a failing request stops the rest; payload.unsent the numbers, unsentRecipients the objects surely not sent", async () => {
       // One SMS part of quota: the first request goes out, the second is refused (109).
       sim.configure({ account: "demo", products: { "1001": 1 } });
       const { out, caught } = await start({ template: "{{recipient.name}}您好" });
@@ -290,7 +290,9 @@ describe("nodes/sms-send templates and personalised texts (SPEC B9, against the 
       assert.equal(out.msgs.length, 1);
       assert.equal(m.payload.code, 109);
       assert.deepEqual(m.payload.batch, { index: 2, count: 3 });
-      assert.deepEqual(m.payload.unsent, [mobile[1], mobile[2]]);
+      // SPEC B2: unsent holds numbers; a personalised send also gives the recipient objects back.
+      assert.deepEqual(m.payload.unsent, [B, C]);
+      assert.deepEqual(m.payload.unsentRecipients, [mobile[1], mobile[2]]);
       assert.match(m.error.message, /\(2 number\(s\) not sent\)/);
     });
 

@@ -10,7 +10,7 @@ import supertest from "supertest";
 import { trackerFor, trackKind } from "../../src/lib/alerts/tracking";
 import type { SmsConfigNode } from "../../src/nodes/common";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { waitFor } from "../support/stub";
+import { reply, StubServer, waitFor } from "../support/stub";
 import { captured, collect, creds, flowWith, helper, PASSWORD, sleep, type FlowNode } from "../support/nr";
 import { loadWithCatalog, type Lang } from "./send-catalog";
 
@@ -120,6 +120,44 @@ describe("nodes/sms-send delivery tracking (SPEC B7, against the simulator)", fu
     await sleep(300); // nothing more arrives
     assert.equal(out2.msgs.length, 1);
     assert.equal(out.msgs.length, 1);
+  });
+
+  it("a platform that gives no msgid to a tracked request: a summary at once, every number pending", async () => {
+    const stub = new StubServer();
+    await stub.start();
+    try {
+      // A reply with code 0 and no msgid line: the platform will never report on it.
+      stub.script(reply("20240101120000,0"));
+      await loadWithCatalog(flowWith({ url: stub.url }, [sendNode()]), "en-US");
+      const out = collect("out");
+      const out2 = collect("out2");
+      helper.getNode("s").receive({ payload: "boiler alarm", topic: "boiler-1" } as never);
+      await out.next();
+      const [m] = await out2.next(1, 5000);
+      const p = m.payload as Summary;
+      assert.equal(p.msgid, null);
+      assert.deepEqual(
+        { total: p.total, delivered: p.delivered, failed: p.failed, pending: p.pending, complete: p.complete },
+        { total: 2, delivered: [], failed: [], pending: [A, B], complete: false },
+      );
+      assert.equal(m.topic, "boiler-1");
+    } finally {
+      await helper.unload();
+      await stub.close();
+    }
+  });
+
+  it("the summaries of one send are separate messages: changing one changes no other", async () => {
+    const { out2 } = await start({ template: "{{recipient.name}}: boiler alarm" });
+    const mobile = [
+      { mobile: A, name: "甲" },
+      { mobile: B, name: "乙" },
+    ];
+    // Two texts: two requests, two summaries of one send.
+    helper.getNode("s").receive({ payload: "x", mobile, oncall: ["A", "B"] } as never);
+    const [first, second] = await out2.next(2, 15_000);
+    (first.oncall as string[]).shift();
+    assert.deepEqual(second.oncall, ["A", "B"]);
   });
 
   it("one MBBLACK and one never reporting: failed and pending, emitted at the timeout, not before", async () => {

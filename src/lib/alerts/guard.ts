@@ -7,10 +7,18 @@ import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Lang } from "../i18n";
 import type { AccountState, Admission, AdmitCheck } from "../state/index";
-import { Calendar, GuardConfigError, parseHours } from "./hours";
+import {
+  Calendar,
+  KEY_MODES,
+  OUTSIDE_MODES,
+  parseHours,
+  readChoice,
+  readCount,
+  type KeyMode,
+  type Outside,
+} from "./hours";
 
-export type KeyMode = "topic" | "payload" | "topic+payload";
-export type Outside = "hold" | "drop";
+export type { KeyMode, Outside };
 export type Reason = "window" | "cap" | "hours" | "overflow";
 export type Msg = Record<string, unknown>;
 
@@ -105,9 +113,6 @@ const INLINE_KEY = 64;
 const RELEASE = "release";
 const OK: Admission = { ok: true };
 
-const KEY_MODES: readonly KeyMode[] = ["topic", "payload", "topic+payload"];
-const OUTSIDE: readonly Outside[] = ["hold", "drop"];
-
 interface HeldItem {
   key: string;
   mobiles: string[];
@@ -145,11 +150,11 @@ export class Guard {
     this.state = opts.state;
     this.clock = opts.clock ?? systemClock;
     this.cal = new Calendar(opts.offsetMinutes ?? 480, parseHours(opts.hours ?? "", lang));
-    this.keyMode = choice(opts.key, KEY_MODES, "topic", "key", lang);
-    this.windowMs = count(opts.window, 30, "window", false, lang) * MIN;
-    this.cap = count(opts.dailyCap, 0, "dailyCap", true, lang);
-    this.outside = choice(opts.outside, OUTSIDE, "hold", "outside", lang);
-    this.holdMax = count(opts.holdMax, 1000, "holdMax", true, lang);
+    this.keyMode = readChoice(opts.key, KEY_MODES, "topic", "key", lang);
+    this.windowMs = readCount(opts.window, 30, "window", false, lang) * MIN;
+    this.cap = readCount(opts.dailyCap, 0, "dailyCap", true, lang);
+    this.outside = readChoice(opts.outside, OUTSIDE_MODES, "hold", "outside", lang);
+    this.holdMax = readCount(opts.holdMax, 1000, "holdMax", true, lang);
     // No ":" is left in the scope, so no two scopes' key names can meet.
     const scope = encodeURIComponent(opts.scope);
     this.base = `guard:${scope}:`;
@@ -527,19 +532,4 @@ function summary(now: number, kind: LastDecision["kind"], out: Outcome[]): LastD
 
 function distinct<T>(xs: T[]): T[] {
   return xs.length > 1 ? [...new Set(xs)] : xs;
-}
-
-function count(value: unknown, fallback: number, name: string, whole: boolean, lang: Lang): number {
-  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return fallback;
-  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : NaN;
-  if (!Number.isFinite(n) || n < 0 || (whole && !Number.isInteger(n))) {
-    throw new GuardConfigError(whole ? "badOption" : "badNumber", lang, { name, min: 0, value: String(value) });
-  }
-  return n;
-}
-
-function choice<T extends string>(value: unknown, allowed: readonly T[], fallback: T, name: string, lang: Lang): T {
-  if (value === undefined || value === null || value === "") return fallback;
-  if ((allowed as readonly unknown[]).includes(value)) return value as T;
-  throw new GuardConfigError("badChoice", lang, { name, choices: allowed.join(", "), value: String(value) });
 }

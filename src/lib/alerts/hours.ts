@@ -1,5 +1,6 @@
 // Calendar arithmetic of the alert guard (SPEC B8) in the account's fixed UTC offset: the local
-// day (for the daily cap), sending hours that may wrap midnight, and when they next begin.
+// day (for the daily cap), sending hours that may wrap midnight, and when they next begin; and the
+// rules of the guard's options, which the editor runs too (bundled into resources/: no Node.js here).
 import { fill, type Lang, type Texts } from "../i18n";
 import { formatInstant } from "../time";
 
@@ -48,6 +49,55 @@ export class GuardConfigError extends Error {
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
+
+export type KeyMode = "topic" | "payload" | "topic+payload";
+export type Outside = "hold" | "drop";
+export const KEY_MODES: readonly KeyMode[] = ["topic", "payload", "topic+payload"];
+export const OUTSIDE_MODES: readonly Outside[] = ["hold", "drop"];
+
+/** A number option (minutes, counts): empty is the default; `whole` ones take no fractions. */
+export function readCount(value: unknown, fallback: number, name: string, whole: boolean, lang: Lang): number {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return fallback;
+  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : NaN;
+  if (!Number.isFinite(n) || n < 0 || (whole && !Number.isInteger(n))) {
+    throw new GuardConfigError(whole ? "badOption" : "badNumber", lang, { name, min: 0, value: String(value) });
+  }
+  return n;
+}
+
+/** One of a fixed set of values; empty is the default. */
+export function readChoice<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+  name: string,
+  lang: Lang,
+): T {
+  if (value === undefined || value === null || value === "") return fallback;
+  if ((allowed as readonly unknown[]).includes(value)) return value as T;
+  throw new GuardConfigError("badChoice", lang, { name, choices: allowed.join(", "), value: String(value) });
+}
+
+/** The guard node's options, each read as the runtime reads it: the editor's validators use these. */
+export const GUARD_OPTIONS: Record<string, (value: unknown, lang: Lang) => unknown> = {
+  key: (v, lang) => readChoice(v, KEY_MODES, "topic", "key", lang),
+  window: (v, lang) => readCount(v, 30, "window", false, lang),
+  dailyCap: (v, lang) => readCount(v, 0, "dailyCap", true, lang),
+  hours: (v, lang) => parseHours(typeof v === "string" ? v : "", lang),
+  outside: (v, lang) => readChoice(v, OUTSIDE_MODES, "hold", "outside", lang),
+  holdMax: (v, lang) => readCount(v, 1000, "holdMax", true, lang),
+};
+
+/** What is wrong with an option's value (null when the runtime takes it). */
+export function guardOptionProblem(name: string, value: unknown, lang: Lang = "en-US"): GuardConfigError | null {
+  try {
+    GUARD_OPTIONS[name](value, lang);
+    return null;
+  } catch (e) {
+    if (e instanceof GuardConfigError) return e;
+    throw e;
+  }
+}
 
 // What people type: ASCII or full-width colons, and a dash, tilde or "至" between the times.
 const HOURS = /^(\d{1,2})[:：](\d{2})\s*(?:-|–|—|~|～|至|到)\s*(\d{1,2})[:：](\d{2})$/;

@@ -15,8 +15,9 @@ import type { AccountState, Mark } from "../state/index";
 import { formatInstant } from "../time";
 
 /** `trackTimeout` is at most 2880 minutes (SPEC B7). */
-export const MAX_TRACK_TIMEOUT_MS = 48 * 3_600_000;
-export const DEFAULT_TRACK_TIMEOUT_MS = 60 * 60_000;
+// The setting's rule lives with the other settings (props.ts, which the editor loads too).
+import { DEFAULT_TRACK_TIMEOUT_MS, MAX_TRACK_TIMEOUT_MS } from "../props";
+export { DEFAULT_TRACK_TIMEOUT_MS, MAX_TRACK_TIMEOUT_MS, parseTrackTimeout } from "../props";
 /** A report for a msgid not opened yet (it beat the send reply) is kept this long (SPEC B7). */
 export const EARLY_MS = 5 * 60_000;
 /** Most such reports kept per msgid: a request's 50,000 numbers plus room for duplicates. */
@@ -109,7 +110,8 @@ export interface Failed {
 
 /** `msg.payload` of a summary (SPEC B7). */
 export interface SummaryPayload {
-  msgid: string;
+  /** null when the platform gave the request no msgid: nothing could ever be matched to it */
+  msgid: string | null;
   total: number;
   delivered: string[];
   failed: Failed[];
@@ -123,7 +125,36 @@ export interface SummaryPayload {
   batch: Batch | null;
 }
 
-export type SummaryMsg = Record<string, unknown> & { msgid: string; payload: SummaryPayload };
+export type SummaryMsg = Record<string, unknown> & { msgid: string | null; payload: SummaryPayload };
+
+/**
+ * The summary of a request that cannot be tracked (no msgid from the platform, or tracking could
+ * not start): every number pending, at once, so a flow waiting for it (an escalation) goes on.
+ */
+export function untrackedSummary(
+  msg: Record<string, unknown>,
+  o: {
+    msgid: string | null;
+    mobiles: readonly string[];
+    sentAt: number;
+    now: number;
+    batch: Batch;
+    offsetMinutes: number;
+  },
+): SummaryMsg {
+  const payload: SummaryPayload = {
+    msgid: o.msgid,
+    total: o.mobiles.length,
+    delivered: [],
+    failed: [],
+    pending: [...o.mobiles].sort(byText),
+    complete: o.mobiles.length === 0,
+    sentAt: formatInstant(o.sentAt, o.offsetMinutes),
+    doneAt: formatInstant(o.now, o.offsetMinutes),
+    batch: { index: o.batch.index, count: o.batch.count },
+  };
+  return { ...msg, msgid: o.msgid, payload };
+}
 
 export interface SummaryFormat {
   /** the account's UTC offset in minutes (sms-config `tz`); default +08:00 */
@@ -140,16 +171,6 @@ export interface SummaryListener extends SummaryFormat {
 
 export interface TrackerOptions {
   clock?: Clock;
-}
-
-/** Reads `trackTimeout` (minutes, a number or a numeric string; empty = 60): ms, or null when invalid. */
-export function parseTrackTimeout(value: unknown): number | null {
-  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) {
-    return DEFAULT_TRACK_TIMEOUT_MS;
-  }
-  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : NaN;
-  if (!Number.isFinite(n) || n <= 0 || n * 60_000 > MAX_TRACK_TIMEOUT_MS) return null;
-  return Math.round(n * 60_000);
 }
 
 interface Record_ {
