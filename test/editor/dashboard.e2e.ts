@@ -206,4 +206,34 @@ describe("delivery dashboard (example 13) in a real browser (Node-RED 4, packed 
     const queries = sim.requests.filter((r) => r.path.endsWith("/QueryBalance"));
     assert.equal(queries.length, 2, "one at deploy, one from the button");
   });
+  it("imported beside a dashboard of the user's own, the editor keeps theirs and puts this page in it (as the comment says)", async () => {
+    const theirs = { id: "aaaa00000000b001", type: "ui-base", name: "Plant dashboard", path: "/ui" };
+    const res = await fetch(`${nr.url}/flows`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+      body: JSON.stringify([{ id: "aaaa00000000b002", type: "tab", label: "plant" }, theirs]),
+    });
+    assert.ok(res.ok, `deploy: HTTP ${res.status}`);
+    await page.goto(nr.url + "/", { waitUntil: "domcontentloaded" });
+    await page.waitForSelector('#red-ui-palette .red-ui-palette-node[data-palette-type="ui-chart"]', {
+      timeout: 60_000,
+    });
+    await page.evaluate((f) => (window as unknown as { RED: any }).RED.view.importNodes(f), flow);
+    const pageId = flow.find((n) => n.type === "ui-page")!.id;
+    const seen = await until(
+      page,
+      "the imported page to be in the user's dashboard",
+      () =>
+        page.evaluate((id) => {
+          const RED = (window as unknown as { RED: any }).RED;
+          const found: Array<{ id: string; name: string }> = [];
+          RED.nodes.eachConfig((n: any) => {
+            if (n.type === "ui-base") found.push({ id: n.id, name: n.name });
+          });
+          return { bases: found, ui: RED.nodes.node(id)?.ui as string | undefined };
+        }, pageId),
+      (s) => s.ui === theirs.id,
+    );
+    assert.deepEqual(seen.bases, [{ id: theirs.id, name: theirs.name }]);
+  });
 });
