@@ -53,6 +53,24 @@ describe("state: memory bounds", () => {
     await state.close();
   });
 
+  it("a deadline further away than a timer can wait (2^31-1 ms) is armed in steps and fires on time", async () => {
+    const clock = new FakeClock();
+    const delays: number[] = [];
+    const set = clock.setTimeout;
+    clock.setTimeout = (fn: () => void, ms: number) => (delays.push(ms), set(fn, ms));
+    const state = new MemoryState({ clock });
+    const fired: number[] = [];
+    state.onDue("k", () => void fired.push(clock.now()));
+    const at = clock.now() + 30 * 24 * 3600_000;
+    await state.schedule("k", "far", at);
+    clock.advance(30 * 24 * 3600_000 - 1);
+    assert.deepEqual(fired, []);
+    clock.advance(1);
+    assert.deepEqual(fired, [at]);
+    assert.ok(Math.max(...delays) <= 2 ** 31 - 1, `a timer of ${Math.max(...delays)} ms`);
+    await state.close();
+  });
+
   it("a handler that throws does not stop the other deadlines", async () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });
