@@ -114,24 +114,21 @@ export class FormHead {
  * ASCII and written as they are; values are encoded.
  */
 export function formBody(head: FormHead, names: readonly string[], values: readonly (FormValue | undefined)[]): string {
-  let bound = head.bytes.length;
-  for (let f = 0; f < names.length; f++) {
-    const value = values[f];
-    if (value === undefined) continue;
-    let units = 0;
-    if (typeof value === "string") units = value.length;
-    else for (const item of value) units += item.length + 1;
-    bound += names[f].length + 2 + units * MAX_BYTES_PER_UNIT;
-  }
-  if (bound > KEEP_BYTES) return longFormBody(head, names, values);
-
+  if (head.bytes.length > KEEP_BYTES) return longFormBody(head, names, values);
   out.set(head.bytes, 0);
   let pos = head.bytes.length;
   for (let f = 0; f < names.length; f++) {
     const value = values[f];
     if (value === undefined) continue;
+    const name = names[f];
+    // Room for the worst case, checked before each field: else the whole body takes the long way.
+    let units = 0;
+    if (typeof value === "string") units = value.length;
+    else for (let i = 0; i < value.length; i++) units += value[i].length + 1;
+    if (pos + name.length + 2 + units * MAX_BYTES_PER_UNIT > KEEP_BYTES) return longFormBody(head, names, values);
+
     if (pos > 0) out[pos++] = 0x26; // &
-    pos = writeAscii(names[f], pos);
+    pos = writeAscii(name, pos);
     out[pos++] = 0x3d; // =
     if (typeof value === "string") pos = writeValue(value, pos);
     else {

@@ -142,6 +142,13 @@ describe("SmsClient.sendBody (form encoding)", () => {
     }
   });
 
+  it("an account or password longer than the encoder's kept buffer", () => {
+    const req: SendRequest = { mobiles: ["13800138000"], text: "您好", needstatus: true };
+    const long = "中".repeat(30_000);
+    assert.equal(SmsClient.sendBody("demo", long, req), reference("demo", long, req));
+    assert.equal(SmsClient.sendBody(long, "pw", req), reference(long, "pw", req));
+  });
+
   it("bodies around the size the encoder writes in place, up to the last byte", () => {
     // 9 bytes per CJK character: around 21,800 of them fill the encoder's kept 192 KiB.
     for (let n = 21_780; n <= 21_860; n++) {
