@@ -177,7 +177,7 @@ function planPersonalised(
 
   // Every recipient's number and text first, then the grouping: a loop that renders (much short-
   // lived garbage) while the groups grow (100,000 new long-lived texts and objects) keeps the young
-  // generation's collector copying the groups; apart, planning 100,000 texts takes ~20 % less.
+  // generation's collector copying the groups; apart, planning 100,000 texts took ~170 ms instead of ~225.
   for (let i = 0; i < list.length; i++) {
     const recipient = recipientOf(list[i]);
     const given = recipient.mobile;
@@ -215,16 +215,21 @@ function planPersonalised(
     let group = groups.get(signed);
     if (group === undefined) {
       const checked = checkSigned(signed, signature, opts.maxLength);
-      group = checked.ok
-        ? {
-            text: checked.text,
-            length: checked.length,
-            segments: checked.segments,
-            // Most personalised texts have one recipient: a first push would reserve room for 17.
-            mobiles: mobile === null ? [] : [mobile],
-            recipients: mobile === null ? [] : [i],
-          }
-        : checked;
+      // Most personalised texts have one recipient: its arrays made to size (a first push would
+      // reserve room for 17), in a literal of its own (apart from the branch for an invalid number
+      // the engine allocates the object and its arrays at once: 100,000 groups, alone: ~22 -> ~10 ms).
+      if (!checked.ok) group = checked;
+      else if (mobile === null) {
+        group = { text: checked.text, length: checked.length, segments: checked.segments, mobiles: [], recipients: [] };
+      } else {
+        group = {
+          text: checked.text,
+          length: checked.length,
+          segments: checked.segments,
+          mobiles: [mobile],
+          recipients: [i],
+        };
+      }
       groups.set(signed, group);
       if (checked.ok) continue;
     }

@@ -121,7 +121,7 @@ function lookup(scope: Scope, node: NameNode): unknown {
 /**
  * Mustache's hasProperty (`name in obj`, objects only), given the value already read: a value
  * other than undefined read from an object is there, so the `in` (a slow lookup by a name known
- * only at run time) is left for undefined. Rendering 100,000 texts: ~15 % less time.
+ * only at run time) is left for undefined. Rendering 100,000 texts: ~10 % less time.
  */
 function found(obj: unknown, name: string, value: unknown): boolean {
   if (obj === null || typeof obj !== "object") return false;
@@ -192,7 +192,7 @@ function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun, parts:
 
 /**
  * renderNodes for a template without sections (most SMS templates): one level, one piece per
- * node, so the pieces fit an array made to size. Rendering 100,000 texts: ~20 % less time.
+ * node, so the pieces fit an array made to size. Rendering 100,000 texts: ~15 % less time.
  */
 function renderFlat(nodes: readonly (TextNode | ValueNode)[], scope: Scope, run: RenderRun, prefix: string): string {
   const parts = new Array<string>(nodes.length + 1);
