@@ -70,7 +70,7 @@ function encode(client: SmsClient, plan: SendPlan): number {
   return bytes;
 }
 
-export function benchPersonalise(runs = 15): PersonaliseBench {
+export function benchPersonalise(runs = 21): PersonaliseBench {
   const signature = "【朗宇信息】";
   const msg = { topic: "bill", payload: { month: "2024年3月", due: "4月15日" } };
   const recipients = Array.from({ length: N }, (_, i) => ({
