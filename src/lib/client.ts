@@ -4,7 +4,7 @@ import type { Clock } from "./clock";
 import { systemClock } from "./clock";
 import { CodeTable, RETRY_SAFE_CODES, type CodeOverrides } from "./codes";
 import { SmsError, localError } from "./errors";
-import { formEncode } from "./form";
+import { FormHead, formBody } from "./form";
 import type { Lang } from "./i18n";
 import { t } from "./i18n";
 import { excerpt, redactor } from "./redact";
@@ -122,6 +122,26 @@ export function errorCode(err: unknown): string | undefined {
   return first;
 }
 
+/** The fields of a send body after the account and password, in the order the platform documents. */
+const SEND_FIELDS = ["mobile", "msg", "needstatus", "product", "extno"];
+
+function sendHead(account: string, password: string): FormHead {
+  return new FormHead([
+    ["account", account],
+    ["pswd", password],
+  ]);
+}
+
+function sendForm(head: FormHead, req: SendRequest): string {
+  return formBody(head, SEND_FIELDS, [
+    req.mobiles,
+    req.text,
+    req.needstatus ? "true" : "false",
+    req.product || undefined,
+    req.extno || undefined,
+  ]);
+}
+
 export class SmsClient {
   readonly scheduler: Scheduler;
   readonly codes: CodeTable;
@@ -138,6 +158,7 @@ export class SmsClient {
   private readonly redact: (s: string) => string;
   private readonly abort = new AbortController();
   private closed = false;
+  private readonly head: FormHead;
 
   constructor(private readonly opts: ClientOptions) {
     const url = new URL(opts.url);
@@ -153,6 +174,7 @@ export class SmsClient {
     this.random = opts.random ?? Math.random;
     this.codes = new CodeTable(this.lang, opts.codes);
     this.redact = redactor([opts.password]);
+    this.head = sendHead(opts.account, opts.password);
     // Each send waiting to retry listens for close(): many at once is expected.
     setMaxListeners(0, this.abort.signal);
     const connections = Math.max(1, opts.connections ?? 8);
@@ -175,12 +197,12 @@ export class SmsClient {
 
   /** The form body of a send, as bytes leave for the platform (what URLSearchParams would write). */
   static sendBody(account: string, password: string, req: SendRequest): string {
-    let body =
-      `account=${formEncode(account)}&pswd=${formEncode(password)}&mobile=${formEncode(req.mobiles.join(","))}` +
-      `&msg=${formEncode(req.text)}&needstatus=${req.needstatus ? "true" : "false"}`;
-    if (req.product) body += `&product=${formEncode(req.product)}`;
-    if (req.extno) body += `&extno=${formEncode(req.extno)}`;
-    return body;
+    return sendForm(sendHead(account, password), req);
+  }
+
+  /** SmsClient.sendBody with this client's account and password, encoded once for all its sends. */
+  body(req: SendRequest): string {
+    return sendForm(this.head, req);
   }
 
   /**
@@ -189,7 +211,7 @@ export class SmsClient {
    * `starting` runs when the request has its turn, just before it goes out (it must not fail).
    */
   async send(req: SendRequest, signal?: AbortSignal, starting?: () => Promise<void> | void): Promise<SendOutcome> {
-    const body = SmsClient.sendBody(this.opts.account, this.opts.password, req);
+    const body = this.body(req);
     for (let attempt = 0; ; attempt++) {
       let release: () => void;
       try {

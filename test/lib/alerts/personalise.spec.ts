@@ -3,10 +3,12 @@ import fs from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
 import fc from "fast-check";
-import { planSend, previewTemplate, type SendPlan } from "../../../src/lib/alerts/personalise";
+import { checkSigned, planSend, previewTemplate, type SendPlan } from "../../../src/lib/alerts/personalise";
 import { compileTemplate } from "../../../src/lib/alerts/template";
 import { SmsError } from "../../../src/lib/errors";
+import { normaliseMobile } from "../../../src/lib/numbers";
 import { prepareSend } from "../../../src/lib/prepare";
+import { prepareText } from "../../../src/lib/text";
 
 function thrown(fn: () => unknown): SmsError {
   try {
@@ -368,6 +370,104 @@ describe("lib/alerts/personalise", () => {
           },
         ),
         { numRuns: 300 },
+      );
+    });
+  });
+
+  describe("texts rendered after their signature", () => {
+    // Whitespace of every kind trim() knows, the signatures and pieces of them ("签签" overlaps itself).
+    const piece = fc.constantFrom(
+      "",
+      " ",
+      "\t",
+      "\n",
+      "\u3000",
+      "\ufeff",
+      "\u00a0",
+      "x",
+      "您好",
+      "【签】",
+      "【",
+      "签】",
+      "😀",
+    );
+    const text = fc.array(piece, { maxLength: 6 }).map((p) => p.join(""));
+    const signature = fc.constantFrom("", " ", "【签】", " 【签】 ", "签", "\u3000【签】", "签签");
+
+    it("checkSigned gives what prepareText gives for the text alone", () => {
+      fc.assert(
+        fc.property(text, signature, fc.integer({ min: 0, max: 12 }), (t, sig, maxLength) => {
+          const trimmed = sig.trim();
+          assert.deepEqual(checkSigned(trimmed + t, trimmed, maxLength), prepareText(t, { signature: sig, maxLength }));
+        }),
+        { numRuns: 3000 },
+      );
+      assert.deepEqual(checkSigned("【签】x", "【签】"), prepareText("x", { signature: "【签】" }));
+    });
+
+    it("property: a personalised plan is each recipient's text, prepared alone, grouped in order of first appearance", () => {
+      const recipient = fc.record({
+        mobile: fc.constantFrom("13800138000", "+86 13900139000", "13700137000", "12345", ""),
+        t: text,
+      });
+      fc.assert(
+        fc.property(
+          fc.array(recipient, { minLength: 1, maxLength: 12 }),
+          signature,
+          fc.integer({ min: 1, max: 12 }),
+          (list, sig, maxLength) => {
+            const opts = { signature: sig, maxLength, batchSize: 2 };
+            let plan: SendPlan | undefined;
+            let error: SmsError | undefined;
+            try {
+              plan = planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }, opts);
+            } catch (e) {
+              error = e as SmsError;
+            }
+            // The model: every text prepared on its own (prepareText), the failures in their order.
+            const checks = list.map((r) => prepareText(r.t, { signature: sig, maxLength }));
+            const numbers = list.map((r) => normaliseMobile(r.mobile.replace(/\s/g, ""), "cn"));
+            const refused = (reason: string) => checks.flatMap((c, i) => (!c.ok && c.reason === reason ? [i] : []));
+            const invalid = numbers.flatMap((n, i) => (n === null ? [i] : []));
+            if (refused("EMPTY_MESSAGE").length) {
+              assert.equal(error?.code, "EMPTY_MESSAGE");
+              assert.deepEqual(error.details.recipients, refused("EMPTY_MESSAGE"));
+            } else if (refused("MESSAGE_TOO_LONG").length) {
+              assert.equal(error?.code, "MESSAGE_TOO_LONG");
+              assert.deepEqual(error.details.recipients, refused("MESSAGE_TOO_LONG"));
+            } else if (invalid.length) {
+              assert.equal(error?.code, "INVALID_MOBILE");
+              assert.deepEqual(error.details.recipients, invalid);
+            } else {
+              assert.equal(error, undefined);
+              const groups = new Map<string, { text: string; mobiles: string[]; recipients: number[] }>();
+              list.forEach((r, i) => {
+                const c = checks[i];
+                assert.ok(c.ok);
+                const g = groups.get(r.t) ?? { text: c.text, mobiles: [], recipients: [] };
+                groups.set(r.t, g);
+                if (!g.mobiles.includes(numbers[i]!)) {
+                  g.mobiles.push(numbers[i]!);
+                  g.recipients.push(i);
+                }
+              });
+              const expected = [...groups.values()].flatMap((g) =>
+                Array.from({ length: Math.ceil(g.mobiles.length / 2) }, (_, k) => ({
+                  text: g.text,
+                  length: g.text.length,
+                  segments: (prepareText(g.text) as { segments: number }).segments,
+                  mobiles: g.mobiles.slice(2 * k, 2 * k + 2),
+                  recipients: g.recipients.slice(2 * k, 2 * k + 2),
+                })),
+              );
+              assert.deepEqual(
+                plan!.requests.map((q) => ({ ...q })),
+                expected,
+              );
+            }
+          },
+        ),
+        { numRuns: 1500 },
       );
     });
   });

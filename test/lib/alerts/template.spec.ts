@@ -306,6 +306,46 @@ describe("lib/alerts/template", () => {
       );
     });
 
+    it("templates without sections (rendered in one pass) on random views: the same text, and the same problems with a prefix", () => {
+      const flat = fc
+        .array(
+          fc.oneof(
+            fc.constantFrom("x", " ", "<&>", "\n", "您好"),
+            fc.constantFrom(...names, "list.length", "a.a.b", "c").map((n) => `{{${n}}}`),
+            fc.constantFrom(...names).map((n) => `{{&${n}}}`),
+            fc.constant("{{! note }}"),
+          ),
+          { maxLength: 8 },
+        )
+        .map((parts) => parts.join(""));
+      fc.assert(
+        fc.property(flat, view, fc.constantFrom("", "【签名】", "{{a}}"), (source, v, prefix) => {
+          const t = compileTemplate(source);
+          let expected: string;
+          try {
+            expected = Mustache.render(source, v, {}, { escape: (s: unknown) => String(s) });
+          } catch (e) {
+            assert.throws(() => renderLikeMustache(t, v), { message: (e as Error).message });
+            return;
+          }
+          assert.equal(renderLikeMustache(t, v), expected);
+          const r = t.tryRender(v);
+          const withPrefix = t.tryRender(v, prefix);
+          if (r.ok) {
+            assert.equal(r.text, expected);
+            assert.deepEqual(withPrefix, { ok: true, text: prefix + expected });
+          } else assert.deepEqual(withPrefix, r);
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it("a prefix goes before the text with sections too, and is never rendered", () => {
+      const t = compileTemplate("{{#list}}[{{.}}]{{/list}}{{^list}}none{{/list}}");
+      assert.deepEqual(t.tryRender({ list: [1, "b"] }, "{{list}} "), { ok: true, text: "{{list}} [1][b]" });
+      assert.deepEqual(t.tryRender({ list: [] }, "【签名】"), { ok: true, text: "【签名】none" });
+    });
+
     it("on a fixed corpus, including dotted names through primitives and lists", () => {
       const corpus: [string, object][] = [
         ["{{a.length}} {{a.0}}", { a: "xyz" }],
