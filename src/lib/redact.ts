@@ -14,7 +14,12 @@ export function redactor(secrets: Array<string | undefined | null>): (text: stri
   for (const s of secrets) {
     if (!s || s.length < MIN_SECRET) continue;
     forms.add(s);
-    forms.add(encodeURIComponent(s));
+    // A lone surrogate has no URI form (encodeURIComponent throws); URLSearchParams writes it as U+FFFD.
+    try {
+      forms.add(encodeURIComponent(s));
+    } catch {
+      /* only its raw and form-encoded forms can appear */
+    }
     forms.add(new URLSearchParams({ x: s }).toString().slice(2));
   }
   const list = [...forms].sort((a, b) => b.length - a.length).map(escapeRe);

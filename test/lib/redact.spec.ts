@@ -29,4 +29,9 @@ describe("lib/redact", () => {
     assert.equal(excerpt("a\r\nb"), "a\\nb");
     assert.equal(excerpt("x".repeat(100)).length, 81);
   });
+  it("a secret with a lone surrogate (not encodable as a URI) is still masked, and nothing throws", () => {
+    const secret = "Pw\uD800-lone-77";
+    const r = redactor([secret]);
+    assert.equal(r(`password ${secret} there`), "password *** there");
+  });
 });
