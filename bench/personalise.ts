@@ -5,8 +5,8 @@
 // so that their ratio is taken under the same load. Synchronous, bounded, no network.
 import { planSend, type SendPlan } from "../src/lib/alerts/personalise";
 import { compileTemplate } from "../src/lib/alerts/template";
-import { SmsClient } from "../src/lib/client";
-import { prepareSend } from "../src/lib/prepare";
+import { SmsClient } from "../src/lib/platform/client";
+import { prepareSend } from "../src/lib/platform/prepare";
 
 export interface PersonaliseBench {
   /** median ms: 100,000 recipient objects, a distinct text each (100,000 requests) */

@@ -12,8 +12,8 @@ const lib = path.join(root, "dist", "lib");
 const out = path.join(root, "resources", "cnsms-sms.js");
 /** What the editor uses (window.CnsmsSms.<name>), by module id; their imports come along. */
 const ENTRIES = {
-  numbers: "numbers",
-  text: "text",
+  numbers: "platform/numbers",
+  text: "platform/text",
   props: "props",
   template: "alerts/template",
   personalise: "alerts/personalise",

@@ -1,11 +1,11 @@
 // Shared by the node adapters: types, language, error payloads, status throttling.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
-import type { BalanceAnswer } from "../lib/balance";
-import type { SmsClient } from "../lib/client";
-import type { CodeTable } from "../lib/codes";
+import type { BalanceAnswer } from "../lib/platform/balance";
+import type { SmsClient } from "../lib/platform/client";
+import type { CodeTable } from "../lib/platform/codes";
 import { isSmsError, SmsError, type ErrorCode } from "../lib/errors";
 import { t, toLang, type Lang } from "../lib/i18n";
-import type { MobileCheck } from "../lib/numbers";
+import type { MobileCheck } from "../lib/platform/numbers";
 import type { AccountState } from "../lib/state/index";
 import type { RedisStateError } from "../lib/state/redis";
 import type { StoreKind } from "../lib/state/registry";

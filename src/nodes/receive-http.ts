@@ -1,8 +1,15 @@
 // The HTTP side of sms-receive: its routes on Node-RED's HTTP node server, who may reach them, and
 // how answers are written. No node state here: the node file wires these to its PushEndpoint.
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { MAX_TRUST_PROXY, parseAllow, printableSource, readTrustProxy, sourceOf, type AllowList } from "../lib/allow";
-import { readParams, type Answer, type ParamsResult, type PushEndpoint } from "./receive-core";
+import {
+  MAX_TRUST_PROXY,
+  parseAllow,
+  printableSource,
+  readTrustProxy,
+  sourceOf,
+  type AllowList,
+} from "../lib/push/allow";
+import { readParams, type Answer, type ParamsResult, type PushEndpoint } from "../lib/push/endpoint";
 
 // Paths in use by sms-receive nodes of this runtime: a second node on the same path would never
 // see a push (Express serves the first route), so it is refused with a clear error instead.

@@ -14,12 +14,12 @@ import {
   type SummaryMsg,
   type Tracker,
 } from "../lib/alerts/tracking";
-import type { SendOutcome } from "../lib/client";
+import type { SendOutcome } from "../lib/platform/client";
 import { t } from "../lib/i18n";
 import type { Lang } from "../lib/i18n";
-import { hasRecipientObjects } from "../lib/prepare";
+import { hasRecipientObjects } from "../lib/platform/prepare";
 import { toBool, toStr } from "../lib/props";
-import { parsePlatformTime } from "../lib/time";
+import { parsePlatformTime } from "../lib/platform/time";
 import {
   asSmsError,
   failurePayload,

@@ -1,6 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { checkNumber, describeProblem, THRESHOLD_RULE, type Translate } from "../lib/props";
-import { parsePlatformTime } from "../lib/time";
+import { parsePlatformTime } from "../lib/platform/time";
 import {
   asSmsError,
   failurePayload,

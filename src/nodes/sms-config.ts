@@ -1,7 +1,7 @@
 import type { NodeAPI } from "node-red";
-import { queryBalance } from "../lib/balance";
-import { SmsClient } from "../lib/client";
-import { CodeTable, parseCodeOverrides, type CodeOverrides } from "../lib/codes";
+import { queryBalance } from "../lib/platform/balance";
+import { SmsClient } from "../lib/platform/client";
+import { CodeTable, parseCodeOverrides, type CodeOverrides } from "../lib/platform/codes";
 import { SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
 import { describeProblem, toStr, type Translate } from "../lib/props";

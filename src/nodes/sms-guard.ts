@@ -6,7 +6,7 @@ import { Guard, messagesFor, type GuardOptions, type Msg as GuardMsg, type Relea
 import { GuardConfigError } from "../lib/alerts/hours";
 import { systemClock, type Clock } from "../lib/clock";
 import { SmsError } from "../lib/errors";
-import { hasRecipientObjects, pickRecipients, prepareMobiles } from "../lib/prepare";
+import { hasRecipientObjects, pickRecipients, prepareMobiles } from "../lib/platform/prepare";
 import {
   failurePayload,
   getConfig,

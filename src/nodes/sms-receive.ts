@@ -1,11 +1,11 @@
 import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
-import { CodeTable } from "../lib/codes";
+import { CodeTable } from "../lib/platform/codes";
 import { toBool } from "../lib/props";
 import { trackerFor } from "../lib/alerts/tracking";
 import { leaseState } from "../lib/state/registry";
 import { getConfig, runtimeLang, showStateMode, StatusThrottle, type SmsCredentials } from "./common";
 import { afterStart, flowsStopping, watchRuntime } from "./lifecycle";
-import { normalisePath, PushEndpoint, readPartTimeout } from "./receive-core";
+import { normalisePath, PushEndpoint, readPartTimeout } from "../lib/push/endpoint";
 import {
   claimPath,
   mountRoutes,

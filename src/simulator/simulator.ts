@@ -1,8 +1,8 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Agent, request } from "undici";
-import { segmentCount } from "../lib/text";
-import { platformStamp } from "../lib/time";
+import { segmentCount } from "../lib/platform/text";
+import { platformStamp } from "../lib/platform/time";
 import { checkAccountConfig, makeAccount, platformCode, type SimAccount, type SimAccountConfig } from "./accounts";
 import { declaredCharset, decodeBytes, formEncode, parseForm } from "./charset";
 import { check, checkSettings, type Check } from "./rules";

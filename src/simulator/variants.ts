@@ -1,4 +1,4 @@
-import { platformStamp } from "../lib/time";
+import { platformStamp } from "../lib/platform/time";
 import { PUSH_CHARSETS, type PushCharset } from "./charset";
 import { check, type Check } from "./rules";
 

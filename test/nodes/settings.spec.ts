@@ -7,7 +7,7 @@ import vm from "node:vm";
 import type { NodeAPI } from "node-red";
 import configNode = require("../../src/nodes/sms-config");
 import balanceNode = require("../../src/nodes/sms-balance");
-import * as numbers from "../../src/lib/numbers";
+import * as numbers from "../../src/lib/platform/numbers";
 import { checkNumber, checkOffset, CONFIG_RULES } from "../../src/lib/props";
 import { helper, PASSWORD, spiesSeen } from "../support/nr";
 
@@ -168,8 +168,8 @@ describe("nodes/settings: out-of-range values are clamped or refused, and said",
 
 describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src/lib)", () => {
   type Lib = {
-    numbers: typeof import("../../src/lib/numbers");
-    text: typeof import("../../src/lib/text");
+    numbers: typeof import("../../src/lib/platform/numbers");
+    text: typeof import("../../src/lib/platform/text");
     props: typeof import("../../src/lib/props");
   };
   let lib: Lib;
@@ -188,7 +188,7 @@ describe("the editor's copy of the rules (resources/cnsms-sms.js, built from src
 
   it("holds the compiled lib modules verbatim", () => {
     const bundle = fs.readFileSync(path.join(ROOT, "resources", "cnsms-sms.js"), "utf8");
-    for (const m of ["numbers", "text", "props", "time"]) {
+    for (const m of ["platform/numbers", "platform/text", "props", "platform/time"]) {
       assert.ok(bundle.includes(fs.readFileSync(path.join(ROOT, "dist", "lib", `${m}.js`), "utf8")), m);
     }
   });

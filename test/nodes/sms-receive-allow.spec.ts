@@ -10,7 +10,7 @@ import path from "node:path";
 import fc from "fast-check";
 import type { NodeAPI } from "node-red";
 import receiveNode = require("../../src/nodes/sms-receive");
-import { readTrustProxy } from "../../src/lib/allow";
+import { readTrustProxy } from "../../src/lib/push/allow";
 import { readSourceRule, Refusals } from "../../src/nodes/receive-http";
 import {
   ALL_NODES,

@@ -7,7 +7,7 @@ import express from "express";
 import fc from "fast-check";
 import supertest from "supertest";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
-import { readPartTimeout } from "../../src/nodes/receive-core";
+import { readPartTimeout } from "../../src/lib/push/endpoint";
 import {
   captured,
   collect,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { request } from "undici";
-import { SmsClient } from "../../src/lib/client";
+import { SmsClient } from "../../src/lib/platform/client";
 import { SmsError } from "../../src/lib/errors";
 import type { SimAccountConfig } from "../../src/simulator/accounts";
 import { Simulator, splitParts, startSimulator } from "../../src/simulator/simulator";

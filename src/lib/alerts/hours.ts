@@ -2,7 +2,7 @@
 // day (for the daily cap), sending hours that may wrap midnight, and when they next begin; and the
 // rules of the guard's options, which the editor runs too (bundled into resources/: no Node.js here).
 import { fill, type Lang, type Texts } from "../i18n";
-import { formatInstant } from "../time";
+import { formatInstant } from "../platform/time";
 
 /** Sending hours as ms after local midnight; `start !== end`, `end < start` wraps midnight. */
 export interface Hours {

@@ -2,10 +2,10 @@
 // validated completely before the first request. No Node-only API here: the editor bundles it.
 import { localError } from "../errors";
 import type { Lang } from "../i18n";
-import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile } from "../numbers";
-import { mobileEntry, prepareSend, type PrepareOptions } from "../prepare";
+import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile } from "../platform/numbers";
+import { mobileEntry, prepareSend, type PrepareOptions } from "../platform/prepare";
 import { typeName } from "../props";
-import { DEFAULT_MAX_LENGTH, prepareText, segmentCount, textLength, type TextCheck } from "../text";
+import { DEFAULT_MAX_LENGTH, prepareText, segmentCount, textLength, type TextCheck } from "../platform/text";
 import {
   compileTemplate,
   isTemplate,

@@ -10,9 +10,9 @@
 // marked. Whoever takes the tally (exactly one caller, across instances) emits the summary.
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
-import { CodeTable } from "../codes";
+import { CodeTable } from "../platform/codes";
 import type { AccountState, Mark } from "../state/index";
-import { formatInstant } from "../time";
+import { formatInstant } from "../platform/time";
 
 /** `trackTimeout` is at most 2880 minutes (SPEC B7). */
 // The setting's rule lives with the other settings (props.ts, which the editor loads too).

@@ -6,9 +6,9 @@ import fc from "fast-check";
 import { checkSigned, planSend, previewTemplate, type SendPlan } from "../../../src/lib/alerts/personalise";
 import { compileTemplate } from "../../../src/lib/alerts/template";
 import { SmsError } from "../../../src/lib/errors";
-import { normaliseMobile } from "../../../src/lib/numbers";
-import { prepareSend } from "../../../src/lib/prepare";
-import { prepareText } from "../../../src/lib/text";
+import { normaliseMobile } from "../../../src/lib/platform/numbers";
+import { prepareSend } from "../../../src/lib/platform/prepare";
+import { prepareText } from "../../../src/lib/platform/text";
 
 function thrown(fn: () => unknown): SmsError {
   try {

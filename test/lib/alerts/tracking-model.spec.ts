@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { trackerFor, type SummaryMsg, type Tracker } from "../../../src/lib/alerts/tracking";
-import { CodeTable } from "../../../src/lib/codes";
+import { CodeTable } from "../../../src/lib/platform/codes";
 import type { AccountState } from "../../../src/lib/state/index";
 import { memoryEnv, redisEnv, type Env, type EnvMaker } from "./tracking-env";
 

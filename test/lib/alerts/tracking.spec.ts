@@ -12,7 +12,7 @@ import {
   type TrackOpen,
   type Tracker,
 } from "../../../src/lib/alerts/tracking";
-import { CodeTable } from "../../../src/lib/codes";
+import { CodeTable } from "../../../src/lib/platform/codes";
 import type { AccountState } from "../../../src/lib/state/index";
 import { waitFor } from "../../support/stub";
 import { memoryEnv, redisEnv, type Env, type EnvMaker } from "./tracking-env";

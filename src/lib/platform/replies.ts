@@ -1,4 +1,4 @@
-import { excerpt } from "./redact";
+import { excerpt } from "../redact";
 
 export interface SendReply {
   resptime: string;

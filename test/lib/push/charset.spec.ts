@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../../src/lib/charset";
+import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../../../src/lib/push/charset";
 
 const form = (s: string, charset: string | null = null) =>
   parseForm(Buffer.from(s, "latin1"), charset ? decoderFor(charset)! : null);
 
-describe("lib/charset", () => {
+describe("lib/push/charset", () => {
   it("percent-encoded bytes that are not UTF-8 are read as GB18030 (SPEC A5); UTF-8 stays UTF-8", () => {
     assert.deepEqual({ ...form("msg=%C4%E3%BA%C3&b=%E4%BD%A0%E5%A5%BD") }, { msg: "你好", b: "你好" });
     // A four-byte GB18030 sequence (U+20000) and GBK's euro sign.

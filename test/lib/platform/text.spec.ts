@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { applySignature, prepareText, segmentCount, textLength } from "../../src/lib/text";
+import { applySignature, prepareText, segmentCount, textLength } from "../../../src/lib/platform/text";
 
-describe("lib/text", () => {
+describe("lib/platform/text", () => {
   it("counts UTF-16 code units: CJK and ASCII 1, emoji 2", () => {
     assert.equal(textLength("abc"), 3);
     assert.equal(textLength("你好"), 2);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseBalanceReply, parseSendReply, ReplyFormatError } from "../../src/lib/replies";
+import { parseBalanceReply, parseSendReply, ReplyFormatError } from "../../../src/lib/platform/replies";
 
-describe("lib/replies", () => {
+describe("lib/platform/replies", () => {
   it("reads a send success with msgid", () => {
     assert.deepEqual(parseSendReply("20110725160412,0\n1234567890100"), {
       resptime: "20110725160412",

@@ -2,14 +2,14 @@
 // Kept apart so the node file stays a thin adapter and so this logic is testable on its own.
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../lib/charset";
-import type { CodeTable } from "../lib/codes";
-import { normaliseMobile, type MobileCheck } from "../lib/numbers";
-import { parsePush, type Extra, type MoPush, type Params, type ReportPush } from "../lib/push";
-import { parseJson } from "../lib/push-json";
-import { Reassembly, type Assembled } from "../lib/reassembly";
-import type { AccountState } from "../lib/state/index";
-import { formatInstant, parsePlatformTime } from "../lib/time";
+import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "./charset";
+import type { CodeTable } from "../platform/codes";
+import { normaliseMobile, type MobileCheck } from "../platform/numbers";
+import { parsePush, type Extra, type MoPush, type Params, type ReportPush } from "./parse";
+import { parseJson } from "./json";
+import { Reassembly, type Assembled } from "./reassembly";
+import type { AccountState } from "../state/index";
+import { formatInstant, parsePlatformTime } from "../platform/time";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Most pushes in one JSON array (SPEC A5); a body Node-RED parsed itself may be far above 64 KiB. */

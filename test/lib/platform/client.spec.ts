@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { Pool } from "undici";
-import { errorCode, SmsClient, type ClientOptions } from "../../src/lib/client";
-import { SmsError } from "../../src/lib/errors";
-import { hang, refusedUrl, reply, reset, resetMidReply, StubServer, waitFor } from "../support/stub";
-import { ResetBeforeRequest, testCa, TlsPlatform, type CertName } from "../support/tls-servers";
+import { errorCode, SmsClient, type ClientOptions } from "../../../src/lib/platform/client";
+import { SmsError } from "../../../src/lib/errors";
+import { hang, refusedUrl, reply, reset, resetMidReply, StubServer, waitFor } from "../../support/stub";
+import { ResetBeforeRequest, testCa, TlsPlatform, type CertName } from "../../support/tls-servers";
 
 const PASSWORD = "Pw-Zebra-7781";
 
-describe("lib/client (real local HTTP server)", () => {
+describe("lib/platform/client (real local HTTP server)", () => {
   let stub: StubServer;
   let client: SmsClient | undefined;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseJson, quoteBigMsgids } from "../../src/lib/push-json";
+import { parseJson, quoteBigMsgids } from "../../../src/lib/push/json";
 
-describe("lib/push-json", () => {
+describe("lib/push/json", () => {
   it("a msgid integer beyond 2^53 comes out as a string of the same digits", () => {
     const v = parseJson('{"msgid": 16102517082223817, "mobile": "1"}') as Record<string, unknown>;
     assert.equal(v.msgid, "16102517082223817");

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { chunk, listForMessage, normaliseMobile, parseMobiles, splitMobiles } from "../../src/lib/numbers";
+import { chunk, listForMessage, normaliseMobile, parseMobiles, splitMobiles } from "../../../src/lib/platform/numbers";
 
-describe("lib/numbers", () => {
+describe("lib/platform/numbers", () => {
   it("splits on , ， ; whitespace and newlines", () => {
     assert.deepEqual(splitMobiles("13800138000,13900139000，13700137000;13600136000 13500135000\n13300133000\r\n"), [
       "13800138000",

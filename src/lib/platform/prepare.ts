@@ -1,5 +1,5 @@
-import { localError } from "./errors";
-import type { Lang } from "./i18n";
+import { localError } from "../errors";
+import type { Lang } from "../i18n";
 import {
   chunk,
   listForMessage,
@@ -9,7 +9,7 @@ import {
   splitMobiles,
   type MobileCheck,
 } from "./numbers";
-import { typeName } from "./props";
+import { typeName } from "../props";
 import { prepareText } from "./text";
 
 export interface PrepareOptions {

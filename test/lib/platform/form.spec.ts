@@ -3,7 +3,7 @@
 // the form's own & = + % and spaces.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { SmsClient, type SendRequest } from "../../src/lib/client";
+import { SmsClient, type SendRequest } from "../../../src/lib/platform/client";
 
 /** The body as URLSearchParams builds it: the reference. */
 function reference(account: string, password: string, req: SendRequest): string {

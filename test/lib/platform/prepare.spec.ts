@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { SmsError } from "../../src/lib/errors";
-import { prepareSend } from "../../src/lib/prepare";
+import { SmsError } from "../../../src/lib/errors";
+import { prepareSend } from "../../../src/lib/platform/prepare";
 
 function code(fn: () => unknown): SmsError {
   try {
@@ -12,7 +12,7 @@ function code(fn: () => unknown): SmsError {
   throw new Error("did not throw");
 }
 
-describe("lib/prepare", () => {
+describe("lib/platform/prepare", () => {
   it("builds text with signature, segments and batches", () => {
     const p = prepareSend("您好", "13800138000,+8613800138000,13900139000", { signature: "【朗宇信息】" });
     assert.equal(p.text, "【朗宇信息】您好");

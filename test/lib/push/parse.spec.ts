@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseEmshead, parsePush, type MoPush, type ReportPush } from "../../src/lib/push";
+import { parseEmshead, parsePush, type MoPush, type ReportPush } from "../../../src/lib/push/parse";
 
-describe("lib/push", () => {
+describe("lib/push/parse", () => {
   const report = {
     receiver: "admin",
     pswd: "12345",

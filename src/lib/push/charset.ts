@@ -1,6 +1,6 @@
 // Text of pushes: form and JSON bytes in the declared charset, or UTF-8, or, for the older
 // platforms that percent-encode GBK (SPEC A5), GB18030 when the bytes are not UTF-8.
-import type { Params } from "./push";
+import type { Params } from "./parse";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 // GB18030 is a superset of GBK and GB2312: one decoder serves all three labels.

@@ -2,8 +2,8 @@
 // its nodes and, with Redis, all instances. Inside the window the last answer (or error) is
 // given again with `cached: true`.
 import type { BalanceOutcome } from "./client";
-import { SmsError, type ErrorCode } from "./errors";
-import type { AccountState } from "./state/index";
+import { SmsError, type ErrorCode } from "../errors";
+import type { AccountState } from "../state/index";
 
 export const BALANCE_WINDOW_MS = 10_000;
 const QUERY_KEY = "bal:q";

@@ -1,4 +1,4 @@
-import { t, type Lang, type Texts } from "./i18n";
+import { t, type Lang, type Texts } from "../i18n";
 
 /** Send reply codes (SPEC A1). 107 is seen in the wild; 114 is the older numbering of review. */
 export const SEND_CODES: Record<number, Texts> = {

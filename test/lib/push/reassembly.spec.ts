@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Reassembly, type Assembled, type LongPart } from "../../src/lib/reassembly";
-import { MemoryState } from "../../src/lib/state/memory";
-import { FakeClock } from "../support/stub";
+import { Reassembly, type Assembled, type LongPart } from "../../../src/lib/push/reassembly";
+import { MemoryState } from "../../../src/lib/state/memory";
+import { FakeClock } from "../../support/stub";
 
 type Meta = { n: number };
 
@@ -38,7 +38,7 @@ const part = (number: number, total = 3, id = "7", mobile = "13800138000", destc
   meta: { n: number },
 });
 
-describe("lib/reassembly (on the account state)", () => {
+describe("lib/push/reassembly (on the account state)", () => {
   it("emits a complete message once, in part order, whatever the arrival order", async () => {
     const { out, r, state } = setup();
     assert.equal(await r.add(part(3)), "added");

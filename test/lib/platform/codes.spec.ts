@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { BALANCE_CODES, CodeTable, parseCodeOverrides, REPORT_STATUSES, SEND_CODES } from "../../src/lib/codes";
+import {
+  BALANCE_CODES,
+  CodeTable,
+  parseCodeOverrides,
+  REPORT_STATUSES,
+  SEND_CODES,
+} from "../../../src/lib/platform/codes";
 
-describe("lib/codes", () => {
+describe("lib/platform/codes", () => {
   it("has every SPEC send code (107 included) in both languages", () => {
     const codes = [0, ...Array.from({ length: 20 }, (_, i) => 101 + i)].filter((c) => c !== 114);
     for (const c of codes) {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatInstant, parseOffset, parsePlatformTime, platformStamp } from "../../src/lib/time";
+import { formatInstant, parseOffset, parsePlatformTime, platformStamp } from "../../../src/lib/platform/time";
 
-describe("lib/time", () => {
+describe("lib/platform/time", () => {
   const cst = 480;
 
   it("reads the SPEC examples exactly", () => {

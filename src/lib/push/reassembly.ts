@@ -4,9 +4,9 @@
 // count and bytes. The parts live in the state, so a redeploy keeps them and, with Redis, parts
 // of one message that reach different instances become one message, emitted once.
 import { createHash } from "node:crypto";
-import type { Clock } from "./clock";
-import { systemClock } from "./clock";
-import type { AccountState } from "./state/index";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
+import type { AccountState } from "../state/index";
 
 export interface LongPart<M> {
   mobile: string;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { QueueFullError, Scheduler, SchedulerClosedError } from "../../src/lib/scheduler";
-import { MemoryState } from "../../src/lib/state/memory";
-import { FakeClock } from "../support/stub";
+import { QueueFullError, Scheduler, SchedulerClosedError } from "../../../src/lib/platform/scheduler";
+import { MemoryState } from "../../../src/lib/state/memory";
+import { FakeClock } from "../../support/stub";
 
-describe("lib/scheduler", () => {
+describe("lib/platform/scheduler", () => {
   it("spaces starts by (1 s + 100 ms)/rate with no burst: a second at the platform holds at most rate", async () => {
     const clock = new FakeClock();
     const s = new Scheduler({ rate: 10, queue: 100, concurrency: 10, clock });

@@ -7,9 +7,9 @@ import {
   readTrustProxy,
   sourceOf,
   splitAllow,
-} from "../../src/lib/allow";
+} from "../../../src/lib/push/allow";
 
-// A reference written from the definitions, sharing nothing with src/lib/allow.ts (which uses
+// A reference written from the definitions, sharing nothing with src/lib/push/allow.ts (which uses
 // net.BlockList): addresses are 128-bit integers, IPv4 a.b.c.d being ::ffff:a.b.c.d, and a rule
 // net/p matches exactly the integers whose top p bits are net's.
 function v4Int(s: string): bigint {
@@ -86,7 +86,7 @@ const ruleArb = fc.oneof(
   fc.tuple(fc.ipV4(), fc.integer({ min: 80, max: 128 })).map(([a, p]) => `::ffff:${a}/${p}`),
 );
 
-describe("lib/allow", () => {
+describe("lib/push/allow", () => {
   describe("parseAllow", () => {
     it("empty, absent or only separators: no list (any source)", () => {
       for (const v of ["", "  ", undefined, null, 42, " ,, ，\n"])

@@ -1,13 +1,13 @@
 import { setMaxListeners } from "node:events";
 import { Pool, type Dispatcher } from "undici";
-import type { Clock } from "./clock";
-import { systemClock } from "./clock";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
 import { CodeTable, RETRY_SAFE_CODES, type CodeOverrides } from "./codes";
-import { SmsError, localError } from "./errors";
+import { SmsError, localError } from "../errors";
 import { FormHead, formBody } from "./form";
-import type { Lang } from "./i18n";
-import { t } from "./i18n";
-import { excerpt, redactor } from "./redact";
+import type { Lang } from "../i18n";
+import { t } from "../i18n";
+import { excerpt, redactor } from "../redact";
 import { parseBalanceReply, parseSendReply, ReplyFormatError, type BalanceReply } from "./replies";
 import { QueueFullError, Scheduler, SchedulerClosedError } from "./scheduler";
 

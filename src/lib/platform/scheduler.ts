@@ -1,5 +1,5 @@
-import type { Clock } from "./clock";
-import { systemClock } from "./clock";
+import type { Clock } from "../clock";
+import { systemClock } from "../clock";
 
 /** How much the arrival of requests at the platform may vary without breaking its per-second rate. */
 export const RATE_GUARD_MS = 100;
