@@ -91,8 +91,15 @@ export = function (RED: NodeAPI): void {
     const reportError = (e: unknown) => node.error(RED._("sms-receive.errors.internal", { error: String(e) }));
     // Reports feed the account's delivery tracking (SPEC B7), whichever send node tracks them.
     const tracker = config ? trackerFor(config.state) : null;
+    // Pushes with wrong receiver credentials (401): a platform set up with another password loses
+    // every report, so they are counted on the status and logged (bounded) like refused sources.
+    const unauthorized = new Refusals((count) => node.warn(RED._("sms-receive.errors.unauthorized", { count })));
     const endpoint = new PushEndpoint({
       state,
+      onUnauthorized: () => {
+        unauthorized.add(null);
+        showCounts();
+      },
       scope,
       onError: reportError,
       onReport: tracker
@@ -121,10 +128,12 @@ export = function (RED: NodeAPI): void {
     });
     const counts = (): NodeStatus => {
       const { reports, mo } = endpoint.stats;
-      if (refused.total === 0) {
+      if (refused.total === 0 && unauthorized.total === 0) {
         return show(RED._("sms-receive.status.counts", { reports, mo }), { fill: "green", shape: "dot" });
       }
-      const text = RED._("sms-receive.status.countsRefused", { reports, mo, refused: refused.total });
+      let text = RED._("sms-receive.status.counts", { reports, mo });
+      if (refused.total) text = RED._("sms-receive.status.countsRefused", { reports, mo, refused: refused.total });
+      if (unauthorized.total) text += RED._("sms-receive.status.unauthorized", { count: unauthorized.total });
       return show(text, { fill: "yellow", shape: "dot" });
     };
     const showCounts = () => status.set(counts);

@@ -177,6 +177,28 @@ describe("nodes/sms-receive: who may push (SPEC B4, real sockets)", function () 
     assert.deepEqual(lines, [t("en-US", "sms-receive.errors.refused", { count: 1, source: "127.0.0.2" })]);
   });
 
+  for (const lang of ["en-US", "zh-CN"] as const) {
+    it(`wrong or missing receiver credentials: 401, nothing emitted, counted on the status, logged once a minute (${lang})`, async () => {
+      await start({}, { lang, credentials: creds({ receiver: "rcv", receiverPassword: RECEIVER_PASSWORD }) });
+      const wrong = await push({ query: { ...report(), receiver: "rcv", pswd: "not-the-push-password" } });
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.body, "Unauthorized");
+      assert.equal((await push({ query: report() })).status, 401);
+      assert.equal((await push({ query: { ...report(), receiver: "rcv", pswd: RECEIVER_PASSWORD } })).status, 200);
+      await reports.next(1);
+      await sleep(50);
+      assert.equal(emitted(), 1);
+      const counts = t(lang, "sms-receive.status.counts", { reports: 1, mo: 0 });
+      const s = await statusBecomes(counts + t(lang, "sms-receive.status.unauthorized", { count: 2 }));
+      assert.equal(s.fill, "yellow");
+      // One line for the first, the next within the minute only counted; never the password given.
+      const lines = calls("warn").map(String);
+      assert.deepEqual(lines, [t(lang, "sms-receive.errors.unauthorized", { count: 1 })]);
+      assert.doesNotMatch(lines[0], /not-the-push-password/);
+      assert.match(lines[0], lang === "en-US" ? /Push password/ : /推送密码/);
+    });
+  }
+
   it("on an IPv4-only server the plain address matches, also a rule written as IPv4-mapped IPv6", async () => {
     await start({ allow: "::ffff:127.0.0.1" }, { host: "127.0.0.1" });
     assert.equal((await push({ from: "127.0.0.1" })).status, 200);

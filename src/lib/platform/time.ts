@@ -6,7 +6,8 @@ export function parseOffset(tz: string): number | null {
   if (!m) return null;
   const h = Number(m[2]);
   const min = m[3] ? Number(m[3]) : 0;
-  if (h > 14 || min > 59) return null;
+  // Real zones span -12:00 to +14:00; the settings accept up to 14:00 either way, not 14:59.
+  if (min > 59 || h * 60 + min > 14 * 60) return null;
   return (m[1] === "-" ? -1 : 1) * (h * 60 + min);
 }
 

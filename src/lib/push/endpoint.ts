@@ -76,6 +76,8 @@ export interface ReceiveOptions {
   emitMo: (msg: MoMessage) => void;
   /** a report taken (not a duplicate): delivery tracking (SPEC B7) matches it to its send */
   onReport?: (msgid: string, mobile: string, status: string) => void;
+  /** a push refused for its receiver credentials (401): the node counts and logs it */
+  onUnauthorized?: () => void;
   /** a state operation failed after the answer was written (the push is still emitted) */
   onError: (e: unknown) => void;
 }
@@ -267,6 +269,7 @@ export class PushEndpoint {
     // Credentials first, for all: a request with one forged element is not half taken.
     if (this.auth && whole.some((p) => !this.authorised(p ?? shared))) {
       this.stats.unauthorized++;
+      this.o.onUnauthorized?.();
       return { answer: { status: 401, body: "Unauthorized" } };
     }
     const emits: Array<() => void> = [];
@@ -296,6 +299,7 @@ export class PushEndpoint {
     // Credentials first: a caller without them learns nothing about what a valid push looks like.
     if (checkAuth && this.auth && !this.authorised(params)) {
       this.stats.unauthorized++;
+      this.o.onUnauthorized?.();
       return { ok: false, status: 401, reason: "Unauthorized" };
     }
     const parsed = parsePush(params);

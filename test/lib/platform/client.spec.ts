@@ -281,12 +281,18 @@ describe("lib/platform/client (real local HTTP server)", () => {
   });
 
   it("holds the request rate across concurrent sends", async () => {
-    const c = make(stub.url, { rate: 20 });
-    await Promise.all(Array.from({ length: 8 }, () => c.send(req)));
+    // The contract is a count per second at the platform (SPEC B1), checked on arrival times. Not
+    // gaps between neighbours: one arrival delayed by a busy machine makes the next gap short
+    // (a flake seen with two suites on two cores) though no second ever gets more than the rate.
+    const c = make(stub.url, { rate: 10 });
+    await Promise.all(Array.from({ length: 15 }, () => c.send(req)));
     const at = stub.requests.map((r) => r.at);
+    assert.equal(at.length, 15);
     const span = at[at.length - 1] - at[0];
-    assert.ok(span >= 7 * 50 * 0.9, `8 requests at 20/s took ${span} ms`);
-    for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 40, `gap ${at[i] - at[i - 1]}`);
+    assert.ok(span >= 14 * 100 * 0.9, `15 requests at 10/s took ${span} ms`);
+    for (let i = 0; i + 10 < at.length; i++) {
+      assert.ok(at[i + 10] - at[i] >= 1000, `11 requests within ${at[i + 10] - at[i]} ms (from #${i + 1})`);
+    }
   });
 
   it("refuses beyond the queue with QUEUE_FULL and sends nothing for it", async () => {

@@ -72,6 +72,13 @@ describe("lib/platform/time", () => {
     assert.equal(parseOffset("+25:00"), null);
   });
 
+  it("takes offsets from -14:00 to +14:00 only, as the help says (real zones span -12:00 to +14:00)", () => {
+    assert.equal(parseOffset("+14:00"), 840);
+    assert.equal(parseOffset("-14:00"), -840);
+    assert.equal(parseOffset("+13:45"), 825);
+    for (const tz of ["+14:30", "-14:59", "+1401", "-14:01"]) assert.equal(parseOffset(tz), null, tz);
+  });
+
   it("property: format → platform stamp → parse round-trips (whole seconds)", () => {
     fc.assert(
       fc.property(
