@@ -9,7 +9,7 @@ import type { Lang } from "../i18n";
 import { t } from "../i18n";
 import { excerpt, redactor } from "../redact";
 import { parseBalanceReply, parseSendReply, ReplyFormatError, type BalanceReply } from "./replies";
-import { QueueFullError, Scheduler, SchedulerClosedError } from "./scheduler";
+import { accountBacklog, QueueFullError, Scheduler, SchedulerClosedError } from "./scheduler";
 
 export const SEND_PATH = "/msg/HttpBatchSendSM";
 export const BALANCE_PATH = "/msg/QueryBalance";
@@ -144,6 +144,7 @@ function sendForm(head: FormHead, req: SendRequest): string {
 
 export class SmsClient {
   readonly scheduler: Scheduler;
+  private readonly backlog: ReturnType<typeof accountBacklog>;
   readonly codes: CodeTable;
   private readonly pool: Pool;
   private readonly base: string;
@@ -186,12 +187,15 @@ export class SmsClient {
       bodyTimeout: this.timeout,
       keepAliveTimeout: 30_000,
     });
+    // Queue is per account (SPEC B1): clients of one account in this process share the bound.
+    this.backlog = accountBacklog(`${url.origin}\n${opts.account}`);
     this.scheduler = new Scheduler({
       rate: Math.max(0, opts.rate ?? 10),
       queue: Math.max(0, opts.queue ?? 10_000),
       concurrency: connections,
       clock: this.clock,
       pace: opts.pace,
+      backlog: this.backlog.backlog,
     });
   }
 
@@ -275,6 +279,7 @@ export class SmsClient {
     this.closed = true;
     this.abort.abort();
     this.scheduler.close();
+    this.backlog.release();
     await this.pool.close().catch(() => undefined);
   }
 

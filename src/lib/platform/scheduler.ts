@@ -32,6 +32,39 @@ export interface SchedulerOptions {
    * Without it the spacing is this scheduler's own.
    */
   pace?: (intervalMs: number) => Promise<number>;
+  /**
+   * Callers waiting in every scheduler of the account in this process (SPEC B1: *Queue* is per
+   * account, also when two account nodes name the same account). Without it the bound is this
+   * scheduler's own.
+   */
+  backlog?: Backlog;
+}
+
+/** A count shared by the schedulers of one account: each adds and removes its own waiting callers. */
+export interface Backlog {
+  count: number;
+}
+
+const backlogs = new Map<string, { backlog: Backlog; users: number }>();
+
+/**
+ * The account's backlog in this process, kept while a client of the account uses it: `release`
+ * when that client closes (a map of accounts in use, never of anything a flow sends).
+ */
+export function accountBacklog(key: string): { backlog: Backlog; release: () => void } {
+  let entry = backlogs.get(key);
+  if (!entry) backlogs.set(key, (entry = { backlog: { count: 0 }, users: 0 }));
+  const e = entry;
+  e.users++;
+  let released = false;
+  return {
+    backlog: e.backlog,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--e.users === 0 && backlogs.get(key) === e) backlogs.delete(key);
+    },
+  };
 }
 
 interface Waiter {
@@ -51,6 +84,8 @@ export class Scheduler {
   private timer: unknown = null;
   private reserving = false;
   private closed = false;
+  /** this scheduler's part of the shared backlog, as last added to it */
+  private counted = 0;
   private readonly clock: Clock;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -70,8 +105,11 @@ export class Scheduler {
     if (this.closed || signal?.aborted) return Promise.reject(new SchedulerClosedError());
     // The bound counts callers left waiting: one that starts at once never waits, so even with
     // `queue: 0` ("no waiting") a send on an idle account goes.
-    if (!priority && this.waitingCount() >= this.opts.queue && !this.canStartNow())
-      return Promise.reject(new QueueFullError(this.opts.queue));
+    const shared = this.opts.backlog;
+    const waiting = shared ? shared.count : this.waitingCount();
+    // Callers waiting in another scheduler of the account go first: nothing starts at once here then.
+    const atOnce = this.canStartNow() && (!shared || shared.count === this.counted);
+    if (!priority && waiting >= this.opts.queue && !atOnce) return Promise.reject(new QueueFullError(this.opts.queue));
     return new Promise((resolve, reject) => {
       let settled = false;
       let onAbort: (() => void) | undefined;
@@ -92,12 +130,14 @@ export class Scheduler {
       if (priority) this.waiting.unshift(w);
       else this.waiting.push(w);
       this.pump();
+      this.sync();
       // Only a caller left waiting needs to hear an abort (most get their turn at once).
       if (!settled && signal) {
         onAbort = () => {
           const i = this.waiting.indexOf(w);
           if (i < 0) return;
           this.waiting.splice(i, 1);
+          this.sync();
           w.reject(new SchedulerClosedError());
         };
         signal.addEventListener("abort", onAbort, { once: true });
@@ -112,7 +152,22 @@ export class Scheduler {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     const rest = this.waiting.splice(0);
+    this.sync();
     for (const w of rest) w.reject(new SchedulerClosedError());
+  }
+
+  /**
+   * Brings the shared backlog up to date with this scheduler's waiting callers. Called at the end
+   * of everything that changes them (acquire, abort, close, a start, a release): JavaScript runs one
+   * of those at a time, so the count is exact whenever another scheduler reads it.
+   */
+  private sync(): void {
+    const b = this.opts.backlog;
+    if (!b) return;
+    // Never below 0: a reserving head that left the line (aborted) is not counted twice.
+    const now = this.closed ? 0 : Math.max(0, this.waitingCount());
+    b.count += now - this.counted;
+    this.counted = now;
   }
 
   /** Callers left waiting: the head whose start is being reserved is already on its way. */
@@ -141,6 +196,7 @@ export class Scheduler {
         this.timer = this.clock.setTimeout(() => {
           this.timer = null;
           this.pump();
+          this.sync();
         }, this.nextStart - now);
         return;
       }
@@ -169,12 +225,15 @@ export class Scheduler {
         this.nextStart = this.clock.now() + wait + interval;
         if (wait <= 0) {
           this.startHead();
-          return this.pump();
+          this.pump();
+          return this.sync();
         }
+        this.sync();
         this.timer = this.clock.setTimeout(() => {
           this.timer = null;
           this.startHead();
           this.pump();
+          this.sync();
         }, wait);
       });
   }
@@ -200,6 +259,7 @@ export class Scheduler {
       released = true;
       this.running--;
       this.pump();
+      this.sync();
     });
   }
 }

@@ -308,6 +308,41 @@ describe("lib/platform/client (real local HTTP server)", () => {
     assert.equal(stub.requests.length, 3);
   });
 
+  it("Queue is per account: two clients of one account share the bound, another account does not (SPEC B1)", async () => {
+    // Two account nodes naming the same account share its pacing (the account state); this is that pacing.
+    let next = 0;
+    const pace = async (interval: number) => {
+      const now = Date.now();
+      const start = Math.max(now, next);
+      next = start + interval;
+      return start - now;
+    };
+    const opts = { rate: 5, queue: 2, pace };
+    const a = new SmsClient({ url: stub.url, account: "acc", password: PASSWORD, ...opts });
+    const b = new SmsClient({ url: stub.url, account: "acc", password: PASSWORD, ...opts });
+    const other = new SmsClient({ url: stub.url, account: "another", password: PASSWORD, ...opts });
+    try {
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => "ok",
+          (e: SmsError) => e.code,
+        );
+      // a: one starts at once, two wait (the account's queue is full); b's send and a's fourth are refused.
+      const sends = [a, a, a].map((c) => outcome(c.send(req)));
+      await new Promise((r) => setImmediate(r));
+      const refused = await Promise.all([outcome(b.send(req)), outcome(a.send(req))]);
+      assert.deepEqual(refused, ["QUEUE_FULL", "QUEUE_FULL"]);
+      // Another account has a queue of its own.
+      assert.equal(await outcome(other.send(req)), "ok");
+      assert.deepEqual(await Promise.all(sends), ["ok", "ok", "ok"]);
+      // Once the line is empty, b sends again.
+      assert.equal(await outcome(b.send(req)), "ok");
+      assert.equal(stub.requests.length, 5);
+    } finally {
+      await Promise.all([a.close(), b.close(), other.close()]);
+    }
+  });
+
   it("queue 0: a send that can start at once goes; one that would wait is QUEUE_FULL; a retry is not refused", async () => {
     const c = make(stub.url, { queue: 0, rate: 0, connections: 1, retries: 2 });
     assert.equal((await c.send(req)).msgid, "1234567890100");

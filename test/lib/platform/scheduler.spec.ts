@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { QueueFullError, Scheduler, SchedulerClosedError } from "../../../src/lib/platform/scheduler";
+import fc from "fast-check";
+import {
+  accountBacklog,
+  QueueFullError,
+  Scheduler,
+  SchedulerClosedError,
+  type Backlog,
+} from "../../../src/lib/platform/scheduler";
 import { MemoryState } from "../../../src/lib/state/memory";
 import { FakeClock } from "../../support/stub";
 
@@ -109,5 +116,74 @@ describe("lib/platform/scheduler", () => {
     await b;
     assert.equal(s.queued, 0);
     await assert.rejects(s.acquire(), SchedulerClosedError);
+  });
+  it("property: the account's shared backlog counts exactly the callers still waiting, and ends at 0", async () => {
+    // A backlog that drifts up would refuse every send of the account for good: any mix of
+    // acquires, aborts, releases, clock steps and closes across schedulers must leave it exact.
+    const command = fc.oneof(
+      fc.record({ k: fc.constant("acquire" as const), s: fc.nat(2), priority: fc.boolean(), abortable: fc.boolean() }),
+      fc.record({ k: fc.constant("abort" as const), i: fc.nat(20) }),
+      fc.record({ k: fc.constant("release" as const), i: fc.nat(20) }),
+      fc.record({ k: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 600 }) }),
+      fc.record({ k: fc.constant("close" as const), s: fc.nat(2) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { maxLength: 60 }), fc.boolean(), async (commands, shared) => {
+        const clock = new FakeClock();
+        const state = new MemoryState({ clock });
+        const backlog: Backlog = { count: 0 };
+        const pace = shared ? (ms: number) => state.pace("rate", ms) : undefined;
+        const schedulers = [0, 1, 2].map(
+          () => new Scheduler({ rate: 5, queue: 3, concurrency: 1, clock, pace, backlog }),
+        );
+        const aborts: AbortController[] = [];
+        const releases: Array<() => void> = [];
+        const settle = async () => {
+          for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        };
+        for (const c of commands) {
+          if (c.k === "acquire") {
+            const ac = new AbortController();
+            if (c.abortable) aborts.push(ac);
+            schedulers[c.s].acquire(c.priority, c.abortable ? ac.signal : undefined).then(
+              (rel) => void releases.push(rel),
+              () => undefined,
+            );
+          } else if (c.k === "abort") aborts[c.i % Math.max(1, aborts.length)]?.abort();
+          else if (c.k === "release") releases.splice(c.i % Math.max(1, releases.length), 1)[0]?.();
+          else if (c.k === "advance") clock.advance(c.ms);
+          else schedulers[c.s].close();
+          await settle();
+          const queued = schedulers.reduce((n, s) => n + s.queued, 0);
+          // Exact but for a head whose start is being reserved (at most one per scheduler).
+          const ok = backlog.count <= queued && backlog.count >= queued - schedulers.length;
+          assert.ok(ok, `count ${backlog.count}, queued ${queued}`);
+        }
+        // Everything ends: waiting callers leave or get their turn and release it, then all close.
+        for (const ac of aborts) ac.abort();
+        for (let i = 0; i < 50 && schedulers.some((s) => s.queued > 0); i++) {
+          releases.splice(0).forEach((rel) => rel());
+          clock.advance(300);
+          await settle();
+        }
+        for (const s of schedulers) s.close();
+        await settle();
+        assert.equal(backlog.count, 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("accountBacklog: one count per account while a client uses it, gone after the last release", () => {
+    const a = accountBacklog("https://x.example\nacc");
+    const b = accountBacklog("https://x.example\nacc");
+    const other = accountBacklog("https://x.example\nanother");
+    assert.equal(a.backlog, b.backlog);
+    assert.notEqual(a.backlog, other.backlog);
+    a.release();
+    a.release();
+    assert.equal(accountBacklog("https://x.example\nacc").backlog, b.backlog);
+    b.release();
+    other.release();
   });
 });
