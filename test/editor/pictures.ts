@@ -16,6 +16,7 @@ import { chromium, type Page } from "playwright-core";
 import { startSimulator } from "../../src/simulator/simulator";
 import { startMosquitto } from "../support/mosquitto";
 import { freePort, ROOT, startPackedNodeRed, type RunningNodeRed } from "../support/packed";
+import { waitFor } from "../support/stub";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const userdir = require("../../../scripts/userdir.js") as {
@@ -128,13 +129,7 @@ export function recipeFiles(): string[] {
 
 const log = (s: string) => process.stdout.write(s + "\n");
 
-async function until(what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`waited ${ms / 1000} s for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what: string, cond: () => Promise<boolean>, ms = 20_000) => waitFor(cond, ms, what, 100);
 
 /** Shows the tab, waits until its nodes are drawn (and the statuses it expects), saves its flow's area. */
 async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], configIds: string[], file: string): Promise<void> {

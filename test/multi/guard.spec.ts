@@ -9,6 +9,7 @@ import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedis, type RedisServer } from "../support/redis";
 import { sleep } from "../support/nr";
+import { waitFor } from "../support/stub";
 
 type Answer = { held?: true; allowed?: number; reasons?: Record<string, string>; error?: string };
 const MOBILE = "13800138000";
@@ -125,13 +126,7 @@ describe("multi: sms-guard in two Node-RED processes on one Redis", function () 
   });
 
   /** Waits for a condition, at most `ms`. */
-  async function until(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out: ${cond.toString()}`);
-      await sleep(50);
-    }
-  }
+  const until = (cond: () => Promise<boolean>, ms = 15_000) => waitFor(cond, ms, cond.toString(), 50);
   /** The Redis keys (of this test's prefix) whose name ends with `suffix`. */
   async function keys(suffix: string): Promise<string[]> {
     return (await redis.command("KEYS", "multi:*")).split("\r\n").filter((l) => l.endsWith(suffix));

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedis, type RedisServer } from "../support/redis";
+import { waitFor } from "../support/stub";
 
 const PREFIX = "mstate:";
 const RECEIVER = "rcv";
@@ -32,14 +33,8 @@ interface Emitted {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits for a condition, at most `ms`; `what` names it in the failure. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** Waits for a condition, at most `ms` (two processes and Redis: seconds, not milliseconds). */
+const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => waitFor(cond, ms, what, 50);
 
 /** Records every message the instances post (POST /<instance>/<kind>, JSON body). */
 async function startCollector(): Promise<{ url: string; got: Emitted[]; close(): Promise<void> }> {

@@ -108,16 +108,21 @@ export async function refusedUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-export function waitFor(cond: () => boolean, ms = 5000, what = "condition"): Promise<void> {
+/**
+ * Waits for a condition (checked every `everyMs`), at most `ms`; `what` names it in the failure.
+ * The condition may be async (an HTTP or Redis probe): the next check starts after it settles.
+ */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+  everyMs = 5,
+): Promise<void> {
   const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() > until) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 /** A clock the test advances by hand; timers fire in deadline order. */
