@@ -8,12 +8,15 @@ import type {
   AccountState,
   Admission,
   AdmitCheck,
+  CasWrite,
+  ClaimBound,
   DueHandler,
   Mark,
   PartAdd,
   PartLimits,
   StateMode,
   Tally,
+  Versioned,
 } from "./index";
 import type { MemoryState } from "./memory";
 import { RedisStateError, type RedisState } from "./redis";
@@ -120,10 +123,25 @@ export class FailoverState implements AccountState {
     }
   }
 
-  claim(key: string, ttlMs: number): Promise<boolean> {
+  claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
     return this.run(
-      (r) => r.claim(key, ttlMs),
-      () => this.local.claimNow(key, ttlMs),
+      (r) => r.claim(key, ttlMs, bound),
+      () => this.local.claimNow(key, ttlMs, bound),
+    );
+  }
+
+  // Provisional (wave 3 reworks the failover): read and compare-and-set in Redis, else locally.
+  read(key: string): Promise<Versioned | null> {
+    return this.run(
+      (r) => r.read(key),
+      () => this.local.readNow(key),
+    );
+  }
+
+  cas(writes: CasWrite[]): Promise<string | null> {
+    return this.run(
+      (r) => r.cas(writes),
+      () => this.local.casNow(writes),
     );
   }
 

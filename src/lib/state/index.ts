@@ -14,6 +14,30 @@ export interface AdmitCheck {
   cap?: { key: string; max: number; ttlMs: number };
 }
 
+/**
+ * A bound on a family of claims (SPEC B4a: dedupe windows of an open endpoint): at most `max` live
+ * claims in `group`; beyond it the oldest are forgotten first.
+ */
+export interface ClaimBound {
+  group: string;
+  max: number;
+}
+
+/** A record with the version of its last write (compare-and-set, for sms-oncall). */
+export interface Versioned {
+  value: string;
+  version: string;
+}
+
+/** One write of a `cas`: `key` must still be at version `expect` (null: absent); `value` null deletes. */
+export interface CasWrite {
+  key: string;
+  expect: string | null;
+  value: string | null;
+  /** how long the record lives after this write (ignored for a delete) */
+  ttlMs: number;
+}
+
 export type Admission = { ok: true } | { ok: false; reason: "window" | "cap"; retryInMs: number };
 
 export interface PartLimits {
@@ -59,7 +83,7 @@ export interface AccountState {
   onMode(fn: (mode: StateMode, reason: string) => void): () => void;
 
   /** true for the first caller within `ttlMs` (dedupe windows, the balance window) */
-  claim(key: string, ttlMs: number): Promise<boolean>;
+  claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean>;
   /** one decision per check, in order; each admitted check takes its window and counts */
   admit(checks: AdmitCheck[]): Promise<Admission[]>;
   /**
@@ -72,6 +96,14 @@ export interface AccountState {
   get(key: string): Promise<string | null>;
   /** get and delete: exactly one caller gets a value */
   take(key: string): Promise<string | null>;
+
+  /** a versioned record (written by `cas` only), or null */
+  read(key: string): Promise<Versioned | null>;
+  /**
+   * Writes all or none: each key must still be at its `expect` version. Returns the version now
+   * held by every written key (one new version per call), or null when any key had moved.
+   */
+  cas(writes: CasWrite[]): Promise<string | null>;
 
   /** appends to a list kept `ttlMs` after the last append; returns the oldest items dropped beyond `max` */
   append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]>;

@@ -3,16 +3,20 @@
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import { Fifo } from "../fifo";
+import { randomBytes } from "node:crypto";
 import type {
   AccountState,
   Admission,
   AdmitCheck,
+  CasWrite,
+  ClaimBound,
   DueHandler,
   Mark,
   PartAdd,
   PartLimits,
   StateMode,
   Tally,
+  Versioned,
 } from "./index";
 
 export interface MemoryStateOptions {
@@ -24,6 +28,14 @@ export interface MemoryStateOptions {
 interface Entry {
   value: unknown;
   expires: number;
+}
+
+/** A record written by `cas`: told apart from a plain record by its type. */
+class Rec {
+  constructor(
+    readonly value: string,
+    readonly version: string,
+  ) {}
 }
 
 interface TallyValue {
@@ -115,6 +127,11 @@ export class MemoryState implements AccountState {
   // Due deadlines whose kind had no handler (mid-redeploy), by kind, until one arrives.
   private readonly waiting = new Map<string, Set<string>>();
   private readonly retries = new Map<string, number>();
+  // Bounded claim families (ClaimBound): their claims in the order they were taken.
+  private readonly claimGroups = new Map<string, Fifo<{ key: string; expires: number }>>();
+  // Versions: unique to this state (a random stem per process) and growing.
+  private readonly stem = randomBytes(4).toString("hex");
+  private seq = 0;
   private timer: unknown = null;
   private timerAt = Infinity;
   private closed = false;
@@ -131,11 +148,42 @@ export class MemoryState implements AccountState {
 
   // --- the synchronous core (also used by the Redis failover as its local state) ----------------
 
-  claimNow(key: string, ttlMs: number): boolean {
+  claimNow(key: string, ttlMs: number, bound?: ClaimBound): boolean {
     const now = this.clock.now();
     if (this.live(key, now)) return false;
-    this.set(key, true, now + ttlMs);
+    const expires = now + ttlMs;
+    this.set(key, true, expires);
+    if (bound) {
+      let order = this.claimGroups.get(bound.group);
+      if (!order) this.claimGroups.set(bound.group, (order = new Fifo()));
+      order.push({ key, expires });
+      while (order.length > Math.max(1, bound.max)) {
+        const old = order.shift()!;
+        // Only the claim this item stands for: the key may have expired and been claimed again.
+        if (this.entries.get(old.key)?.expires === old.expires) this.entries.delete(old.key);
+      }
+    }
     return true;
+  }
+
+  readNow(key: string): Versioned | null {
+    const v = this.live(key, this.clock.now())?.value;
+    return v instanceof Rec ? { value: v.value, version: v.version } : null;
+  }
+
+  casNow(writes: CasWrite[]): string | null {
+    const now = this.clock.now();
+    for (const w of writes) {
+      const v = this.live(w.key, now)?.value;
+      const version = v instanceof Rec ? v.version : null;
+      if (version !== w.expect) return null;
+    }
+    const version = `${this.stem}.${++this.seq}`;
+    for (const w of writes) {
+      if (w.value === null) this.entries.delete(w.key);
+      else this.set(w.key, new Rec(w.value, version), now + w.ttlMs);
+    }
+    return version;
   }
 
   admitNow(checks: AdmitCheck[]): Admission[] {
@@ -295,8 +343,16 @@ export class MemoryState implements AccountState {
 
   // --- the interface --------------------------------------------------------------------------
 
-  claim(key: string, ttlMs: number): Promise<boolean> {
-    return Promise.resolve(this.claimNow(key, ttlMs));
+  claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
+    return Promise.resolve(this.claimNow(key, ttlMs, bound));
+  }
+
+  read(key: string): Promise<Versioned | null> {
+    return Promise.resolve(this.readNow(key));
+  }
+
+  cas(writes: CasWrite[]): Promise<string | null> {
+    return Promise.resolve(this.casNow(writes));
   }
 
   admit(checks: AdmitCheck[]): Promise<Admission[]> {

@@ -3,7 +3,7 @@
 // Redis); times come from the caller's clock (so instances agree as their clocks do, and tests
 // can move time), while Redis TTLs only collect garbage: each key lives its logical time plus a
 // margin. All keys of an account share one hash tag, so a Redis Cluster keeps them on one node.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createClient } from "redis";
 import type { Clock } from "../clock";
@@ -12,12 +12,15 @@ import type {
   AccountState,
   Admission,
   AdmitCheck,
+  CasWrite,
+  ClaimBound,
   DueHandler,
   Mark,
   PartAdd,
   PartLimits,
   StateMode,
   Tally,
+  Versioned,
 } from "./index";
 
 /** Garbage-collection margin on every key's TTL beyond its logical lifetime. */
@@ -76,11 +79,50 @@ const lua = (body: string) =>
   body.replace(/\bSLACK\b/g, String(SLACK_MS)).replace(/\bDUE_KEEP\b/g, String(DUE_KEEP_MS));
 
 const SCRIPTS = {
+  // KEYS: the claim, and with a bound its group (zset name -> claimed at). ARGV: now, ttl, and
+  // with a bound: max, the key prefix, the claim's name without it.
   claim: lua(`
     local now = tonumber(ARGV[1])
     local v = redis.call('GET', KEYS[1])
     if v and tonumber(v) > now then return 0 end
     redis.call('SET', KEYS[1], now + tonumber(ARGV[2]), 'PX', tonumber(ARGV[2]) + SLACK)
+    if KEYS[2] then
+      -- Scores keep claim order (equal scores would sort by name): later than the newest, always.
+      local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+      local score = now
+      if top[2] and tonumber(top[2]) >= now then score = tonumber(top[2]) + 1 end
+      redis.call('ZADD', KEYS[2], score, ARGV[5])
+      redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + SLACK)
+      local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+      if over > 0 then
+        for i, m in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do
+          if i % 2 == 1 then redis.call('DEL', ARGV[4] .. m) end
+        end
+      end
+    end
+    return 1`),
+  // A versioned record is "expires|version|value". KEYS: the records. ARGV: now, the new version,
+  // then per key: expected version ('' = absent), 'd' (delete) or 's' (set), value, ttl.
+  cas: lua(`
+    local now = tonumber(ARGV[1])
+    for i = 1, #KEYS do
+      local cur, have = redis.call('GET', KEYS[i]), ''
+      if cur then
+        local a = string.find(cur, '|', 1, true)
+        local b = string.find(cur, '|', a + 1, true)
+        if b and tonumber(string.sub(cur, 1, a - 1)) > now then have = string.sub(cur, a + 1, b - 1) end
+      end
+      if have ~= ARGV[3 + (i - 1) * 4] then return 0 end
+    end
+    for i = 1, #KEYS do
+      local j = 3 + (i - 1) * 4
+      if ARGV[j + 1] == 'd' then
+        redis.call('DEL', KEYS[i])
+      else
+        local ttl = tonumber(ARGV[j + 3])
+        redis.call('SET', KEYS[i], (now + ttl) .. '|' .. ARGV[2] .. '|' .. ARGV[j + 2], 'PX', ttl + SLACK)
+      end
+    end
     return 1`),
   // KEYS: window and cap key per check; ARGV: now, then per check window ttl, cap max, cap ttl (-1 = none)
   admit: lua(`
@@ -367,8 +409,35 @@ export class RedisState implements AccountState {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  async claim(key: string, ttlMs: number): Promise<boolean> {
-    return (await this.eval("claim", [key], [this.clock.now(), Math.ceil(ttlMs)])) === 1;
+  async claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
+    const args: Array<string | number> = [this.clock.now(), Math.ceil(ttlMs)];
+    if (!bound) return (await this.eval("claim", [key], args)) === 1;
+    args.push(Math.max(1, bound.max), this.base, key);
+    return (await this.eval("claim", [key, `claims:${bound.group}`], args)) === 1;
+  }
+
+  async read(key: string): Promise<Versioned | null> {
+    const stored = (await this.command(["GET", this.key(key)])) as string | null;
+    if (stored === null) return null;
+    const a = stored.indexOf("|");
+    const b = stored.indexOf("|", a + 1);
+    if (a < 0 || b < 0 || !(Number(stored.slice(0, a)) > this.clock.now())) return null;
+    return { version: stored.slice(a + 1, b), value: stored.slice(b + 1) };
+  }
+
+  async cas(writes: CasWrite[]): Promise<string | null> {
+    if (!writes.length) return null;
+    const version = randomBytes(9).toString("base64url");
+    const args: Array<string | number> = [this.clock.now(), version];
+    for (const w of writes) {
+      args.push(w.expect ?? "", w.value === null ? "d" : "s", w.value ?? "", Math.max(1, Math.ceil(w.ttlMs)));
+    }
+    const ok = await this.eval(
+      "cas",
+      writes.map((w) => w.key),
+      args,
+    );
+    return ok === 1 ? version : null;
   }
 
   async admit(checks: AdmitCheck[]): Promise<Admission[]> {

@@ -42,6 +42,60 @@ export function stateContract(name: string, make: (clock: FakeClock) => Promise<
       assert.equal(all.filter(Boolean).length, 1);
     });
 
+    it("claim: a bounded group keeps its newest claims only (the oldest are forgotten first)", async () => {
+      const bound = { group: "seen", max: 3 };
+      for (const k of ["a", "b", "c", "d"]) assert.equal(await state.claim(`s:${k}`, 60_000, bound), true);
+      // "a" was pushed out by "d": claimable again; "b".."d" are still held.
+      assert.equal(await s.twin().claim("s:a", 60_000, bound), true);
+      for (const k of ["c", "d"]) assert.equal(await state.claim(`s:${k}`, 60_000, bound), false);
+      // The re-claim of "a" pushed "b" out.
+      assert.equal(await state.claim("s:b", 60_000, bound), true);
+      // Unbounded claims are not counted in any group.
+      assert.equal(await state.claim("free", 60_000), true);
+      assert.equal(await state.claim("s:a", 60_000, bound), false);
+    });
+
+    it("cas: writes when every key is at the expected version, all or none; read gives value and version", async () => {
+      assert.equal(await state.read("v:a"), null);
+      const v1 = await state.cas([
+        { key: "v:a", expect: null, value: "A1", ttlMs: 10_000 },
+        { key: "v:b", expect: null, value: "B1", ttlMs: 10_000 },
+      ]);
+      assert.ok(v1);
+      assert.deepEqual(await s.twin().read("v:a"), { value: "A1", version: v1 });
+      // One stale expectation: nothing is written.
+      assert.equal(
+        await state.cas([
+          { key: "v:a", expect: v1, value: "A2", ttlMs: 10_000 },
+          { key: "v:b", expect: null, value: "B2", ttlMs: 10_000 },
+        ]),
+        null,
+      );
+      assert.deepEqual(await state.read("v:b"), { value: "B1", version: v1 });
+      const v2 = await state.cas([
+        { key: "v:a", expect: v1, value: "A2|with a bar", ttlMs: 10_000 },
+        { key: "v:b", expect: v1, value: null, ttlMs: 0 },
+      ]);
+      assert.ok(v2 && v2 !== v1);
+      assert.deepEqual(await state.read("v:a"), { value: "A2|with a bar", version: v2 });
+      assert.equal(await state.read("v:b"), null);
+      // Gone after its ttl: absent again for the next writer.
+      clock.advance(10_000);
+      assert.equal(await state.read("v:a"), null);
+      assert.ok(await state.cas([{ key: "v:a", expect: null, value: "A3", ttlMs: 1000 }]));
+    });
+
+    it("cas: of 20 racing writers from one version exactly one wins", async () => {
+      const v0 = await state.cas([{ key: "race:v", expect: null, value: "0", ttlMs: 10_000 }]);
+      const twin = s.twin();
+      const all = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? twin : state).cas([{ key: "race:v", expect: v0, value: String(i + 1), ttlMs: 10_000 }]),
+        ),
+      );
+      assert.equal(all.filter(Boolean).length, 1);
+    });
+
     it("admit: a window per key, a cap per number; refusals take nothing and say when to retry", async () => {
       const check = (k: string, n: string) => ({
         window: { key: `w:${k}:${n}`, ttlMs: 60_000 },
