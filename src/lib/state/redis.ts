@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createClient } from "redis";
 import type { Clock } from "../clock";
+import { classify, RedisStateError } from "./problem";
 import { systemClock } from "../clock";
 import type {
   AccountState,
@@ -52,26 +53,7 @@ export interface RedisStateOptions {
   leaseMs?: number;
 }
 
-export type RedisProblem = "url" | "auth" | "connect" | "command";
-
-// English for logs of the lib itself; the nodes translate by `kind` (with `detail`).
-const PROBLEM_TEXT: Record<RedisProblem, string> = {
-  url: "the Redis URL is not a redis:// or rediss:// URL",
-  auth: "Redis refused the user name or password",
-  connect: "Redis is unreachable",
-  command: "Redis did not answer in time or failed",
-};
-
-/** Why Redis cannot be used: a kind and a short detail (an error code), never the URL or a password. */
-export class RedisStateError extends Error {
-  constructor(
-    readonly kind: RedisProblem,
-    readonly detail = "",
-  ) {
-    super(PROBLEM_TEXT[kind] + (detail ? ` (${detail})` : ""));
-    this.name = "RedisStateError";
-  }
-}
+export { RedisStateError, type RedisProblem } from "./problem";
 
 type Reply = string | number | null | Reply[];
 
@@ -653,14 +635,4 @@ export class RedisState implements AccountState {
       this.client.destroy();
     }
   }
-}
-
-function classify(e: unknown): RedisStateError {
-  if (e instanceof RedisStateError) return e;
-  const text = String((e as Error)?.message ?? e);
-  if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(text)) {
-    return new RedisStateError("auth");
-  }
-  const code = (e as { code?: string })?.code ?? /\b(E[A-Z]+)\b/.exec(text)?.[1];
-  return new RedisStateError("connect", code ?? "connection lost");
 }
