@@ -6,6 +6,7 @@ import { SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
 import { describeProblem, toStr, type Translate } from "../lib/props";
 import { leaseState } from "../lib/state/registry";
+import { registerConnectionTest } from "./config-test";
 import { checkSettings, readSettings, SAVED_PASSWORD } from "./settings";
 import { runtimeLang, type SmsConfigDef, type SmsConfigNode, type SmsCredentials } from "./common";
 
@@ -154,34 +155,5 @@ export = function (RED: NodeAPI): void {
     },
   });
 
-  // "Test connection" in the config dialog: a balance query with what the dialog holds. A saved
-  // password comes back from the editor as a placeholder, so it is looked up server-side.
-  RED.httpAdmin.post("/sms-config/test", RED.auth.needsPermission("sms-config.write"), async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const id = typeof body.id === "string" ? body.id : "";
-    const saved = (id ? RED.nodes.getCredentials(id) : null) as SmsCredentials | null;
-    const account = toStr(body.account) || saved?.account || "";
-    let password = typeof body.password === "string" ? body.password : "";
-    if (password === SAVED_PASSWORD || password === "") password = saved?.password ?? "";
-    const settings = readSettings(body as Partial<SmsConfigDef>);
-    const lang = runtimeLang(RED, "sms-config.lang");
-    if (!account || !password) {
-      res.json({ ok: false, code: "NO_CONFIG", message: t("noCredentials", lang) });
-      return;
-    }
-    let client: SmsClient | undefined;
-    try {
-      client = new SmsClient({ url: settings.url, account, password, timeout: settings.timeout, retries: 0, lang });
-      const r = await client.balance();
-      res.json({ ok: true, code: 0, products: r.products });
-    } catch (e) {
-      const err =
-        e instanceof SmsError
-          ? e
-          : new SmsError({ code: "NO_CONFIG", message: RED._("sms-config.errors.badUrl", { url: settings.url }) });
-      res.json({ ok: false, code: err.code, message: err.message });
-    } finally {
-      await client?.close();
-    }
-  });
+  registerConnectionTest(RED);
 };
