@@ -234,10 +234,8 @@ describe("state/connect: single (a real redis-server)", function () {
       await ready(w);
       proxy.drop(); // every connection closed, new ones too
       await waitFor(() => !w.link.isReady, 2000, "the link to notice");
-      const t0 = Date.now();
       const e = await failure(w.link.send(["INCR", "off:n"], "off:n"));
-      assert.ok(Date.now() - t0 < 100, "at once");
-      assert.equal(e?.constructor?.name, "ClientOfflineError");
+      assert.equal(e?.constructor?.name, "ClientOfflineError", "refused before it was queued");
       assert.equal(maybeRan(e), false);
       assert.equal(await redis.call("GET", "off:n"), null);
       proxy.pass();
@@ -516,10 +514,9 @@ describe("state/connect: cluster (3 masters)", function () {
       await waitFor(async () => (await owner.call("GET", "{acct}:r")) === "1", 2000, "the INCR to run");
       proxy.reset(); // reset, and new connections too: the node is unreachable
       assert.equal(maybeRan(await failure(p)), true);
-      const t0 = Date.now();
       const e = await failure(w.link.send(["INCR", "{acct}:r"], "{acct}:r"));
-      assert.ok(Date.now() - t0 < 100, "at once");
-      assert.equal(maybeRan(e), false, String(e));
+      assert.equal(e?.constructor?.name, "ClientOfflineError", "refused before it was queued");
+      assert.equal(maybeRan(e), false);
       proxy.pass();
       await waitFor(
         async () => (await w.link.send(["GET", "{acct}:r"], "{acct}:r").catch(() => null)) !== null,
