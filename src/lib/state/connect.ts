@@ -9,7 +9,9 @@
 //   on its behalf — except a command Redis refused before running it (cluster TRYAGAIN).
 // - A lost connection comes back by itself with backoff (100 ms doubling to 2 s, plus jitter).
 // - A wrong user or password stops at once: one `error` (a RedisStateError of kind `auth`) and
-//   `end`, no reconnect loop, never a silent fallback to the `default` user.
+//   `end`, no reconnect loop, never a silent fallback to the `default` user. So does a password
+//   for a Redis that has none ("AUTH called without any password configured"): a configuration
+//   to fix, not a fault that heals.
 // - A connection that swallows commands without answering (a black hole, a half-open socket) is
 //   given up after `deadAfterMs` without a byte of answer while a command waits, and made again.
 // - Errors and events carry no secret (they are RedisStateErrors with fixed texts, or node-redis
@@ -25,8 +27,9 @@
 //   more after a SIGKILL, until the sentinels have failed over) instead of failing them, even with
 //   disableOfflineQueue. So sentinel mode is our own lookup: SENTINEL GET-MASTER-ADDR-BY-NAME on
 //   the sentinels in turn, a plain client to that address (ROLE must say master), and again on
-//   every reconnect; a check every `sentinelCheckMs` moves to a new master even when the old one
-//   still answers (a partition, or a failover that did not close our connection).
+//   every reconnect. The link follows the sentinels' +switch-master announcements (a failover
+//   asked for may leave our connection to the old master open, and it still takes writes for a
+//   while: they are lost) and, in case one was missed, asks every `sentinelCheckMs`.
 // - A plain client's own reconnection keeps the address it started with, and nothing in it notices
 //   a black hole; so single and sentinel mode both run one client at a time with
 //   `reconnectStrategy: false`, and this module makes the next one.
