@@ -83,6 +83,8 @@ const START_WAIT_MS = 2000;
 const PROBE_MS = 1000;
 /** Data put back by a settlement lives at least this long (its own deadline flushes it sooner). */
 const RESTORE_TTL_MS = 24 * 3600_000;
+/** How long a close waits for what was kept here to reach Redis. */
+const CLOSE_SYNC_MS = 2000;
 /** Most operations left to settle (beyond, the oldest is given up: said in the log). */
 const MAX_PENDING = 10_000;
 
@@ -595,6 +597,10 @@ export class FailoverState implements AccountState {
   }
 
   async close(): Promise<void> {
+    // What this process kept locally goes to Redis if it answers (else it ends with the process).
+    if (this.redis?.mode === "shared" && this.local.holdsShared) {
+      await Promise.race([this.sync(), pause(CLOSE_SYNC_MS)]);
+    }
     this.closed = true;
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;

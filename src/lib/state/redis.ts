@@ -10,7 +10,6 @@
 // running again. The failover layer (failover.ts) decides when to send one again.
 import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type {
@@ -27,6 +26,7 @@ import type {
   Tally,
   Versioned,
 } from "./index";
+import { connect, maybeRan, type RedisLink, type RedisMode, type Reply } from "./connect";
 import { classify, RedisStateError } from "./problem";
 
 export { RedisStateError, type RedisProblem } from "./problem";
@@ -58,8 +58,13 @@ const MEMO_DATA_MS = 24 * 3600_000;
 const MEMO_SHORT_MS = 10 * 60_000;
 
 export interface RedisStateOptions {
+  /** single (default), sentinel or cluster (SPEC B6a `redisMode`) */
+  mode?: RedisMode;
   url: string;
   password?: string;
+  /** sentinel mode: the master set's name (default `mymaster`) and the sentinels' password */
+  master?: string;
+  sentinelPassword?: string;
   /** key prefix, e.g. `cnsms:` */
   prefix: string;
   /** the account's identity (URL origin + account): hashed into the keys' hash tag */
@@ -70,8 +75,6 @@ export interface RedisStateOptions {
   /** ms a claimed deadline stays with its instance before it fires again (tests shorten it) */
   leaseMs?: number;
 }
-
-type Reply = string | number | null | Reply[];
 
 const lua = (body: string) =>
   body
@@ -410,8 +413,10 @@ export function opId(): string {
 
 export class RedisState implements AccountState {
   readonly backend = "redis" as const;
-  private readonly client: ReturnType<typeof createClient>;
+  private readonly link: RedisLink;
   private readonly base: string;
+  /** any key of the account: routes every command to the account's slot in a cluster */
+  private readonly route: string;
   private readonly clock: Clock;
   private readonly timeoutMs: number;
   private readonly leaseMs: number;
@@ -438,42 +443,27 @@ export class RedisState implements AccountState {
     // A brace in the prefix would make Redis Cluster hash the keys by it, not by the account.
     if (/[{}]/.test(opts.prefix)) throw new RedisStateError("prefix");
     this.base = `${opts.prefix}{${scopeTag(opts.scope)}}:`;
-    let url: URL;
-    try {
-      url = new URL(opts.url);
-      if (!/^rediss?:$/.test(url.protocol)) throw new Error("protocol");
-    } catch {
-      throw new RedisStateError("url");
-    }
-    this.client = createClient({
+    this.route = this.base;
+    // Throws RedisStateError("url") for an unusable URL; everything else comes as events.
+    this.link = connect({
+      mode: opts.mode ?? "single",
       url: opts.url,
-      ...(opts.password ? { password: opts.password } : {}),
-      // Offline, a command fails at once and the caller goes on with local state.
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: 5000,
-        reconnectStrategy: (retries: number, cause: Error) => {
-          // A refused password does not heal by retrying: give up and say so.
-          if (/WRONGPASS|NOAUTH|NOPERM|invalid password/i.test(String(cause?.message))) {
-            return new RedisStateError("auth");
-          }
-          return Math.min(100 * 2 ** Math.min(retries, 5), 3000) + Math.floor(Math.random() * 100);
-        },
-      },
+      password: opts.password,
+      master: opts.master,
+      sentinelPassword: opts.sentinelPassword,
     });
-    // Without an error listener a dropped connection would crash the process (Node-RED with it).
-    this.client.on("error", (e: unknown) => this.onError(e));
-    this.client.on("ready", () => {
+    // The link's errors are classified already (auth, connect) and told once per change.
+    this.link.on("error", (e: unknown) => this.onError(e));
+    this.link.on("ready", () => {
       this.ready = true;
       this.failure = null;
       this.events.emit("mode", "shared", "connected");
     });
-    this.client.on("end", () => (this.ready = false));
-    this.client.connect().catch((e: unknown) => this.onError(e));
+    this.link.on("end", () => (this.ready = false));
   }
 
   get mode(): StateMode {
-    return this.ready && this.client.isReady ? "shared" : "local";
+    return this.ready && this.link.isReady ? "shared" : "local";
   }
 
   /** Why Redis is not usable now (null while it is). */
@@ -520,9 +510,11 @@ export class RedisState implements AccountState {
 
   private command(args: string[], ms = this.timeoutMs): Promise<Reply> {
     if (this.closed) return Promise.reject(new RedisStateError("command", "closed"));
-    // Never sent: offline commands fail at once (no queue), so the caller knows it did not run.
-    if (!this.client.isReady) return Promise.reject(new RedisStateError("connect", "offline"));
-    return this.bounded(this.client.sendCommand<Reply>(args), ms).then((reply) => {
+    return this.answered(this.bounded(this.link.send(args, this.route), ms));
+  }
+
+  private answered<T>(p: Promise<T>): Promise<T> {
+    return p.then((reply) => {
       this.lastAnswer = Date.now();
       this.everAnswered = true;
       return reply;
@@ -709,19 +701,17 @@ export class RedisState implements AccountState {
     const [t, p, m] = this.tallyKeys(key).map((k) => this.key(k));
     const ttl = String(Math.ceil(ttlMs));
     if (this.closed) throw new RedisStateError("command", "closed");
-    if (!this.client.isReady) throw new RedisStateError("connect", "offline");
-    const multi = this.client.multi();
-    multi.addCommand(["DEL", t, p, m]);
+    const commands: string[][] = [["DEL", t, p, m]];
     // Large sends: members go in slices, so no single command carries a million arguments.
-    for (let i = 0; i < members.length; i += 10_000) multi.addCommand(["SADD", p, ...members.slice(i, i + 10_000)]);
-    multi.addCommand(["PEXPIRE", p, ttl]);
-    multi.addCommand(["SET", t, String(members.length), "PX", ttl]);
+    for (let i = 0; i < members.length; i += 10_000) commands.push(["SADD", p, ...members.slice(i, i + 10_000)]);
+    commands.push(["PEXPIRE", p, ttl], ["SET", t, String(members.length), "PX", ttl]);
     // A 50,000-number request is 50,000 members: more time than one small command.
-    await this.bounded(
-      multi.exec(),
-      Math.max(this.timeoutMs, 10 * this.timeoutMs * Math.ceil(members.length / 10_000)),
+    await this.answered(
+      this.bounded(
+        this.link.exec(commands, this.route),
+        Math.max(this.timeoutMs, 10 * this.timeoutMs * Math.ceil(members.length / 10_000)),
+      ),
     );
-    this.lastAnswer = Date.now();
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {
@@ -852,10 +842,9 @@ export class RedisState implements AccountState {
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     this.handlers.clear();
     try {
-      if (this.client.isOpen) await this.client.close();
-      else this.client.destroy();
+      await this.link.close();
     } catch {
-      this.client.destroy();
+      this.link.destroy();
     }
   }
 }
@@ -869,17 +858,17 @@ function hasData(reply: Reply): boolean {
 }
 
 /**
- * What a failed command means for its outcome: an error reply (READONLY, OOM, NOPERM, a script
- * error before its first write) means it did not run; a connection that closed while it was out
- * means it may have.
+ * A failed command as the failover sees it: whether it may have run (connect.ts's maybeRan: an
+ * error reply or an offline client means it did not; a connection lost while it was out means it
+ * may have), and why, without secrets.
  */
 function commandError(e: unknown): RedisStateError {
   if (e instanceof RedisStateError) return e;
+  const ran = maybeRan(e);
   const text = String((e as Error)?.message ?? e);
-  if (/WRONGPASS|NOAUTH|NOPERM/.test(text)) return new RedisStateError("auth");
-  if (e instanceof ErrorReply) return new RedisStateError("command", /^[A-Z]{3,}\b/.exec(text)?.[0] ?? "error");
-  if (e instanceof ClientOfflineError || e instanceof ClientClosedError)
-    return new RedisStateError("connect", "offline");
-  // The socket closed (or was reset) while the command was out: it may have run.
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(text)) return new RedisStateError("auth", "", ran);
+  const code = /^[A-Z]{3,}\b/.exec(text)?.[0];
+  if (code) return new RedisStateError("command", code, ran);
+  if (!ran) return new RedisStateError("connect", "offline");
   return new RedisStateError("command", "connection lost", true);
 }
