@@ -28,7 +28,7 @@ async function waitHttp(url, ms) {
 }
 
 function demoFlow() {
-  const file = path.join(root, "examples", "06 - End-to-end demo with the simulator.json");
+  const file = path.join(root, "examples", "06 - End-to-end demo with the simulator · 用模拟器的完整演示.json");
   const flow = JSON.parse(fs.readFileSync(file, "utf8"));
   for (const n of flow) {
     if (n.type === "sms-config") {
@@ -105,7 +105,7 @@ async function main() {
 
   // One SMS right away, so the round trip is visible without a click.
   const flow = demoFlow();
-  const inject = flow.find((n) => n.type === "inject" && n.name === "send a test SMS");
+  const inject = flow.find((n) => n.type === "inject" && n.name.startsWith("send a test SMS"));
   await new Promise((r) => setTimeout(r, 500));
   await fetch(`${base}/inject/${inject.id}`, { method: "POST" });
   const until = Date.now() + 15_000;
