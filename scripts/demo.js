@@ -123,6 +123,12 @@ async function main() {
     "  • simulate inbound long SMS  → the simulator pushes shuffled, duplicated parts; 'inbound SMS' shows it joined once",
   );
   log("  • check balance              → the balance, lower after each send");
+  log("");
+  log("Other examples (Import ▸ Examples; choose 'Import copy' to keep this account) listen on paths of their own.");
+  log("Push an inbound SMS to one of them, e.g. a reply to an alert on /sms/ack:");
+  log(
+    `  curl -X POST ${sim.url}/sim/mo -H 'Content-Type: application/json' -d '{"mobile":"13800138000","text":"ACK","moUrl":"${base}/sms/ack"}'`,
+  );
   log(`Simulator admin: ${sim.url}/sim/requests, ${sim.url}/sim/pushes.  Ctrl-C stops everything.`);
 }
 
