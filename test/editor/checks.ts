@@ -118,8 +118,10 @@ export function textsInTray(page: Page): Promise<string[]> {
       if (visible(el)) add(el.textContent);
     for (const el of tray.querySelectorAll<HTMLInputElement>("input[placeholder], textarea[placeholder]"))
       if (visible(el)) add(el.placeholder);
+    // The node's own menus; not the list of accounts nor Node-RED's list of flows (names users chose).
     for (const el of tray.querySelectorAll<HTMLSelectElement>("select"))
-      if (visible(el) && !/-config$/.test(el.id)) for (const o of el.options) add(o.text);
+      if (visible(el) && /^node-(config-)?input-/.test(el.id) && !/-config$/.test(el.id))
+        for (const o of el.options) add(o.text);
     for (const el of tray.querySelectorAll("button")) if (visible(el)) add(el.textContent);
     return out;
   });
@@ -141,10 +143,11 @@ export function textsInHelp(page: Page): Promise<string[]> {
 /**
  * Words of English (or another Latin-script language) left in a text once the names that are not
  * translated are taken out: message properties and template names (`msg.mobile`, `{{topic}}`),
- * URLs, codes in capitals (`QUEUE_FULL`, `DELIVRD`), product and protocol names.
+ * URLs, codes in capitals (`QUEUE_FULL`, `DELIVRD`), product and protocol names, the default key
+ * prefix `cnsms:`, and the values a message carries (`overflow`, `critical`).
  */
 export function latinWords(text: string): string[] {
   const names =
-    /msg(?:\.\w+)+|\{\{[^}]*\}\}|\b(?:https?|rediss?):\/\/\S*|\b[A-Z][A-Z0-9_]{1,}\b|\b(?:Redis|Node-RED|Mustache|Dashboard|Catch|IPv4|IPv6|nginx|README|sms-[a-z]+|ms|msg|payload|topic|mobile|critical|overflow|window|cap|hours)\b|\b[a-z]+\.[a-z.]+\b/g;
+    /msg(?:\.\w+)+|\bcnsms:|\{\{[^}]*\}\}|\b(?:https?|rediss?):\/\/\S*|\b[A-Z][A-Z0-9_]{1,}\b|\b(?:Redis|Node-RED|Mustache|Dashboard|Catch|IPv4|IPv6|nginx|README|sms-[a-z]+|ms|msg|payload|topic|mobile|critical|overflow|window|cap|hours)\b|\b[a-z]+\.[a-z.]+\b/g;
   return text.replace(names, " ").match(/[A-Za-z]{2,}/g) ?? [];
 }

@@ -784,7 +784,64 @@ describe("the examples in the editor (a Node-RED without Dashboard 2.0)", functi
     );
     nr = await startPackedNodeRed({ userDir: first.userDir, port: first.port });
     for (const f of exampleFiles()) if (!f.includes(path.sep)) flows.set(f, read(f));
-    // Imported together, as a user imports them (one shared account), pointed at the simulator.
+  });
+  after(async () => {
+    await nr?.stop();
+    if (nr) fs.rmSync(nr.userDir, { recursive: true, force: true });
+    await sim?.close();
+  });
+
+  /** Imports the example that needs Dashboard 2.0 through Import ▸ Examples; returns the notifications. */
+  async function importDashboardExample(page: Page, name: string): Promise<string[]> {
+    await page.evaluate(() =>
+      (window as unknown as { RED: any }).RED.actions.invoke("core:show-examples-import-dialog"),
+    );
+    const label = (text: string) =>
+      page.locator(".ui-dialog:visible .red-ui-treeList-label-text:visible").filter({ hasText: text }).first();
+    await label("@cnsms/node-red-sms").waitFor({ state: "visible", timeout: 15_000 });
+    await label("@cnsms/node-red-sms").click();
+    const folder = label("Needs Dashboard 2.0 · 需要 Dashboard 2.0");
+    await folder.waitFor({ state: "visible" });
+    // Node-RED lists a package's folders first: above example 01.
+    const top = async (text: string) => (await label(text).boundingBox())!.y;
+    assert.ok((await top("Needs Dashboard 2.0")) < (await top("01 - Send an alert")));
+    await folder.click();
+    const file = label("13 - Delivery dashboard (needs Dashboard 2.0)");
+    await file.waitFor({ state: "visible" });
+    await file.click();
+    await shot(page, `examples-dashboard-folder-${name}.png`);
+    await page.locator("#red-ui-clipboard-dialog-ok").click();
+    // With the shared account already there, Node-RED asks; Import copy keeps the account.
+    const copy = page.locator(".red-ui-notification button").filter({ hasText: "Import copy" });
+    await copy.waitFor({ state: "visible", timeout: 3000 }).then(
+      () => copy.click(),
+      () => undefined,
+    );
+    const said = page.locator(".red-ui-notification").filter({ hasText: /modules missing|unrecognised/ });
+    await said.first().waitFor({ state: "visible", timeout: 10_000 });
+    await shot(page, `examples-dashboard-import-${name}.png`);
+    return said.allInnerTexts();
+  }
+
+  it("the example that needs Dashboard 2.0: in its folder, named so; imported first, Node-RED names the missing package and offers Install all", async () => {
+    const { ctx, page } = await browser("en-US");
+    try {
+      await openEditor(page, nr.url);
+      const said = (await importDashboardExample(page, "first")).join("\n");
+      assert.match(said, /Required modules missing/);
+      assert.match(said, /@flowfuse\/node-red-dashboard/);
+      assert.equal(
+        await page.locator(".red-ui-notification button", { hasText: "Install all" }).count(),
+        1,
+        "an Install all button",
+      );
+    } finally {
+      await ctx.close(); // nothing deployed
+    }
+  });
+
+  /** The examples that need no other package, imported together as a user imports them (one shared account), pointed at the simulator. */
+  async function deployExamples(): Promise<void> {
     const deployed = new Map<string, FlowNode>();
     for (const flow of flows.values()) for (const n of flow) if (!deployed.has(n.id)) deployed.set(n.id, { ...n });
     for (const n of deployed.values()) {
@@ -799,12 +856,7 @@ describe("the examples in the editor (a Node-RED without Dashboard 2.0)", functi
       body: JSON.stringify([...deployed.values()]),
     });
     assert.ok(res.ok, `deploying the examples: HTTP ${res.status} ${await res.text()}`);
-  });
-  after(async () => {
-    await nr?.stop();
-    if (nr) fs.rmSync(nr.userDir, { recursive: true, force: true });
-    await sim?.close();
-  });
+  }
 
   /** The status text a node shows on the canvas. */
   const statusOf = (page: Page, id: string) =>
@@ -817,6 +869,7 @@ describe("the examples in the editor (a Node-RED without Dashboard 2.0)", functi
     let ctx: BrowserContext;
     let page: Page;
     before(async () => {
+      await deployExamples();
       ({ ctx, page } = await browser("en-US"));
       await openEditor(page, nr.url);
     });
@@ -908,36 +961,12 @@ describe("the examples in the editor (a Node-RED without Dashboard 2.0)", functi
       assert.deepEqual(found, []);
     });
 
-    it("the example that needs Dashboard 2.0: in its folder, named so; importing it names the missing package", async () => {
-      await page.evaluate(() =>
-        (window as unknown as { RED: any }).RED.actions.invoke("core:show-examples-import-dialog"),
-      );
-      const label = (text: string) =>
-        page.locator(".ui-dialog:visible .red-ui-treeList-label-text:visible").filter({ hasText: text }).first();
-      await label("@cnsms/node-red-sms").waitFor({ state: "visible", timeout: 15_000 });
-      await label("@cnsms/node-red-sms").click();
-      const folder = label("Needs Dashboard 2.0 · 需要 Dashboard 2.0");
-      await folder.waitFor({ state: "visible" });
-      // Node-RED lists a package's folders first: above example 01.
-      const top = async (text: string) => (await label(text).boundingBox())!.y;
-      assert.ok((await top("Needs Dashboard 2.0")) < (await top("01 - Send an alert")));
-      await folder.click();
-      const file = label("13 - Delivery dashboard (needs Dashboard 2.0)");
-      await file.waitFor({ state: "visible" });
-      await file.click();
-      await shot(page, "examples-dashboard-folder-en.png");
-      await page.locator("#red-ui-clipboard-dialog-ok").click();
-      // The shared account already exists: Import copy keeps it.
-      const copy = page.locator(".red-ui-notification button").filter({ hasText: "Import copy" });
-      await copy.waitFor({ state: "visible", timeout: 5000 }).then(
-        () => copy.click(),
-        () => undefined,
-      );
-      const missing = page.locator(".red-ui-notification").filter({ hasText: "Required modules missing" });
-      await missing.waitFor({ state: "visible", timeout: 10_000 });
-      assert.match(await missing.innerText(), /@flowfuse\/node-red-dashboard/);
-      assert.equal(await missing.locator("button", { hasText: "Install all" }).count(), 1);
-      await shot(page, "examples-dashboard-import-en.png");
+    it("imported beside the other examples (their account already there), Node-RED still names its unknown dashboard nodes", async () => {
+      // Node-RED 4.1 forgets the module list when an import conflicts (Import copy): the list of
+      // unknown types is what it says then.
+      const said = (await importDashboardExample(page, "beside")).join("\n");
+      assert.match(said, /modules missing|unrecognised types/);
+      assert.match(said, /ui-base|@flowfuse\/node-red-dashboard/);
     });
   });
 
