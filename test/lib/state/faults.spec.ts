@@ -263,7 +263,8 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     assert.ok(keys.length >= 3, keys.join(" "));
     for (const k of keys) {
       const ttl = Number(await redis.call("PTTL", k));
-      assert.ok(ttl >= 60_000 + 24 * 3600_000, `${k}: ${ttl} ms`);
+      // The deadline is 60 s away: the key lives a day past it (less the ms this test took).
+      assert.ok(ttl >= 60_000 + 24 * 3600_000 - 5000, `${k}: ${ttl} ms`);
     }
   });
 
