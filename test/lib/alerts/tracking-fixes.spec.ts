@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Tracker, jsonSafe } from "../../../src/lib/alerts/tracking";
 import type { AccountState, StateMode } from "../../../src/lib/state/index";
 import { MemoryState } from "../../../src/lib/state/memory";
-import { FakeClock } from "../../support/stub";
+import { FakeClock, waitFor } from "../../support/stub";
 
 describe("alerts/tracking: the shared 'tracking in use' marker", () => {
   it("written while the Redis state runs locally, it is written again as soon as the state is shared", async () => {
@@ -60,6 +60,76 @@ describe("alerts/tracking: the msg kept with Redis", () => {
     assert.deepEqual(summary?.mobile, ["13800138000"]);
     assert.equal(summary?.topic, "notice");
     assert.deepEqual(jsonSafe({ a: 1 }), { json: '{"a":1}', dropped: [] });
+    await memory.close();
+  });
+});
+
+describe("alerts/tracking: faults around a tracked request (SPEC B6a, issue 21)", () => {
+  const send = (clock: FakeClock, msgid: string) => ({
+    msgid,
+    mobiles: ["13800138000", "13800138001"],
+    owner: "s1",
+    sentAt: clock.now(),
+    timeoutMs: 60_000,
+    batch: { index: 1, count: 1 },
+    msg: { topic: "alert" },
+  });
+
+  it("open() failing after its tally is written does not throw: one summary, at the deadline (not one now and one later)", async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryState({ clock });
+    // The state fails once the tally exists: taking the early reports, and moving the deadline.
+    const state = Object.create(memory, {
+      takeList: { value: () => Promise.reject(new Error("state failed")) },
+    }) as AccountState;
+    const tracker = new Tracker(state, { clock });
+    const got: unknown[] = [];
+    tracker.listen("s1", { summary: (m) => got.push(m) });
+    const opened = await tracker.open(send(clock, "m1"));
+    assert.equal(opened.complete, false);
+    clock.advance(60_000);
+    await waitFor(() => got.length === 1, 2000, "the summary at the timeout");
+    clock.advance(600_000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(got.length, 1);
+    await memory.close();
+  });
+
+  it("open() failing before its tally exists throws and leaves no deadline behind (the caller sums it up)", async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryState({ clock });
+    const state = Object.create(memory, {
+      tally: { value: () => Promise.reject(new Error("state failed")) },
+    }) as AccountState;
+    const tracker = new Tracker(state, { clock });
+    const got: unknown[] = [];
+    tracker.listen("s1", { summary: (m) => got.push(m) });
+    await assert.rejects(tracker.open(send(clock, "m2")), /state failed/);
+    assert.deepEqual(await memory.drain("track:s1"), []);
+    await memory.close();
+  });
+
+  it("stopping the listener waits for a summary under way: it leaves through the node that took it, before close ends", async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryState({ clock });
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const state = Object.create(memory, {
+      takeTally: { value: (k: string) => slow.then(() => memory.takeTally(k)) },
+    }) as AccountState;
+    const tracker = new Tracker(state, { clock });
+    const events: string[] = [];
+    const stop = tracker.listen("s1", { summary: () => events.push("summary") });
+    await tracker.open(send(clock, "m3"));
+    await tracker.report("m3", "13800138000", "DELIVRD");
+    await tracker.report("m3", "13800138001", "DELIVRD");
+    clock.advance(1); // the summary is due now: under way, its tally not taken yet
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(events, []);
+    const stopped = stop().then(() => events.push("stopped"));
+    setTimeout(release, 30);
+    await stopped;
+    assert.deepEqual(events, ["summary", "stopped"]);
     await memory.close();
   });
 });

@@ -211,6 +211,97 @@ function modelSuite(maker: EnvMaker, runs: number): void {
         { numRuns: runs },
       );
     });
+
+    it("a second, different report for a number racing with its summary (finish) never changes the first one", async () => {
+      let sched: fc.Scheduler | null = null;
+      const wrap = (s: AccountState): AccountState =>
+        new Proxy(s, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            if (typeof v !== "function" || prop === "onDue" || prop === "onMode") {
+              return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+            }
+            return (...args: unknown[]) => {
+              const call = () => (v as (...a: unknown[]) => unknown).apply(target, args);
+              return sched ? sched.schedule(Promise.resolve(), String(prop)).then(call) : call();
+            };
+          },
+        });
+      const r = await rig(maker, wrap);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.scheduler(),
+          members,
+          fc.array(fc.record({ who: fc.integer({ min: 0, max: 7 }), status: fc.constantFrom(...STATUSES) }), {
+            maxLength: 6,
+          }),
+          fc.array(
+            fc.record({ who: fc.integer({ min: 0, max: 7 }), on: fc.constantFrom<0 | 1>(0, 1), shift: fc.nat(2) }),
+            {
+              minLength: 1,
+              maxLength: 8,
+            },
+          ),
+          async (s, ms, firsts, seconds) => {
+            const msgid = `late${++run}`;
+            await r.trackers[0].expect();
+            await r.trackers[0].open({
+              msgid,
+              mobiles: ms.map(mobile),
+              owner: OWNER,
+              sentAt: r.env.clock.now(),
+              timeoutMs: TIMEOUT,
+              batch: { index: 1, count: 1 },
+              msg: { topic: msgid },
+            });
+            const first = new Map<number, string>();
+            for (const f of firsts) {
+              await r.trackers[0].report(msgid, mobile(f.who), f.status);
+              if (ms.includes(f.who) && !first.has(f.who)) first.set(f.who, f.status);
+            }
+            // Each racing report differs from the number's first one, if it had one.
+            const racing = seconds.map((x) => {
+              const had = first.get(x.who);
+              const i = had ? (STATUSES.indexOf(had as (typeof STATUSES)[number]) + 1 + (x.shift % 2)) % 3 : x.shift;
+              return { ...x, status: STATUSES[i] };
+            });
+            sched = s;
+            let summary: SummaryMsg | null = null;
+            try {
+              await s.waitFor(
+                Promise.all([
+                  r.trackers[0].finish(msgid, { describe: (st) => codes.status(st) }).then((m) => (summary = m)),
+                  ...racing.map((x) => r.trackers[x.on].report(msgid, mobile(x.who), x.status)),
+                ]),
+              );
+            } finally {
+              sched = null;
+            }
+            await s.waitIdle();
+            assert.ok(summary, "the summary");
+            const p = (summary as SummaryMsg).payload;
+            const status = new Map<string, string>();
+            for (const d of p.delivered) status.set(d, "DELIVRD");
+            for (const f of p.failed) status.set(f.mobile, f.status);
+            for (const m of ms) {
+              const had = first.get(m);
+              const got = status.get(mobile(m));
+              if (had) assert.equal(got, had, `${mobile(m)} keeps its first report`);
+              else if (got !== undefined) {
+                // A racing report may land in time (it is then this number's first), or miss it.
+                assert.ok(
+                  racing.some((x) => x.who === m && x.status === got),
+                  `${mobile(m)}: ${got}`,
+                );
+              } else assert.ok(p.pending.includes(mobile(m)));
+            }
+            assert.equal(p.total, ms.length);
+          },
+        ),
+        { numRuns: runs },
+      );
+    });
   });
 }
 
