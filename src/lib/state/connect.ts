@@ -715,7 +715,8 @@ class Link implements RedisLink {
         return;
       }
       const oldest = this.pending.values().next().value!.since;
-      if (this.ready && Date.now() - oldest >= this.s.deadAfterMs && this.lastAnswer < oldest) {
+      // An answer in the very millisecond the oldest command left does not answer it.
+      if (this.ready && Date.now() - oldest >= this.s.deadAfterMs && this.lastAnswer <= oldest) {
         this.release?.(new RedisStateError("connect", "no answer"));
       }
     }, every);

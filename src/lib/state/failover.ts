@@ -316,7 +316,7 @@ export class FailoverState implements AccountState {
       if (!this.local.holdsShared || r.mode !== "shared") return;
       const snap = this.local.exportNow();
       try {
-        await handOver(r, snap);
+        await handOver(r, snap, this.local.clockNow());
       } catch (e) {
         this.putBack(snap);
         this.fail(e);
@@ -329,6 +329,7 @@ export class FailoverState implements AccountState {
   /** What could not be handed over goes back here (hand-overs are idempotent: done again later). */
   private putBack(s: Snapshot): void {
     const l = this.local;
+    for (const x of s.claims) l.claimBackNow(x.key, x.expires);
     for (const x of s.records) l.putIfAbsentNow(x.key, x.value, x.expires);
     for (const x of s.lists) l.unshiftListNow(x.key, x.items, x.expires);
     for (const x of s.tallies) l.mergeTallyNow(x.key, { pending: x.pending, marks: x.marks }, x.expires);
@@ -613,20 +614,32 @@ export class FailoverState implements AccountState {
   }
 }
 
-/** Hands what was kept here to Redis (each step idempotent: done again after a failure is harmless). */
-async function handOver(r: RedisState, s: Snapshot): Promise<void> {
-  const now = Date.now();
+/**
+ * Hands what was kept here to Redis (each step idempotent: done again after a failure is harmless).
+ * `now` is the state's clock, which the snapshot's expiries are on. Data before the deadlines
+ * that take it.
+ */
+async function handOver(r: RedisState, s: Snapshot, now: number): Promise<void> {
   const ttl = (expires: number) => Math.max(1, expires - now);
-  for (const x of s.records) await r.putIfAbsent(x.key, x.value, ttl(x.expires));
-  for (const x of s.lists) await r.mergeList(x.key, x.items, ttl(x.expires));
-  for (const x of s.tallies) await r.mergeTally(x.key, { pending: x.pending, marks: x.marks }, ttl(x.expires));
-  for (const x of s.parts) await r.mergeParts(x.group, x.key, x.parts, ttl(x.expires));
+  await each(s.claims, (x) => r.claimIfAbsent(x.key, x.expires));
+  await each(s.records, (x) => r.putIfAbsent(x.key, x.value, ttl(x.expires)));
+  await each(s.lists, (x) => r.mergeList(x.key, x.items, ttl(x.expires)));
+  await each(s.tallies, (x) => r.mergeTally(x.key, { pending: x.pending, marks: x.marks }, ttl(x.expires)));
+  await each(s.parts, (x) => r.mergeParts(x.group, x.key, x.parts, ttl(x.expires)));
   // A record changed here joins Redis where Redis still has what it was changed from; where
   // another instance changed it meanwhile, Redis's stands (the feature reads it again).
-  for (const x of s.changed) {
-    await r.cas([{ key: x.key, expect: x.base, value: x.value, ttlMs: ttl(x.expires) }]);
-  }
-  for (const x of s.deadlines) await r.scheduleEarliest(x.kind, x.id, x.at);
+  await each(s.changed, (x) => r.cas([{ key: x.key, expect: x.base, value: x.value, ttlMs: ttl(x.expires) }]));
+  await each(s.deadlines, (x) => r.scheduleEarliest(x.kind, x.id, x.at));
+}
+
+/** Runs `fn` over `items`, a few at a time (a hand-over of 100,000 claims is not 100,000 round trips in a row). */
+async function each<T>(items: T[], fn: (x: T) => Promise<unknown>, width = 32): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 /** List items in arrival order, each once (items without an envelope, from before, come first). */

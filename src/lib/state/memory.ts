@@ -121,6 +121,8 @@ const TOMBSTONE_MS = 24 * 3600_000;
 
 /** What this state holds that a failover hands to Redis when it is back (SPEC B6a). */
 export interface Snapshot {
+  /** claims and guard windows: a push taken here during an outage is not emitted again after it */
+  claims: Array<{ key: string; expires: number }>;
   records: Array<{ key: string; value: string; expires: number }>;
   lists: Array<{ key: string; items: string[]; expires: number }>;
   tallies: Array<{ key: string; pending: string[]; marks: Map<string, string>; expires: number }>;
@@ -408,6 +410,11 @@ export class MemoryState implements AccountState {
     else if (expires > now) this.set(key, new Rec(rec.value, rec.version), expires);
   }
 
+  /** Puts a claim back unless one is there (a handover that failed). */
+  claimBackNow(key: string, expires: number): void {
+    if (!this.live(key, this.clock.now())) this.set(key, true, expires);
+  }
+
   /** Puts records back unless one is there (a handover that failed). */
   putIfAbsentNow(key: string, value: string, expires: number): void {
     if (!this.live(key, this.clock.now())) this.set(key, value, expires);
@@ -454,17 +461,18 @@ export class MemoryState implements AccountState {
   }
 
   /**
-   * Takes out everything a failover hands to Redis when it is back: records, lists, tallies,
-   * versioned records changed here, pending parts and deadlines. Claims, counters and paces stay
-   * (they only ever let one more through: SPEC B6a), and so do copies of shared records.
+   * Takes out everything a failover hands to Redis when it is back: claims and windows, records,
+   * lists, tallies, versioned records changed here, pending parts and deadlines. Counters and paces
+   * stay (they only ever let one more through: SPEC B6a), and so do copies of shared records.
    */
   exportNow(): Snapshot {
     const now = this.clock.now();
-    const out: Snapshot = { records: [], lists: [], tallies: [], changed: [], parts: [], deadlines: [] };
+    const out: Snapshot = { claims: [], records: [], lists: [], tallies: [], changed: [], parts: [], deadlines: [] };
     for (const [key, e] of this.entries) {
       if (e.expires <= now) continue;
       const v = e.value;
-      if (typeof v === "string") out.records.push({ key, value: v, expires: e.expires });
+      if (v === true) out.claims.push({ key, expires: e.expires });
+      else if (typeof v === "string") out.records.push({ key, value: v, expires: e.expires });
       else if (Array.isArray(v)) out.lists.push({ key, items: v as string[], expires: e.expires });
       else if (v instanceof Rec) {
         if (v.base === undefined) continue;
@@ -505,7 +513,7 @@ export class MemoryState implements AccountState {
     for (const e of this.entries.values()) {
       if (e.expires <= now) continue;
       const v = e.value;
-      if (typeof v === "string" || Array.isArray(v)) return true;
+      if (v === true || typeof v === "string" || Array.isArray(v)) return true;
       if (v instanceof Rec ? v.base !== undefined : v && typeof v === "object") return true;
     }
     return false;

@@ -548,6 +548,13 @@ export class RedisState implements AccountState {
     return (await this.eval("claim", [key, `claims:${bound.group}`], args)) === 1;
   }
 
+  /** Takes a claim (or a guard window) kept elsewhere until `expires`, unless one is here. */
+  async claimIfAbsent(key: string, expires: number): Promise<void> {
+    const ttl = Math.ceil(expires - this.clock.now());
+    if (ttl <= 0) return;
+    await this.command(["SET", this.key(key), String(expires), "PX", String(ttl + SLACK_MS), "NX"]);
+  }
+
   async read(key: string): Promise<Versioned | null> {
     const r = await this.readWithExpiry(key);
     return r && { value: r.value, version: r.version };

@@ -125,7 +125,7 @@ describe("alerts/tracking: faults around a tracked request (SPEC B6a, issue 21)"
     await tracker.report("m3", "13800138001", "DELIVRD");
     clock.advance(1); // the summary is due now: under way, its tally not taken yet
     await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(events, []);
+    assert.equal(events.length, 0);
     const stopped = stop().then(() => events.push("stopped"));
     setTimeout(release, 30);
     await stopped;
