@@ -203,6 +203,23 @@ describe("nodes: the account state", function () {
       assert.equal(((await out.next())[0].payload as Payload).ok, true, "a send is never blocked by Redis");
     });
 
+    it("a key prefix with { or }: red status and one error line at start, sends still go (SPEC B6a)", async () => {
+      await load(
+        flowWith(redisConfig({ redisPrefix: "team{a}:" }), [
+          { id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] },
+        ]),
+        creds({ redisPassword: "Redis-Pa55-Qx7" }),
+      );
+      await waitFor(() => statuses("s").some((s) => s.fill === "red"), 8000, "red status on the send node");
+      // (The test helper shows texts by their catalog keys.)
+      assert.ok(statuses("cfg").some((s) => s.fill === "red" && /redis\.prefix/.test(String(s.text))));
+      const errors = logged("error").filter((w) => /state/.test(w));
+      assert.equal(errors.length, 1, errors.join(" | "));
+      const out = collect("out");
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true);
+    });
+
     it("Redis unreachable: yellow 'state: local' on the nodes, sends go at once", async () => {
       await load(
         flowWith(redisConfig({ redisUrl: "redis://127.0.0.1:1/0" }), [
@@ -216,6 +233,77 @@ describe("nodes: the account state", function () {
       helper.getNode("s").receive({ payload: "hi" } as never);
       assert.equal(((await out.next())[0].payload as Payload).ok, true);
       assert.ok(Date.now() - t0 < 2000);
+    });
+  });
+
+  describe("with store: redis and an ACL user (SPEC B6a)", () => {
+    let redis: RedisServer;
+    before(async () => {
+      // `default` has no password, as in the issue: a client that dropped the user name would
+      // silently run as `default`, past the ACL.
+      redis = await startRedis({ users: [["nr", "on", ">nr-Pa55-81", "~acl:*", "&*", "+@all", "-@dangerous"]] });
+    });
+    after(() => redis?.stop());
+
+    const aclConfig = () => ({
+      url: sim.url,
+      store: "redis",
+      redisUrl: `redis://nr@127.0.0.1:${redis.port}/0`,
+      redisPrefix: "acl:",
+      rate: 5,
+    });
+    const clients = async () => String(await redis.call("CLIENT", "LIST"));
+
+    it("a user name in the URL with the password credential runs as that user", async () => {
+      await load(
+        flowWith(aclConfig(), [{ id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] }]),
+        creds({ redisPassword: "nr-Pa55-81" }),
+      );
+      await waitFor(() => (helper.getNode("cfg") as unknown as { state: { mode: string } }).state.mode === "shared");
+      const out = collect("out");
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true);
+      assert.match(await redis.command("KEYS", "acl:*"), /acl:\{[0-9a-f]+\}:pace/);
+      const list = await clients();
+      assert.match(list, /user=nr /);
+      // Only this test's own look (CLIENT LIST) runs as default.
+      assert.equal(list.split("\n").filter((l) => /user=default /.test(l)).length, 1, list);
+      assert.ok(!statuses("s").some((st) => st.fill === "yellow" || st.fill === "red"));
+    });
+
+    it("a wrong password for the user: red status, one error line, no retry loop and no fallback to default", async () => {
+      // Refused logins of `nr` (ACL LOG counts repeats of one entry).
+      const denied = async () => {
+        const log = (await redis.call("ACL", "LOG")) as Array<Array<string | number>>;
+        let n = 0;
+        for (const e of log) {
+          const f = new Map<string, string | number>();
+          for (let i = 0; i + 1 < e.length; i += 2) f.set(String(e[i]), e[i + 1]);
+          if (f.get("reason") === "auth" && f.get("username") === "nr") n += Number(f.get("count"));
+        }
+        return n;
+      };
+      await redis.call("ACL", "LOG", "RESET");
+      const before = await denied();
+      const keysBefore = await redis.command("KEYS", "acl:*");
+      await load(
+        flowWith(aclConfig(), [{ id: "s", type: "sms-send", config: "cfg", mobile: "13800138000", wires: [["out"]] }]),
+        creds({ redisPassword: "Wrong-Pa55-17" }),
+      );
+      await waitFor(() => statuses("s").some((st) => st.fill === "red"), 8000, "red status on the send node");
+      assert.ok(statuses("cfg").some((st) => st.fill === "red" && /redis\.auth/.test(String(st.text))));
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await denied()) - before, 1, "refused once: no reconnect loop");
+      const errors = logged("error").filter((w) => /state/.test(w));
+      assert.equal(errors.length, 1, errors.join(" | "));
+      for (const line of [...logged("warn"), ...logged("error"), ...logged("log")]) {
+        assert.doesNotMatch(line, /Wrong-Pa55-17|nr-Pa55-81/);
+      }
+      assert.doesNotMatch(await clients(), /user=nr /);
+      assert.equal(await redis.command("KEYS", "acl:*"), keysBefore, "nothing written as default");
+      const out = collect("out");
+      helper.getNode("s").receive({ payload: "hi" } as never);
+      assert.equal(((await out.next())[0].payload as Payload).ok, true, "a send is never blocked by Redis");
     });
   });
 });
