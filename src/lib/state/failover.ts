@@ -310,8 +310,9 @@ export class FailoverState implements AccountState {
     const run = async () => {
       try {
         for (const key of [...this.pending.keys()]) await this.settle(key, r);
-      } catch {
-        return; // Redis failed again: the next reconnection carries on.
+      } catch (e) {
+        this.fail(e); // Redis failed again: when it answers, this runs again.
+        return;
       }
       if (!this.local.holdsShared || r.mode !== "shared") return;
       const snap = this.local.exportNow();
