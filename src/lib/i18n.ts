@@ -198,6 +198,10 @@ export const MESSAGES = {
     "en-US": "The template nests sections more than {max} deep; nothing was sent",
     "zh-CN": "模板的区块嵌套超过 {max} 层；短信未发送",
   },
+  templateTooLong: {
+    "en-US": "The template is {length} characters long; at most {max} are allowed",
+    "zh-CN": "模板长度为 {length} 个字符，最多允许 {max} 个",
+  },
   templateTooMuchWork: {
     "en-US":
       "The template takes more than {steps} steps to render, in {names}{where} (a section over a long list, or sections over lists nested in each other?); rendering was stopped and nothing was sent",

@@ -19,8 +19,7 @@ import {
   errorReason,
   isTemplate,
   recipientLabel,
-  templateProblemError,
-  type RenderFailure,
+  TemplateFailures,
   type Template,
   type TemplateVariable,
 } from "./template";
@@ -129,9 +128,13 @@ export function checkSigned(signed: string, signature: string, maxLength = DEFAU
   return { ok: true, text, length, segments: segmentCount(length) };
 }
 
-function shown(items: readonly string[], max = 10): string {
-  const list = items.slice(0, max).join(", ");
-  return items.length > max ? `${list} … (+${items.length - max})` : list;
+/**
+ * The first 10 of `count` items, labelled by `label(k)`, then how many more: only those shown are
+ * labelled (an error for 50,000 recipients makes 10 labels, not 50,000).
+ */
+function shown(count: number, label: (k: number) => string, max = 10): string {
+  const list = Array.from({ length: Math.min(count, max) }, (_, k) => label(k)).join(", ");
+  return count > max ? `${list} … (+${count - max})` : list;
 }
 
 /**
@@ -254,7 +257,7 @@ function* planPersonalised(
   // Past this the text is too long whatever the signature rule makes of it (see below).
   const limit = (opts.maxLength ?? DEFAULT_MAX_LENGTH) + signature.length;
 
-  const failures: RenderFailure[] = [];
+  const failures = new TemplateFailures(lang);
   const invalid: string[] = [];
   const invalidAt: number[] = [];
   /** each recipient's number, normalised; null when invalid */
@@ -301,7 +304,7 @@ function* planPersonalised(
       // grouping by it groups exactly as the rendered texts would (the same prefix for all).
       const r = template.tryRender(recipientView(input.msg, recipient), signature, limit);
       if (r.ok) signedTexts[i] = r.text;
-      else if (r.problems) failures.push({ problems: r.problems, index: i, mobile: mobile ?? shownEntry(entry ?? "") });
+      else if (r.problems) failures.add({ problems: r.problems, index: i, mobile: mobile ?? shownEntry(entry ?? "") });
       // Only whitespace, however long, is an empty text: the signature alone says so to the checks.
       else signedTexts[i] = r.blank ? signature : null;
     }
@@ -394,11 +397,14 @@ function* planPersonalised(
   }
 
   // The author's mistake first (the template), then the texts, then the numbers.
-  if (failures.length) throw templateProblemError(failures, lang);
+  if (failures.count) throw failures.error();
   const labels = (indexes: number[]) => {
     // A recipient is named by its number, or by the entry as given when that is no number.
     const given = new Map(invalidAt.map((index, k) => [index, invalid[k]]));
-    return shown(indexes.map((i) => recipientLabel(i, numbers[i] ?? (given.get(i) || undefined), lang)));
+    return shown(indexes.length, (k) => {
+      const i = indexes[k];
+      return recipientLabel(i, numbers[i] ?? (given.get(i) || undefined), lang);
+    });
   };
   if (empty.length) {
     throw localError(
@@ -421,12 +427,12 @@ function* planPersonalised(
     );
   }
   if (invalid.length) {
-    const list = invalidAt.map((index, k) => recipientLabel(index, invalid[k] || undefined, lang));
+    const list = shown(invalid.length, (k) => recipientLabel(invalidAt[k], invalid[k] || undefined, lang));
     throw localError(
       "INVALID_MOBILE",
       "recipientInvalidMobile",
       lang,
-      { count: invalid.length, list: shown(list) },
+      { count: invalid.length, list },
       { details: { invalid, recipients: invalidAt } },
     );
   }

@@ -72,6 +72,12 @@ const FAILED: unique symbol = Symbol("failed");
 export const MAX_RENDER_STEPS = 100_000;
 /** Most sections nested in one another: the renderer recurses once per level. */
 export const MAX_SECTION_DEPTH = 50;
+/**
+ * The longest template: 14 SMS of 700 characters, with room for sections and their tags. Parsing
+ * takes time in proportion (msg.template may differ on every message): 500,000 characters held
+ * the event loop for a quarter of a second.
+ */
+export const MAX_TEMPLATE_LENGTH = 10_000;
 
 /** What String.prototype.trim leaves: JavaScript's \s is the same set of characters. */
 const NOT_BLANK = /\S/;
@@ -395,6 +401,10 @@ export function isTemplate(value: unknown): value is Template {
  */
 export function compileTemplate(source: unknown, lang: Lang = "en-US"): Template {
   if (typeof source !== "string") throw localError("TEMPLATE", "templateType", lang, { type: kindOf(source) });
+  if (source.length > MAX_TEMPLATE_LENGTH) {
+    const details = { details: { template: source.slice(0, 100) + "…" } };
+    throw localError("TEMPLATE", "templateTooLong", lang, { length: source.length, max: MAX_TEMPLATE_LENGTH }, details);
+  }
   let tokens: Token[];
   try {
     tokens = writer.parse(source, TAGS) as Token[];
@@ -494,7 +504,10 @@ function kindOf(value: unknown): string {
   return value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
 }
 
-function shown(items: readonly string[], max = 10): string {
+/** Items an error message lists before it says how many more there are. */
+const SHOWN = 10;
+
+function shown(items: readonly string[], max = SHOWN): string {
   const list = items.slice(0, max).join(", ");
   return items.length > max ? `${list} … (+${items.length - max})` : list;
 }
@@ -527,46 +540,79 @@ const PROBLEM_KEYS = {
  * `details.problems` has each problem (the first 100), `details.recipients` every failing index.
  */
 export function templateProblemError(failures: readonly RenderFailure[], lang: Lang): SmsError {
-  const kind = failures[0].problems[0].kind;
-  const names: string[] = [];
-  const recipients: string[] = [];
-  let reason = "";
-  for (const f of failures) {
+  const all = new TemplateFailures(lang);
+  for (const f of failures) all.add(f);
+  return all.error();
+}
+
+/**
+ * templateProblemError, gathered as the failures come: a send planned in slices keeps no
+ * failure beyond what its error says (the first problems and labels, every failing index), and
+ * has nothing left to go through at the end (50,000 failing recipients took tens of ms there).
+ */
+export class TemplateFailures {
+  /** the kind of the first failure: the message is about that kind */
+  private kind: TemplateProblemKind | null = null;
+  private first = "";
+  private reason = "";
+  private readonly names: string[] = [];
+  private readonly variables = new Set<string>();
+  private readonly seen = new Set<string>();
+  /** labels of the first failing recipients (the message names the first 10, then a count) */
+  private readonly recipients: string[] = [];
+  private failing = 0;
+  private readonly problems: Record<string, unknown>[] = [];
+  private readonly indexes: number[] = [];
+
+  constructor(private readonly lang: Lang) {}
+
+  /** renderings that failed */
+  count = 0;
+
+  add(f: RenderFailure): void {
+    this.count++;
+    const kind = (this.kind ??= f.problems[0].kind);
     let hit = false;
     for (const p of f.problems) {
+      if (this.problems.length < MAX_DETAILED_PROBLEMS) {
+        this.problems.push(f.index === undefined ? { ...p } : { ...p, index: f.index, mobile: f.mobile ?? "" });
+      }
       if (p.kind !== kind) continue;
+      if (!hit && !this.names.length) this.first = p.variable;
       hit = true;
-      const label = variableLabel(p, lang);
-      if (!names.includes(label)) names.push(label);
-      if (!reason && p.reason) reason = p.reason;
+      this.variables.add(p.variable);
+      const key = p.within.length ? `${p.variable}\u0000${p.within.join("\u0000")}` : p.variable;
+      if (!this.seen.has(key)) {
+        this.seen.add(key);
+        const label = variableLabel(p, this.lang);
+        if (!this.names.includes(label)) this.names.push(label);
+      }
+      if (!this.reason && p.reason) this.reason = p.reason;
     }
-    if (hit && f.index !== undefined) recipients.push(recipientLabel(f.index, f.mobile, lang));
+    if (f.index !== undefined) this.indexes.push(f.index);
+    if (hit && f.index !== undefined && this.failing++ < SHOWN) {
+      this.recipients.push(recipientLabel(f.index, f.mobile, this.lang));
+    }
   }
-  const where = recipients.length
-    ? t("templateWhere", lang, { count: recipients.length, list: shown(recipients) })
-    : "";
 
-  const problems: Record<string, unknown>[] = [];
-  const indexes: number[] = [];
-  for (const f of failures) {
-    if (f.index !== undefined) indexes.push(f.index);
-    for (const p of f.problems) {
-      if (problems.length >= MAX_DETAILED_PROBLEMS) break;
-      problems.push(f.index === undefined ? { ...p } : { ...p, index: f.index, mobile: f.mobile ?? "" });
-    }
+  error(): SmsError {
+    const kind = this.kind!;
+    const lang = this.lang;
+    const more = this.failing > SHOWN ? ` … (+${this.failing - SHOWN})` : "";
+    const list = this.recipients.join(", ") + more;
+    const where = this.failing ? t("templateWhere", lang, { count: this.failing, list }) : "";
+    const details: Record<string, unknown> = {
+      variable: this.first,
+      variables: [...this.variables],
+      problems: this.problems,
+    };
+    if (this.indexes.length) details.recipients = this.indexes;
+    return localError(
+      "TEMPLATE",
+      PROBLEM_KEYS[kind],
+      lang,
+      { names: shown(this.names), where, reason: this.reason, steps: MAX_RENDER_STEPS },
+      { details },
+    );
   }
-  const first = failures[0].problems.find((p) => p.kind === kind)!;
-  const details: Record<string, unknown> = {
-    variable: first.variable,
-    variables: [...new Set(failures.flatMap((f) => f.problems.filter((p) => p.kind === kind).map((p) => p.variable)))],
-    problems,
-  };
-  if (indexes.length) details.recipients = indexes;
-  return localError(
-    "TEMPLATE",
-    PROBLEM_KEYS[kind],
-    lang,
-    { names: shown(names), where, reason, steps: MAX_RENDER_STEPS },
-    { details },
-  );
 }
