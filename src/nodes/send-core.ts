@@ -189,7 +189,12 @@ export class SendCore {
     this.report(target, nodeError(err, message), done, target !== msg);
   }
 
-  /** done(error), or, when the runtime cannot copy `msg` for the Catch nodes, node.error with what it can. */
+  /**
+   * done(error), or node.error with what of the msg can be copied when the runtime cannot copy it
+   * for the Catch nodes. `copied`: the failure is in a copy of the msg (it could not be set on the
+   * msg): the Catch nodes get that copy, and done() is not called: done(error) would give them the
+   * msg without its failure, done() would tell Complete nodes it was handled.
+   */
   private report(msg: Msg, error: Error, done: Done, copied = false): void {
     if (!copied) {
       try {
@@ -197,12 +202,9 @@ export class SendCore {
         return;
       } catch {
         // Node-RED copies the msg for each Catch node: a property that throws when read stops it.
-        this.node.error(error, reportable(msg, this.host.clone));
-        return;
       }
     }
     this.node.error(error, reportable(msg, this.host.clone));
-    done();
   }
 
   private async handle(msg: Msg, send: Send, done: Done): Promise<void> {
