@@ -522,5 +522,6 @@ export function previewTemplate(source: unknown, msg: unknown, opts: PreviewOpti
 
 function failed(e: unknown, variables: readonly TemplateVariable[]): Preview & { ok: false } {
   const err = e as { code?: unknown; message?: unknown };
-  return { ok: false, code: String(err.code ?? "ERROR"), message: String(err.message ?? e), variables };
+  const message = typeof err?.message === "string" ? err.message : errorReason(e);
+  return { ok: false, code: typeof err?.code === "string" ? err.code : "ERROR", message, variables };
 }

@@ -1,7 +1,9 @@
 // Mustache templates for SMS texts (SPEC B9). Runs in Node-RED and, bundled, in the editor: no
 // Node-only API here (no Buffer, no node: imports); it needs only the `mustache` package.
 import Mustache from "mustache";
-import { localError, type SmsError } from "../errors";
+import { errorReason, localError, type SmsError } from "../errors";
+
+export { errorReason };
 import { t, type Lang } from "../i18n";
 
 export type TemplateVariableKind = "value" | "section" | "inverted";
@@ -214,21 +216,6 @@ function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
     else run.add(node, "failed", errorReason(e));
     return FAILED;
   }
-}
-
-/**
- * What a thrown value says, for an error message: never throws itself (the value comes from the
- * user's msg: its message or toString may be a getter that throws) and is bounded in length.
- */
-export function errorReason(e: unknown): string {
-  let reason: string;
-  try {
-    const message = e instanceof Error ? e.message : e;
-    reason = typeof message === "string" ? message : String(message);
-  } catch {
-    reason = "?";
-  }
-  return reason.length > 200 ? reason.slice(0, 200) + "…" : reason;
 }
 
 /**
