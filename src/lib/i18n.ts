@@ -221,6 +221,10 @@ export const MESSAGES = {
       "The SMS text is longer than {max} characters (signature included) for {count} recipient(s): {list}; rendering was stopped there and nothing was sent",
     "zh-CN": "{count} 个接收人的短信内容超过 {max} 个字符（含签名）：{list}；已停止渲染，短信未发送",
   },
+  tooManyRecipients: {
+    "en-US": "msg.mobile is a list of {count} places: at most {max} are read; nothing was sent",
+    "zh-CN": "msg.mobile 列表有 {count} 个位置：最多读取 {max} 个；短信未发送",
+  },
   unreadable: {
     "en-US": "{what} could not be read ({reason}); nothing was sent",
     "zh-CN": "无法读取 {what}（{reason}）；短信未发送",

@@ -18,7 +18,6 @@ import type { SendOutcome } from "../lib/platform/client";
 import { isSmsError, localError, type LocalCode, type SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
 import type { Lang } from "../lib/i18n";
-import { hasRecipientObjects } from "../lib/platform/prepare";
 import { toBool, toStr } from "../lib/props";
 import { parsePlatformTime } from "../lib/platform/time";
 import {
@@ -242,7 +241,7 @@ export class SendCore {
         this.read("INVALID_PAYLOAD", "msg.product", () => toStr(msg.product)) || toStr(def.product) || s.product;
       extno = this.read("INVALID_PAYLOAD", "msg.extno", () => toStr(msg.extno)) || toStr(def.extno) || s.extno;
       // A personalised msg.mobile (one object per recipient) is not copied into every output.
-      recipients = hasRecipientObjects(mobile) ? mobile : null;
+      recipients = plan.personalised ? (mobile as unknown[]) : null;
       const tracked = this.track && needstatus && this.tracker !== null;
       // The copies are made before the first request: a msg that cannot be copied sends nothing.
       try {

@@ -4,6 +4,7 @@ import { isSmsError, localError, type LocalCode, type SmsError } from "../errors
 import type { Lang } from "../i18n";
 import {
   chunk,
+  MAX_LIST_LENGTH,
   MAX_NUMBERS_PER_REQUEST,
   normaliseMobile,
   runSteps,
@@ -11,7 +12,7 @@ import {
   type Pacer,
   type Steps,
 } from "../platform/numbers";
-import { mobileEntry, prepareSendSteps, type PrepareOptions } from "../platform/prepare";
+import { hasRecipientObjectsSteps, mobileEntry, prepareSendSteps, type PrepareOptions } from "../platform/prepare";
 import { typeName } from "../props";
 import { DEFAULT_MAX_LENGTH, prepareText, segmentCount, textLength, type TextCheck } from "../platform/text";
 import {
@@ -215,7 +216,14 @@ function* planSteps(input: PlanInput, opts: PlanOptions, pacer: Pacer | null, re
   const lang = opts.lang ?? "en-US";
   const template = resolveTemplate(input.template, lang);
   reads(reading, "INVALID_MOBILE", "msg.mobile");
-  if (isPersonalised(input.mobile)) return yield* planPersonalised(input.mobile, template, input, opts, pacer, reading);
+  const mobile = input.mobile;
+  if (Array.isArray(mobile) && mobile.length > MAX_LIST_LENGTH) {
+    const params = { count: mobile.length, max: MAX_LIST_LENGTH };
+    throw localError("INVALID_MOBILE", "tooManyRecipients", lang, params, { details: { invalid: [] } });
+  }
+  if (yield* hasRecipientObjectsSteps(mobile, pacer)) {
+    return yield* planPersonalised(mobile as unknown[], template, input, opts, pacer, reading);
+  }
 
   let text = input.payload;
   if (template) {

@@ -4,6 +4,13 @@ export type MobileCheck = "cn" | "digits";
 /** The platform takes at most this many numbers per request (SPEC A1). */
 export const MAX_NUMBERS_PER_REQUEST = 50_000;
 
+/**
+ * The longest recipient list read: 200 platform requests, far beyond any send (a list of 10,000,000
+ * is ¥500,000 of SMS). A list can be long without being large (an array made with a length and no
+ * elements): reading 1,000,000,000 places would take minutes, for nothing.
+ */
+export const MAX_LIST_LENGTH = 10_000_000;
+
 export interface ParsedMobiles {
   /** normalised, valid, de-duplicated, in first-seen order */
   valid: string[];

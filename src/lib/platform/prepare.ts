@@ -4,6 +4,7 @@ import {
   chunk,
   elementEntry,
   listForMessage,
+  MAX_LIST_LENGTH,
   MAX_NUMBERS_PER_REQUEST,
   normaliseMobile,
   parseMobilesSteps,
@@ -122,7 +123,17 @@ export function* prepareMobilesSteps(
   lang: Lang,
   pacer: Pacer | null,
 ): Steps<string[]> {
-  const entries = hasRecipientObjects(mobiles) ? mobiles.map(recipientEntry) : yield* splitMobilesSteps(mobiles, pacer);
+  if (Array.isArray(mobiles) && mobiles.length > MAX_LIST_LENGTH) {
+    throw localError(
+      "INVALID_MOBILE",
+      "tooManyRecipients",
+      lang,
+      { count: mobiles.length, max: MAX_LIST_LENGTH },
+      { details: { invalid: [] } },
+    );
+  }
+  const personalised = yield* hasRecipientObjectsSteps(mobiles, pacer);
+  const entries = personalised ? (mobiles as unknown[]).map(recipientEntry) : yield* splitMobilesSteps(mobiles, pacer);
   if (entries === null) {
     throw localError(
       "INVALID_MOBILE",
@@ -156,6 +167,16 @@ export function pickRecipients(list: readonly unknown[], numbers: readonly strin
     const n = normaliseMobile(recipientEntry(element), check);
     return n !== null && wanted.has(n);
   });
+}
+
+/** hasRecipientObjects, pausing where `pacer` says (a list of 10,000,000 is read in slices). */
+export function* hasRecipientObjectsSteps(mobile: unknown, pacer: Pacer | null): Steps<boolean> {
+  if (!Array.isArray(mobile)) return false;
+  for (let i = 0; i < mobile.length; i++) {
+    if (isRecord(mobile[i])) return true;
+    if ((i & 1023) === 1023 && pacer?.due()) yield;
+  }
+  return false;
 }
 
 /** True when `mobile` is a personalised list (an array holding at least one recipient object). */

@@ -678,6 +678,32 @@ describe("lib/alerts/personalise", () => {
         assert.match(e.message, /^msg\.mobile could not be read \(trap\); nothing was sent$/);
       });
 
+      it("a list of more than 10,000,000 places is INVALID_MOBILE at once, however empty (an array given only a length)", async () => {
+        const mobile: unknown[] = [];
+        mobile.length = 1_000_000_000;
+        for (const lang of ["en-US", "zh-CN"] as const) {
+          const e = thrown(() => planSend({ payload: "hi", mobile, msg: {} }, { lang }));
+          assert.equal(e.code, "INVALID_MOBILE");
+          assert.match(e.message, lang === "en-US" ? /1000000000 places: at most 10000000/ : /1000000000 个位置/);
+        }
+        // Within the bound, a long sparse list is read in slices: its one number is sent.
+        const sparse: unknown[] = [];
+        sparse.length = 300_000;
+        sparse[299_999] = { mobile: "13800138000" };
+        let pauses = 0;
+        const plan = await planSendAsync(
+          { payload: "hi", mobile: sparse, msg: {} },
+          {},
+          {
+            pause: () => (pauses++, Promise.resolve()),
+            sliceMs: 0,
+          },
+        ).catch((x: unknown) => x as SmsError);
+        // The holes are recipients without a number: named as such.
+        assert.ok(plan instanceof SmsError && plan.code === "INVALID_MOBILE", String(plan));
+        assert.ok(pauses > 100, `${pauses} pauses`);
+      });
+
       it("an entry too long to be a number is invalid as it is, and named cut short", () => {
         const long = "1".repeat(1_000_000);
         const e = thrown(() => planSend({ payload: "hi", mobile: [long, long, "13800138000"] }));
