@@ -712,6 +712,92 @@ describe("lib/alerts/personalise", () => {
       });
     });
 
+    describe("what mutation testing found untested (npm run mutate)", () => {
+      it("a number payload is the text of a personalised send too; NaN is INVALID_PAYLOAD", () => {
+        const list = [{ mobile: num(1) }, { mobile: num(2) }];
+        assert.deepEqual(texts(planSend({ payload: 42, mobile: list, msg: {} })), [["42", [num(1), num(2)]]]);
+        for (const payload of [NaN, Infinity, "42" as unknown as number]) {
+          const plan = (() => {
+            try {
+              return planSend({ payload, mobile: list, msg: {} });
+            } catch (e) {
+              return e as SmsError;
+            }
+          })();
+          if (typeof payload === "string") assert.deepEqual(texts(plan as SendPlan), [["42", [num(1), num(2)]]]);
+          else assert.equal((plan as SmsError).code, "INVALID_PAYLOAD");
+        }
+      });
+
+      it("without a template, a bad payload is refused with the plain send's own error, not per recipient", () => {
+        const list = [{ mobile: num(1) }, { mobile: num(2) }];
+        for (const [payload, opts] of [
+          [" ", {}],
+          ["x".repeat(11), { maxLength: 10 }],
+          ["x".repeat(8), { maxLength: 10, signature: "【签】" }],
+        ] as const) {
+          const want = thrown(() => prepareSend(payload, num(1), opts));
+          const got = thrown(() => planSend({ payload, mobile: list, msg: {} }, opts));
+          assert.deepEqual([got.code, got.message, got.details], [want.code, want.message, want.details]);
+        }
+      });
+
+      it("parts (what the platform bills) are numbers × segments, plain and personalised", () => {
+        const long = "长".repeat(100); // 2 segments
+        const plain = planSend({ payload: long, mobile: [num(1), num(2), num(3)] });
+        assert.deepEqual([plain.count, plain.parts], [3, 6]);
+        const list = [
+          { mobile: num(1), t: long },
+          { mobile: num(2), t: "短" },
+          { mobile: num(3), t: long + "长".repeat(40) }, // 140: 3 segments
+        ];
+        const plan = planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} });
+        assert.deepEqual([plan.count, plan.parts], [3, 2 + 1 + 3]);
+      });
+
+      it("a batch size under 1 is refused (an error naming it), never an endless loop", () => {
+        assert.throws(
+          () => planSend({ payload: "x", mobile: [{ mobile: num(1) }], msg: {} }, { batchSize: 0 }),
+          /batchSize must be >= 1/,
+        );
+      });
+
+      it("a null template is no template", () => {
+        assert.deepEqual(texts(planSend({ payload: "x", mobile: num(1), template: null, msg: {} })), [["x", [num(1)]]]);
+      });
+
+      it("a template failure for a recipient without a number names it with an empty mobile", () => {
+        const e = thrown(() =>
+          planSend({ payload: "", mobile: [{ name: "a" }, { mobile: num(1) }], template: "{{recipient.x}}", msg: {} }),
+        );
+        assert.deepEqual(
+          (e.details.problems as { index: number; mobile: string }[]).map((p) => [p.index, p.mobile]),
+          [
+            [0, ""],
+            [1, num(1)],
+          ],
+        );
+      });
+
+      it("an empty or long text names a recipient whose number is invalid by the entry as given", () => {
+        const list = [
+          { mobile: "123", t: " " },
+          { mobile: num(1), t: "ok" },
+        ];
+        const e = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }));
+        assert.equal(e.code, "EMPTY_MESSAGE");
+        assert.match(e.message, /msg\.mobile\[0\] \(123\);/);
+      });
+
+      it("a TEMPLATE error keeps the first 100 problems in its details, and counts every recipient", () => {
+        const list = Array.from({ length: 150 }, (_, i) => ({ mobile: num(i) }));
+        const e = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.x}}", msg: {} }));
+        assert.equal((e.details.problems as unknown[]).length, 100);
+        assert.equal((e.details.recipients as number[]).length, 150);
+        assert.match(e.message, /for 150 recipient\(s\): msg\.mobile\[0\] \(13900000000\),.* … \(\+140\)/);
+      });
+    });
+
     describe("planSendAsync: the same plan in slices, with pauses between them", () => {
       /** A clock that moves 1 ms per reading: a slice of 5 ms is 5 readings. */
       function ticking() {
