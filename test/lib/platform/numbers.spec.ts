@@ -180,6 +180,28 @@ describe("lib/platform/numbers", () => {
     });
   });
 
+  describe("what mutation testing found untested (npm run mutate)", () => {
+    it("86 is taken off a 13-digit number only: 00 or 11 in front of a mobile is no prefix", () => {
+      assert.equal(normaliseMobile("8613800138000", "cn"), "13800138000");
+      for (const s of ["0013800138000", "1113800138000", "861380013800", "86138001380000"]) {
+        assert.equal(normaliseMobile(s, "cn"), null, s);
+      }
+    });
+
+    it(`an entry of exactly ${MAX_ENTRY_LENGTH} characters is still read; one more is not`, () => {
+      const padded = (n: number) => "13800138000" + " ".repeat(n - 11);
+      assert.equal(normaliseMobile(padded(MAX_ENTRY_LENGTH), "cn"), "13800138000");
+      assert.equal(normaliseMobile(padded(MAX_ENTRY_LENGTH + 1), "cn"), null);
+      assert.deepEqual(parseMobiles(splitMobiles([padded(MAX_ENTRY_LENGTH)])!, "cn").valid, ["13800138000"]);
+    });
+
+    it("an invalid entry is named trimmed; a blank list element is no entry; null is no list", () => {
+      assert.deepEqual(parseMobiles([" abc ", "\t12345\n"], "cn").invalid, ["abc", "12345"]);
+      assert.deepEqual(splitMobiles(["13800138000", "   ", "\u3000"]), ["13800138000"]);
+      assert.deepEqual(splitMobiles(null), []);
+    });
+  });
+
   describe("in slices (a long list must not hold the event loop)", () => {
     it("a string is split a slice at a time, each slice ending where a separator starts: the same entries", () => {
       const numbers = Array.from({ length: 30_000 }, (_, i) => `1${3 + (i % 7)}${String(i).padStart(9, "0")}`);
