@@ -58,3 +58,18 @@ export function localError(
 export function isSmsError(e: unknown): e is SmsError {
   return e instanceof SmsError;
 }
+
+/**
+ * What a thrown value says, for an error message: never throws itself (the value comes from the
+ * user's msg: its message or toString may be a getter that throws) and is bounded in length.
+ */
+export function errorReason(e: unknown): string {
+  let reason: string;
+  try {
+    const message = e instanceof Error ? e.message : e;
+    reason = typeof message === "string" ? message : String(message);
+  } catch {
+    reason = "?";
+  }
+  return reason.length > 200 ? reason.slice(0, 200) + "…" : reason;
+}

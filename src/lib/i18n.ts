@@ -198,6 +198,51 @@ export const MESSAGES = {
     "en-US": "{count} recipient(s) without a valid mobile number: {list}; nothing was sent",
     "zh-CN": "{count} 个接收人没有有效的手机号码：{list}；短信未发送",
   },
+  // --- send side of issue 22 (SPEC B9a): bounded rendering, unreadable values ---
+  templateTooDeep: {
+    "en-US": "The template nests sections more than {max} deep; nothing was sent",
+    "zh-CN": "模板的区块嵌套超过 {max} 层；短信未发送",
+  },
+  templateTooLong: {
+    "en-US": "The template is {length} characters long; at most {max} are allowed",
+    "zh-CN": "模板长度为 {length} 个字符，最多允许 {max} 个",
+  },
+  templateTooMuchWork: {
+    "en-US":
+      "The template takes more than {steps} steps to render, in {names}{where} (a section over a long list, or sections over lists nested in each other?); rendering was stopped and nothing was sent",
+    "zh-CN":
+      "模板渲染超过 {steps} 步，位于 {names}{where}（区块遍历的列表过长，或列表区块互相嵌套？）；已停止渲染，短信未发送",
+  },
+  templateWhole: {
+    "en-US": "the template",
+    "zh-CN": "模板",
+  },
+  messageOverLimit: {
+    "en-US": "The SMS text is longer than {max} characters (signature included); rendering was stopped there",
+    "zh-CN": "短信内容超过 {max} 个字符（含签名），已停止渲染",
+  },
+  recipientTooLongCut: {
+    "en-US":
+      "The SMS text is longer than {max} characters (signature included) for {count} recipient(s): {list}; rendering was stopped there and nothing was sent",
+    "zh-CN": "{count} 个接收人的短信内容超过 {max} 个字符（含签名）：{list}；已停止渲染，短信未发送",
+  },
+  tooManyRecipients: {
+    "en-US": "msg.mobile is a list of {count} places: at most {max} are read; nothing was sent",
+    "zh-CN": "msg.mobile 列表有 {count} 个位置：最多读取 {max} 个；短信未发送",
+  },
+  unreadable: {
+    "en-US": "{what} could not be read ({reason}); nothing was sent",
+    "zh-CN": "无法读取 {what}（{reason}）；短信未发送",
+  },
+  uncopyable: {
+    "en-US": "The msg could not be copied for the outputs ({reason}); nothing was sent",
+    "zh-CN": "无法为输出复制 msg（{reason}）；短信未发送",
+  },
+  unencodable: {
+    "en-US": "The platform request could not be encoded ({reason}); nothing was sent",
+    "zh-CN": "无法编码平台请求（{reason}）；短信未发送",
+  },
+  // --- end of the send side of issue 22 ---
 } satisfies Record<string, Texts>;
 
 export type MessageKey = keyof typeof MESSAGES;

@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node
 import type { BalanceAnswer } from "../lib/platform/balance";
 import type { SmsClient } from "../lib/platform/client";
 import type { CodeTable } from "../lib/platform/codes";
-import { isSmsError, SmsError, type ErrorCode } from "../lib/errors";
+import { errorReason, isSmsError, SmsError, type ErrorCode } from "../lib/errors";
 import { t, toLang, type Lang } from "../lib/i18n";
 import type { MobileCheck } from "../lib/platform/numbers";
 import type { AccountState } from "../lib/state/index";
@@ -104,9 +104,14 @@ export function noConfigError(lang: Lang): SmsError {
   return new SmsError({ code: "NO_CONFIG", message: t("noConfig", lang) });
 }
 
+/**
+ * A failure of a platform request as an SmsError: the client's own, or anything else thrown once
+ * the request may have gone out, which may have been sent (never for an error found before any
+ * request: those are local errors, SPEC B9a).
+ */
 export function asSmsError(e: unknown): SmsError {
   if (isSmsError(e)) return e;
-  return new SmsError({ code: "NETWORK", message: String((e as Error)?.message ?? e), outcomeUnknown: true });
+  return new SmsError({ code: "NETWORK", message: errorReason(e), outcomeUnknown: true });
 }
 
 /** The `msg.payload` of a failure (SPEC B2): the success shape with ok:false and the code. */

@@ -4,8 +4,8 @@
 // summary comes out of output 2 later). The node file wires it to Node-RED.
 import { setMaxListeners } from "node:events";
 import type { Node, NodeStatus } from "node-red";
-import { planSend, type SendPlan } from "../lib/alerts/personalise";
-import { compileTemplate, type Template } from "../lib/alerts/template";
+import { planSendAsync, type PlanPause, type SendPlan } from "../lib/alerts/personalise";
+import { compileTemplate, errorReason, type Template } from "../lib/alerts/template";
 import {
   DEFAULT_TRACK_TIMEOUT_MS,
   parseTrackTimeout,
@@ -15,9 +15,9 @@ import {
   type Tracker,
 } from "../lib/alerts/tracking";
 import type { SendOutcome } from "../lib/platform/client";
+import { isSmsError, localError, type LocalCode, type SmsError } from "../lib/errors";
 import { t } from "../lib/i18n";
 import type { Lang } from "../lib/i18n";
-import { hasRecipientObjects } from "../lib/platform/prepare";
 import { toBool, toStr } from "../lib/props";
 import { parsePlatformTime } from "../lib/platform/time";
 import {
@@ -140,24 +140,70 @@ export class SendCore {
   }
 
   input(msg: Msg, send: Send, done: Done): void {
-    const p = this.handle(msg, send, done).catch((e: unknown) => done(e as Error));
+    // handle() reports every failure itself: what reaches this catch is a fault of ours.
+    const p = this.handle(msg, send, done).catch((e: unknown) => this.report(msg, e as Error, done));
     this.inputs.add(p);
     void p.finally(() => this.inputs.delete(p));
   }
 
   /** The template of this msg: msg.template wins over the node's ("" = none); null = the payload is the text. */
-  private templateFor(msg: Msg): Template | null {
-    if (msg.template === undefined || msg.template === null) {
+  private templateFor(given: unknown): Template | null {
+    if (given === undefined || given === null) {
       if (this.templateError) throw this.templateError;
       return this.template;
     }
-    if (msg.template === "") return null;
-    if (typeof msg.template === "string" && this.lastMsgTemplate?.source === msg.template) {
-      return this.lastMsgTemplate.template;
-    }
-    const template = compileTemplate(msg.template, this.host.lang);
-    this.lastMsgTemplate = { source: msg.template as string, template };
+    if (given === "") return null;
+    if (typeof given === "string" && this.lastMsgTemplate?.source === given) return this.lastMsgTemplate.template;
+    const template = compileTemplate(given, this.host.lang);
+    this.lastMsgTemplate = { source: given as string, template };
     return template;
+  }
+
+  /**
+   * A value of the msg, read once: a getter that throws is this input's error (SPEC B9a: found
+   * before any request, so never "may have been sent"), with `code`.
+   */
+  private read<T>(code: LocalCode, what: string, get: () => T): T {
+    try {
+      return get();
+    } catch (e) {
+      if (isSmsError(e)) throw e;
+      throw localError(code, "unreadable", this.host.lang, { what, reason: errorReason(e) });
+    }
+  }
+
+  /**
+   * Fails this input: the failure in msg.payload (plus `extra`), the red status, and the error to
+   * the Catch nodes, once. A msg that cannot carry the failure (frozen) is copied; one the
+   * runtime cannot copy for the Catch nodes (a getter that throws: Node-RED's own clone would
+   * throw out of done(), and the input would reach no Catch node) goes to them without what
+   * cannot be copied.
+   */
+  private reject(msg: Msg, err: SmsError, extra: Record<string, unknown>, done: Done, message?: string): void {
+    const { mobile, ...payload } = extra;
+    const props: Record<string, unknown> = { payload: failurePayload(err, payload) };
+    if (mobile !== undefined) props.mobile = mobile;
+    const target = withProps(msg, props);
+    this.fail(err.code);
+    this.report(target, nodeError(err, message), done, target !== msg);
+  }
+
+  /**
+   * done(error), or node.error with what of the msg can be copied when the runtime cannot copy it
+   * for the Catch nodes. `copied`: the failure is in a copy of the msg (it could not be set on the
+   * msg): the Catch nodes get that copy, and done() is not called: done(error) would give them the
+   * msg without its failure, done() would tell Complete nodes it was handled.
+   */
+  private report(msg: Msg, error: Error, done: Done, copied = false): void {
+    if (!copied) {
+      try {
+        done(error);
+        return;
+      } catch {
+        // Node-RED copies the msg for each Catch node: a property that throws when read stops it.
+      }
+    }
+    this.node.error(error, reportable(msg, this.host.clone));
   }
 
   private async handle(msg: Msg, send: Send, done: Done): Promise<void> {
@@ -167,37 +213,60 @@ export class SendCore {
     const base = { msgid: null, mobiles: 0, segments: 0, batch: { index: 0, count: 0 } };
     let plan: SendPlan;
     let client;
+    let needstatus: boolean;
+    let product: string;
+    let extno: string;
+    let recipients: unknown[] | null;
+    let original: Msg;
+    let kept: Msg | null;
     try {
       if (!config) throw noConfigError(lang);
       const s = config.settings;
+      // Each value of the msg read once: a getter may give another value (or throw) each time.
+      const mobile = this.read("INVALID_MOBILE", "msg.mobile", () => msg.mobile ?? def.mobile);
+      const payload = this.read("INVALID_PAYLOAD", "msg.payload", () => msg.payload);
+      const template = this.read("TEMPLATE", "msg.template", () => this.templateFor(msg.template));
       // Everything is rendered and checked before the first request: an error sends nothing.
-      plan = planSend(
-        { payload: msg.payload, mobile: msg.mobile ?? def.mobile, template: this.templateFor(msg), msg },
+      // A large send is planned in slices, the event loop running between them (SPEC B9a).
+      plan = await planSendAsync(
+        { payload, mobile, template, msg },
         { signature: s.signature, maxLength: s.maxLength, mobileCheck: s.mobileCheck, lang },
+        PAUSE,
       );
+      // With tracking, reports are asked for: a msg that says needstatus false is sent untracked.
+      needstatus = this.read("INVALID_PAYLOAD", "msg.needstatus", () =>
+        this.track ? toBool(msg.needstatus, true) : toBool(msg.needstatus, toBool(def.needstatus, true)),
+      );
+      product =
+        this.read("INVALID_PAYLOAD", "msg.product", () => toStr(msg.product)) || toStr(def.product) || s.product;
+      extno = this.read("INVALID_PAYLOAD", "msg.extno", () => toStr(msg.extno)) || toStr(def.extno) || s.extno;
+      // A personalised msg.mobile (one object per recipient) is not copied into every output.
+      recipients = plan.personalised ? (mobile as unknown[]) : null;
+      const tracked = this.track && needstatus && this.tracker !== null;
+      // The copies are made before the first request: a msg that cannot be copied sends nothing.
+      try {
+        original = plan.requests.length > 1 ? host.clone(withoutMobile(msg)) : msg;
+        // The input as it came, for the delivery summaries: one copy shared by the requests.
+        kept = tracked ? host.clone(msg) : null;
+      } catch (e) {
+        throw localError("INVALID_PAYLOAD", "uncopyable", lang, { reason: errorReason(e) });
+      }
       client = config.client();
     } catch (e) {
-      const err = asSmsError(e);
-      msg.payload = failurePayload(err, base);
-      this.fail(err.code);
-      done(nodeError(err));
+      // Nothing was sent: whatever went wrong, the outcome is known (SPEC B9a).
+      const err = isSmsError(e)
+        ? e
+        : localError("INVALID_PAYLOAD", "unreadable", lang, { what: "msg", reason: errorReason(e) });
+      this.reject(msg, err, base, done);
       return;
     }
 
     const s = config.settings;
-    // With tracking, reports are asked for: a msg that says needstatus false is sent untracked.
-    const needstatus = this.track ? toBool(msg.needstatus, true) : toBool(msg.needstatus, toBool(def.needstatus, true));
-    const tracked = this.track && needstatus && this.tracker !== null;
-    const product = toStr(msg.product) || toStr(def.product) || s.product;
-    const extno = toStr(msg.extno) || toStr(def.extno) || s.extno;
+    const tracked = kept !== null;
     const requests = plan.requests;
     const count = requests.length;
-    // A personalised msg.mobile (one object per recipient) is not copied into every output.
-    const recipients = hasRecipientObjects(msg.mobile) ? msg.mobile : null;
-    const original = count > 1 ? host.clone(withoutMobile(msg)) : msg;
-    // The input as it came, for the delivery summaries: one copy shared by the requests.
-    const kept = tracked ? host.clone(msg) : null;
     let warned = false;
+    let lastMsgid: string | null = null;
 
     this.active++;
     const progress = count > 1 ? { done: 0, total: count } : null;
@@ -228,31 +297,34 @@ export class SendCore {
             ? { unsentRecipients: left.flatMap((q) => (q.recipients ?? []).map((k) => recipients[k])) }
             : {};
           const resptime = typeof err.details.resptime === "string" ? err.details.resptime : null;
-          msg.payload = failurePayload(err, {
-            msgid: null,
-            mobiles: mobiles.length,
-            segments: request.segments,
-            batch,
-            unsent,
-            ...unsentRecipients,
-            resptime: resptime && parsePlatformTime(resptime, s.offsetMinutes),
-            resptimeRaw: resptime,
-          });
-          msg.mobile = mobiles;
-          this.fail(err.code);
           const message =
             count > 1
               ? t("batchFailed", lang, { index: i + 1, count, reason: err.message, unsent: unsent.length })
               : err.message;
-          done(nodeError(err, message));
+          this.reject(
+            msg,
+            err,
+            {
+              msgid: null,
+              mobiles: mobiles.length,
+              segments: request.segments,
+              batch,
+              unsent,
+              ...unsentRecipients,
+              resptime: resptime && parsePlatformTime(resptime, s.offsetMinutes),
+              resptimeRaw: resptime,
+              mobile: mobiles,
+            },
+            done,
+            message,
+          );
           return;
         }
         // Sent: nothing below may turn it into a failure.
         const sentAt = Date.now();
         // Every output but the last is a copy, so each keeps the input's other properties.
-        const out = i === count - 1 ? msg : host.clone(original);
-        {
-          out.payload = {
+        const out = withProps(i === count - 1 ? msg : host.clone(original), {
+          payload: {
             code: 0,
             ok: true,
             description: r.description,
@@ -262,29 +334,41 @@ export class SendCore {
             mobiles: mobiles.length,
             segments: request.segments,
             batch,
-          };
-          out.msgid = r.msgid;
-          out.mobile = mobiles;
-          // After a redeploy the wires lead nowhere: the log keeps the msgid of what was sent.
-          if (this.closing)
-            this.node.log(host._("log.sentWhileClosing", { msgid: String(r.msgid), count: mobiles.length }));
+          },
+          msgid: r.msgid,
+          mobile: mobiles,
+        });
+        // After a redeploy the wires lead nowhere: the log keeps the msgid of what was sent.
+        if (this.closing)
+          this.node.log(host._("log.sentWhileClosing", { msgid: String(r.msgid), count: mobiles.length }));
+        try {
           send(out);
-          if (progress) progress.done = i + 1;
-          const msgid = r.msgid;
-          this.last = { fill: "green", shape: "dot", text: msgid ?? host._("status.sent") };
-          if (tracked) {
-            const request = { msgid, mobiles, sentAt, batch, msg: kept! };
-            if (msgid) this.open({ ...request, msgid, warn: () => !warned && (warned = true) });
-            else {
-              // Without a msgid no report can ever be matched: its summary says so now.
-              this.node.warn(host._("warn.noMsgid"));
-              this.untracked(request);
-            }
-          }
-          this.refresh();
+        } catch (e) {
+          // The runtime copies the msg for a second wire; a property that throws when read stops
+          // it. The SMS was sent all the same: said, never turned into a failure (a flow would resend).
+          this.node.warn(host._("warn.outputFailed", { msgid: String(r.msgid), error: errorReason(e) }));
         }
+        if (progress) progress.done = i + 1;
+        const msgid = r.msgid;
+        lastMsgid = msgid;
+        this.last = { fill: "green", shape: "dot", text: msgid ?? host._("status.sent") };
+        if (tracked) {
+          const request = { msgid, mobiles, sentAt, batch, msg: kept! };
+          if (msgid) this.open({ ...request, msgid, warn: () => !warned && (warned = true) });
+          else {
+            // Without a msgid no report can ever be matched: its summary says so now.
+            this.node.warn(host._("warn.noMsgid"));
+            this.untracked(request);
+          }
+        }
+        this.refresh();
       }
-      done();
+      try {
+        done();
+      } catch (e) {
+        // Complete nodes get a copy of the msg: one that cannot be copied stops that, not the send.
+        this.node.warn(host._("warn.outputFailed", { msgid: String(lastMsgid), error: errorReason(e) }));
+      }
     } finally {
       this.active--;
       if (this.progress === progress) this.progress = null;
@@ -385,6 +469,70 @@ export class SendCore {
     }
     this.status.stop();
   }
+}
+
+/** Lets the event loop run between two slices of a long planning (setImmediate: after pending I/O). */
+const PAUSE: PlanPause = { pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
+
+/**
+ * `msg` with `props` set: the msg itself, or, when it cannot take them (frozen, or a property with
+ * a getter and no setter), a copy of it that does (its other properties as they are).
+ */
+function withProps(msg: Msg, props: Record<string, unknown>): Msg {
+  try {
+    Object.assign(msg, props);
+    return msg;
+  } catch {
+    // below
+  }
+  const define = (target: object) => {
+    for (const [key, value] of Object.entries(props)) {
+      Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+    }
+  };
+  try {
+    define(msg);
+    return msg;
+  } catch {
+    // below
+  }
+  let copy: Msg;
+  try {
+    const descriptors = Object.getOwnPropertyDescriptors(msg);
+    for (const d of Object.values(descriptors)) {
+      d.configurable = true;
+      if ("value" in d) d.writable = true;
+    }
+    copy = Object.create(Object.getPrototypeOf(msg) as object, descriptors) as Msg;
+  } catch {
+    copy = {} as Msg;
+  }
+  define(copy);
+  return copy;
+}
+
+/**
+ * What of `msg` the runtime can copy: its own properties but those that throw when read or copied
+ * (a getter that throws, somewhere inside them). For the Catch nodes of a msg Node-RED cannot copy.
+ */
+function reportable(msg: Msg, clone: (msg: Msg) => Msg): Msg {
+  const out: Record<string, unknown> = {};
+  let keys: string[] = [];
+  try {
+    keys = Object.keys(msg);
+  } catch {
+    // none to keep
+  }
+  for (const key of keys) {
+    try {
+      const value = msg[key];
+      clone({ [key]: value } as Msg);
+      out[key] = value;
+    } catch {
+      // left out
+    }
+  }
+  return out as Msg;
 }
 
 /** A shallow copy of the msg without msg.mobile (each output sets its own). */

@@ -28,7 +28,8 @@ const SEND_FAULTS: Fault[] = [
     requests: 1,
   },
   { name: "no answer at all", behaviour: [hang], code: "TIMEOUT", unknown: true, requests: 1 },
-  { name: "reset after the request", behaviour: [reset], code: "NETWORK", unknown: true, requests: 1 },
+  // A FIN once the request was read (undici: UND_ERR_SOCKET, "other side closed").
+  { name: "connection closed after the request", behaviour: [reset], code: "NETWORK", unknown: true, requests: 1 },
   { name: "reset mid-reply", behaviour: [resetMidReply], code: "NETWORK", unknown: true, requests: 1 },
   {
     name: "503 with an HTML page",
@@ -98,6 +99,30 @@ describe("faults: platform, through the nodes", function () {
       assert.equal(stub.requests.length, f.requests + 1);
     });
   }
+
+  it("sms-send, a reset (RST) after the platform read the request: NETWORK ECONNRESET, outcome unknown, never retried", async () => {
+    // A real TCP reset, not a close: the socket is destroyed with RST once the whole request was
+    // read, so the client sees ECONNRESET after writing it, the case "never retry a send that may
+    // have been taken" is about (ECONNRESET before the request was written is retried).
+    const rst: Behaviour = (req) => {
+      req.socket.resetAndDestroy();
+    };
+    await load(flowWith({ url: stub.url, timeout: 2000, retries: 3 }, [send]));
+    stub.script(rst);
+    const caught = collect("caught");
+    helper.getNode("s").receive({ payload: "first" } as never);
+    const [m] = await caught.next(1, 10_000);
+    const p = m.payload as Payload;
+    assert.equal(p.code, "NETWORK");
+    assert.equal(p.reason, "ECONNRESET");
+    assert.equal(p.outcomeUnknown, true);
+    assert.deepEqual(p.unsent, []);
+    assert.match((m.error as { message: string }).message, /may or may not have been sent/);
+    // A retry would come after the first backoff (500 ms ± 20 %): none did.
+    await sleep(800);
+    assert.equal(stub.requests.length, 1);
+    assert.equal(stub.requests[0].form.get("msg"), "first");
+  });
 
   it("sms-send, a 103 storm that clears: retried with backoff, sent once", async () => {
     await load(flowWith({ url: stub.url, retries: 3 }, [send]));

@@ -351,4 +351,167 @@ describe("nodes/sms-send templates and personalised texts (SPEC B9, against the 
       }
     });
   });
+  describe("within bounds, and no input breaks the node (SPEC B9a, issue 22)", () => {
+    const caughtOnce = async (caught: { msgs: unknown[]; next: (n?: number) => Promise<unknown[]> }) => {
+      const [m] = (await caught.next()) as ErrorMsg[];
+      await sleep(100);
+      assert.equal(caught.msgs.length, 1, "one Catch");
+      return m;
+    };
+
+    it("a template rendering 100,000 characters for each of 50,000 recipients: MESSAGE_TOO_LONG naming them, nothing sent", async function () {
+      this.timeout(60_000);
+      const { caught, out } = await start({ template: "{{recipient.name}}：{{payload.notice}}" });
+      const mobile = Array.from({ length: 50_000 }, (_, i) => ({
+        mobile: `139${String(i).padStart(8, "0")}`,
+        name: "王",
+      }));
+      // Each text would be 100,000 characters: 5,000,000,000 in all (the process died of it).
+      helper.getNode("s").receive({ payload: { notice: "停水".repeat(50_000) }, mobile } as never);
+      const m = await caughtOnce(caught);
+      assert.equal(m.payload.code, "MESSAGE_TOO_LONG");
+      assert.equal(m.payload.outcomeUnknown, false);
+      assert.equal((m.payload.recipients as number[]).length, 50_000);
+      assert.match(
+        m.error.message,
+        /longer than 700 characters .* for 50000 recipient\(s\): msg\.mobile\[0\] \(13900000000\)/,
+      );
+      assert.equal(sim.requests.length, 0);
+      assert.equal(out.msgs.length, 0);
+      // The node goes on.
+      helper.getNode("s").receive({ payload: { notice: "明天停水" }, mobile: mobile.slice(0, 2) } as never);
+      await out.next();
+      assert.deepEqual(texts(), [`${SIG}王：明天停水`]);
+    });
+
+    it("the same SMS to one person once: a text holding the signature and the same text without it are one request (issue 22)", async () => {
+      const { out } = await start({ template: "{{recipient.text}}" }, { signature: "【朗宇】" });
+      helper.getNode("s").receive({
+        payload: {},
+        mobile: [
+          { mobile: "13800138000", text: "【朗宇】您好，明天停水" },
+          { mobile: "+86 138 0013 8000", text: "您好，明天停水" },
+        ],
+      } as never);
+      const [m] = await out.next();
+      await sleep(100);
+      assert.deepEqual(
+        sim.requests.map((r) => [r.params.mobile, r.params.msg]),
+        [["13800138000", "【朗宇】您好，明天停水"]],
+      );
+      assert.deepEqual(m.mobile, ["13800138000"]);
+      assert.equal(out.msgs.length, 1);
+    });
+
+    const getter = (target: Record<string, unknown>, key: string): Record<string, unknown> =>
+      Object.defineProperty(target, key, {
+        enumerable: true,
+        configurable: true,
+        get() {
+          throw new Error(`no ${key}`);
+        },
+      });
+    const refused: Array<[string, () => Record<string, unknown>, Record<string, unknown>, string, RegExp]> = [
+      [
+        "msg.mobile = [{ mobile: { toString: 1 } }] (issue 22)",
+        () => ({ payload: "x", mobile: [{ mobile: { toString: 1 } }] }),
+        {},
+        "INVALID_MOBILE",
+        /msg\.mobile\[0\] \(\[object\]\); nothing was sent/,
+      ],
+      [
+        "a getter that throws on msg.payload",
+        () => getter({ mobile: A }, "payload"),
+        {},
+        "INVALID_PAYLOAD",
+        /msg\.payload could not be read \(no payload\)/,
+      ],
+      [
+        "a getter that throws on msg.mobile",
+        () => getter({ payload: "x" }, "mobile"),
+        {},
+        "INVALID_MOBILE",
+        /msg\.mobile could not be read/,
+      ],
+      [
+        "a getter that throws on msg.template",
+        () => getter({ payload: "x" }, "template"),
+        {},
+        "TEMPLATE",
+        /msg\.template could not be read/,
+      ],
+      [
+        "a getter that throws on msg.product",
+        () => getter({ payload: "x" }, "product"),
+        {},
+        "INVALID_PAYLOAD",
+        /msg\.product could not be read/,
+      ],
+      [
+        "a getter that throws in a recipient's field the template reads",
+        () => ({ payload: {}, mobile: [getter({ mobile: A }, "name")] }),
+        { template: "{{recipient.name}}您好" },
+        "TEMPLATE",
+        /could not be read: \{\{recipient\.name\}\}, for 1 recipient\(s\): msg\.mobile\[0\] \(13800138000\) \(no name\)/,
+      ],
+      [
+        "a getter that throws in a recipient's mobile",
+        () => ({ payload: "x", mobile: [getter({}, "mobile"), { mobile: B }] }),
+        {},
+        "INVALID_MOBILE",
+        /msg\.mobile\[0\]; nothing was sent/,
+      ],
+    ];
+    for (const [name, make, node, code, message] of refused) {
+      it(`${name}: ${code}, outcome known, nothing sent, one Catch; the node goes on`, async () => {
+        const { caught, out } = await start(node);
+        helper.getNode("s").receive(make() as never);
+        const m = await caughtOnce(caught);
+        assert.equal(m.payload.code, code);
+        assert.equal(m.payload.ok, false);
+        assert.equal(m.payload.outcomeUnknown, false);
+        assert.match(m.error.message, message);
+        assert.equal(sim.requests.length, 0);
+        helper.getNode("s").receive({ payload: "ok", mobile: B, template: "" } as never);
+        await out.next();
+        assert.deepEqual(texts(), [`${SIG}ok`]);
+      });
+    }
+
+    it("a frozen msg is sent, and its output is a copy carrying the result (never an error after the SMS left)", async () => {
+      const { caught, out } = await start();
+      helper.getNode("s").receive(Object.freeze({ payload: "x", mobile: A, topic: "t" }) as never);
+      const [m] = await out.next();
+      assert.equal((m.payload as Payload).code, 0);
+      assert.equal(m.topic, "t");
+      assert.deepEqual(m.mobile, [A]);
+      assert.equal(sim.requests.length, 1);
+      await sleep(100);
+      assert.equal(caught.msgs.length, 0);
+      // Refused before sending, a frozen msg reaches the Catch node with its failure all the same.
+      helper.getNode("s").receive(Object.freeze({ payload: "x", mobile: "123" }) as never);
+      const f = await caughtOnce(caught);
+      assert.equal(f.payload.code, "INVALID_MOBILE");
+    });
+
+    it("a msg the runtime cannot copy for a second wire: sent once, one warning, no error", async () => {
+      await loadWithCatalog(flowWith({ url: sim.url, signature: SIG }, [sendNode({ wires: [["out", "out2"]] })]));
+      const out = collect("out");
+      const out2 = collect("out2");
+      const caught = collect("caught");
+      helper.getNode("s").receive(getter({ payload: "x", mobile: A }, "secret") as never);
+      await out.next();
+      await waitFor(
+        () => (helper.getNode("s").warn as unknown as { args: unknown[][] }).args.length > 0,
+        5000,
+        "a warning",
+      );
+      const warned = (helper.getNode("s").warn as unknown as { args: unknown[][] }).args.map((a) => String(a[0]));
+      assert.match(warned[0], /The SMS was sent \(msgid \d+\), but the msg could not be copied/);
+      await sleep(100);
+      assert.equal(sim.requests.length, 1);
+      assert.equal(caught.msgs.length, 0);
+      assert.equal(out2.msgs.length, 0);
+    });
+  });
 });

@@ -1,17 +1,26 @@
-// Templates and personalised texts for a send (SPEC B9): one plan of platform requests, built and
-// validated completely before the first request. No Node-only API here: the editor bundles it.
-import { localError } from "../errors";
+// Templates and personalised texts for a send (SPEC B9, B9a): one plan of platform requests, built
+// and validated completely before the first request. No Node-only API here: the editor bundles it.
+import { isSmsError, localError, type LocalCode, type SmsError } from "../errors";
 import type { Lang } from "../i18n";
-import { chunk, MAX_NUMBERS_PER_REQUEST, normaliseMobile } from "../platform/numbers";
-import { mobileEntry, prepareSend, type PrepareOptions } from "../platform/prepare";
+import {
+  chunk,
+  MAX_LIST_LENGTH,
+  MAX_NUMBERS_PER_REQUEST,
+  normaliseMobile,
+  runSteps,
+  shownEntry,
+  type Pacer,
+  type Steps,
+} from "../platform/numbers";
+import { hasRecipientObjectsSteps, mobileEntry, prepareSendSteps, type PrepareOptions } from "../platform/prepare";
 import { typeName } from "../props";
 import { DEFAULT_MAX_LENGTH, prepareText, segmentCount, textLength, type TextCheck } from "../platform/text";
 import {
   compileTemplate,
+  errorReason,
   isTemplate,
   recipientLabel,
-  templateProblemError,
-  type RenderFailure,
+  TemplateFailures,
   type Template,
   type TemplateVariable,
 } from "./template";
@@ -120,44 +129,131 @@ export function checkSigned(signed: string, signature: string, maxLength = DEFAU
   return { ok: true, text, length, segments: segmentCount(length) };
 }
 
-function shown(items: readonly string[], max = 10): string {
-  const list = items.slice(0, max).join(", ");
-  return items.length > max ? `${list} … (+${items.length - max})` : list;
+/**
+ * The first 10 of `count` items, labelled by `label(k)`, then how many more: only those shown are
+ * labelled (an error for 50,000 recipients makes 10 labels, not 50,000).
+ */
+function shown(count: number, label: (k: number) => string, max = 10): string {
+  const list = Array.from({ length: Math.min(count, max) }, (_, k) => label(k)).join(", ");
+  return count > max ? `${list} … (+${count - max})` : list;
 }
 
 /**
- * Everything a send needs, checked before a single request is made (SPEC B2, B9): either the full
- * plan or one SmsError (TEMPLATE, INVALID_PAYLOAD, EMPTY_MESSAGE, MESSAGE_TOO_LONG, INVALID_MOBILE);
- * nothing partial. Without recipient objects this is prepareSend, with the template's text when
- * there is one. With them, each recipient's text is rendered with `recipient`, numbers normalised
- * and checked, equal texts grouped in order of first appearance.
+ * What the planning is reading, for an error thrown by a value of the msg rather than by a check
+ * (a getter that throws, a proxy): its code and what to name (SPEC B9a: such an error is found
+ * before any request, and is never "may have been sent").
  */
-export function planSend(input: PlanInput, opts: PlanOptions = {}): SendPlan {
-  const lang = opts.lang ?? "en-US";
-  const template = resolveTemplate(input.template, lang);
-
-  if (!isPersonalised(input.mobile)) {
-    const text = template ? template.render(isRecord(input.msg) ? input.msg : {}, lang) : input.payload;
-    const p = prepareSend(text, input.mobile, opts);
-    return {
-      personalised: false,
-      requests: p.batches.map((mobiles) => ({ text: p.text, length: p.length, segments: p.segments, mobiles })),
-      count: p.count,
-      texts: 1,
-      parts: p.count * p.segments,
-      duplicates: 0,
-    };
-  }
-  return planPersonalised(input.mobile, template, input, opts, lang);
+interface Reading {
+  code: LocalCode;
+  what: string;
+  /** the recipient being read (msg.mobile[index]), -1 for none */
+  index: number;
 }
 
-function planPersonalised(
+function unreadable(e: unknown, reading: Reading, lang: Lang): SmsError {
+  if (isSmsError(e)) return e;
+  const what = reading.index >= 0 ? `${reading.what}[${reading.index}]` : reading.what;
+  return localError(reading.code, "unreadable", lang, { what, reason: errorReason(e) });
+}
+
+function reads(reading: Reading, code: LocalCode, what: string): void {
+  reading.code = code;
+  reading.what = what;
+  reading.index = -1;
+}
+
+/**
+ * Everything a send needs, checked before a single request is made (SPEC B2, B9, B9a): either the
+ * full plan or one SmsError (TEMPLATE, INVALID_PAYLOAD, EMPTY_MESSAGE, MESSAGE_TOO_LONG,
+ * INVALID_MOBILE); nothing partial. Without recipient objects this is prepareSend, with the
+ * template's text when there is one. With them, each recipient's text is rendered with
+ * `recipient`, numbers normalised and checked, equal final texts grouped in order of first
+ * appearance. Runs in one piece: a node uses planSendAsync.
+ */
+export function planSend(input: PlanInput, opts: PlanOptions = {}): SendPlan {
+  const reading: Reading = { code: "TEMPLATE", what: "msg.template", index: -1 };
+  try {
+    return runSteps(planSteps(input, opts, null, reading));
+  } catch (e) {
+    throw unreadable(e, reading, opts.lang ?? "en-US");
+  }
+}
+
+/** How planSendAsync lets the event loop run between slices of a long planning. */
+export interface PlanPause {
+  /** resolves once other work has had its turn (in Node.js: setImmediate) */
+  pause: () => Promise<void>;
+  /** the longest slice of planning between two pauses, in ms (default 10) */
+  sliceMs?: number;
+  now?: () => number;
+}
+
+/**
+ * planSend in slices of about `sliceMs` with a pause between them: a send of 100,000 recipients
+ * takes a few hundred ms to plan, and must not hold the event loop that long (SPEC B9a). The
+ * same result as planSend.
+ */
+export async function planSendAsync(input: PlanInput, opts: PlanOptions, pause: PlanPause): Promise<SendPlan> {
+  const now = pause.now ?? Date.now;
+  const sliceMs = pause.sliceMs ?? 10;
+  let start = now();
+  const pacer: Pacer = { due: () => now() - start >= sliceMs };
+  const reading: Reading = { code: "TEMPLATE", what: "msg.template", index: -1 };
+  try {
+    const steps = planSteps(input, opts, pacer, reading);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      await pause.pause();
+      start = now();
+    }
+  } catch (e) {
+    throw unreadable(e, reading, opts.lang ?? "en-US");
+  }
+}
+
+function* planSteps(input: PlanInput, opts: PlanOptions, pacer: Pacer | null, reading: Reading): Steps<SendPlan> {
+  const lang = opts.lang ?? "en-US";
+  const template = resolveTemplate(input.template, lang);
+  reads(reading, "INVALID_MOBILE", "msg.mobile");
+  const mobile = input.mobile;
+  if (Array.isArray(mobile) && mobile.length > MAX_LIST_LENGTH) {
+    const params = { count: mobile.length, max: MAX_LIST_LENGTH };
+    throw localError("INVALID_MOBILE", "tooManyRecipients", lang, params, { details: { invalid: [] } });
+  }
+  if (yield* hasRecipientObjectsSteps(mobile, pacer)) {
+    return yield* planPersonalised(mobile as unknown[], template, input, opts, pacer, reading);
+  }
+
+  let text = input.payload;
+  if (template) {
+    reads(reading, "TEMPLATE", "msg");
+    // Rendering stops past maxLength: the text with its signature is at least that long (B9a).
+    const max = opts.maxLength ?? DEFAULT_MAX_LENGTH;
+    text = template.renderWithin(isRecord(input.msg) ? input.msg : {}, max, lang);
+    if (text === null) throw localError("MESSAGE_TOO_LONG", "messageOverLimit", lang, { max });
+  }
+  reads(reading, "INVALID_MOBILE", "msg.mobile");
+  const p = yield* prepareSendSteps(text, input.mobile, opts, pacer);
+  return {
+    personalised: false,
+    requests: p.batches.map((mobiles) => ({ text: p.text, length: p.length, segments: p.segments, mobiles })),
+    count: p.count,
+    texts: 1,
+    parts: p.count * p.segments,
+    duplicates: 0,
+  };
+}
+
+function* planPersonalised(
   list: unknown[],
   template: Template | null,
   input: PlanInput,
   opts: PlanOptions,
-  lang: Lang,
-): SendPlan {
+  pacer: Pacer | null,
+  reading: Reading,
+): Steps<SendPlan> {
+  const lang = opts.lang ?? "en-US";
   const mode = opts.mobileCheck ?? "cn";
   const batchSize = opts.batchSize ?? MAX_NUMBERS_PER_REQUEST;
   if (batchSize < 1) throw new RangeError("batchSize must be >= 1");
@@ -166,72 +262,120 @@ function planPersonalised(
   if (fixed !== null) checkText(fixed, opts, lang);
   const signature = (opts.signature ?? "").trim();
   const fixedSigned = fixed === null ? null : signature + fixed;
+  // Past this the text is too long whatever the signature rule makes of it (see below).
+  const limit = (opts.maxLength ?? DEFAULT_MAX_LENGTH) + signature.length;
 
-  const failures: RenderFailure[] = [];
+  const failures = new TemplateFailures(lang);
   const invalid: string[] = [];
   const invalidAt: number[] = [];
   /** each recipient's number, normalised; null when invalid */
   const numbers: (string | null)[] = new Array(list.length);
-  /** each recipient's text as sent before the checks (signature + text); undefined when it failed */
-  const signedTexts: (string | undefined)[] = new Array(list.length);
+  /**
+   * each recipient's text as sent before the checks (signature + text); undefined when it failed
+   * to render, null when it was longer than `limit` (its rendering stopped there)
+   */
+  const signedTexts: (string | null | undefined)[] = new Array(list.length);
 
   // Every recipient's number and text first, then the grouping: a loop that renders (much short-
   // lived garbage) while the groups grow (100,000 new long-lived texts and objects) keeps the young
   // generation's collector copying the groups; apart, planning 100,000 texts took ~170 ms instead of ~225.
   for (let i = 0; i < list.length; i++) {
+    if (pacer?.due()) yield;
+    reading.code = "INVALID_MOBILE";
+    reading.index = i;
     const recipient = recipientOf(list[i]);
-    const given = recipient.mobile;
+    let given: unknown;
+    try {
+      given = recipient.mobile;
+    } catch {
+      // A getter that throws: the recipient has no number we can read (named as invalid below).
+      given = undefined;
+    }
     // A clean valid number (the common case) is its own entry and its own normal form: the
     // general reading (mobileEntry splits its input into a list) is for the others.
-    const clean = typeof given === "string" && normaliseMobile(given, mode) === given;
-    const entry = clean ? given : mobileEntry(given);
-    const mobile = clean ? given : entry === null ? null : normaliseMobile(entry, mode);
+    let entry: string | null;
+    let mobile: string | null;
+    if (typeof given === "string" && normaliseMobile(given, mode) === given) entry = mobile = given;
+    else {
+      entry = mobileEntry(given);
+      mobile = entry === null ? null : normaliseMobile(entry, mode);
+    }
     numbers[i] = mobile;
     if (mobile === null) {
-      invalid.push(entry === null ? "" : entry.trim());
+      invalid.push(entry === null ? "" : shownEntry(entry));
       invalidAt.push(i);
     }
     if (!template) signedTexts[i] = fixedSigned!;
     else {
+      reading.code = "TEMPLATE";
       // The signature goes in front while rendering: the text as sent is one flat string, and
       // grouping by it groups exactly as the rendered texts would (the same prefix for all).
-      const r = template.tryRender(recipientView(input.msg, recipient), signature);
+      const r = template.tryRender(recipientView(input.msg, recipient), signature, limit);
       if (r.ok) signedTexts[i] = r.text;
-      else failures.push({ problems: r.problems, index: i, mobile: mobile ?? entry?.trim() ?? "" });
+      else if (r.problems) failures.add({ problems: r.problems, index: i, mobile: mobile ?? shownEntry(entry ?? "") });
+      // Only whitespace, however long, is an empty text: the signature alone says so to the checks.
+      else signedTexts[i] = r.blank ? signature : null;
     }
   }
 
-  const groups = new Map<string, Group | Refused>();
+  reads(reading, "INVALID_MOBILE", "msg.mobile");
+  /** each distinct text as rendered (signature in front), checked once: its group, or why it is refused */
+  const checks = new Map<string, Group | Refused>();
+  /**
+   * the groups by final text, in order of first appearance: a text that holds the signature and
+   * the same text without it are one SMS (B9a), so one number gets it once
+   */
+  const finals = new Map<string, Group>();
   const seen = new Map<Group, Set<string>>();
   const empty: number[] = [];
   const long: number[] = [];
+  let cut = false;
   let longest = 0;
   let max = 0;
   let duplicates = 0;
   for (let i = 0; i < list.length; i++) {
+    if ((i & 1023) === 1023 && pacer?.due()) yield;
     const signed = signedTexts[i];
     if (signed === undefined) continue;
+    if (signed === null) {
+      long.push(i);
+      cut = true;
+      continue;
+    }
     const mobile = numbers[i];
-    let group = groups.get(signed);
+    let group = checks.get(signed);
     if (group === undefined) {
       const checked = checkSigned(signed, signature, opts.maxLength);
-      // Most personalised texts have one recipient: its arrays made to size (a first push would
-      // reserve room for 17), in a literal of its own (apart from the branch for an invalid number
-      // the engine allocates the object and its arrays at once: 100,000 groups, alone: ~22 -> ~10 ms).
       if (!checked.ok) group = checked;
-      else if (mobile === null) {
-        group = { text: checked.text, length: checked.length, segments: checked.segments, mobiles: [], recipients: [] };
-      } else {
-        group = {
-          text: checked.text,
-          length: checked.length,
-          segments: checked.segments,
-          mobiles: [mobile],
-          recipients: [i],
-        };
+      else {
+        group = finals.get(checked.text);
+        if (group === undefined) {
+          // Most personalised texts have one recipient: its arrays made to size (a first push would
+          // reserve room for 17), in a literal of its own (apart from the branch for an invalid number
+          // the engine allocates the object and its arrays at once: 100,000 groups, alone: ~22 -> ~10 ms).
+          if (mobile === null) {
+            group = {
+              text: checked.text,
+              length: checked.length,
+              segments: checked.segments,
+              mobiles: [],
+              recipients: [],
+            };
+          } else {
+            group = {
+              text: checked.text,
+              length: checked.length,
+              segments: checked.segments,
+              mobiles: [mobile],
+              recipients: [i],
+            };
+          }
+          finals.set(checked.text, group);
+          checks.set(signed, group);
+          continue;
+        }
       }
-      groups.set(signed, group);
-      if (checked.ok) continue;
+      checks.set(signed, group);
     }
     if ("reason" in group) {
       if (group.reason === "EMPTY_MESSAGE") empty.push(i);
@@ -261,11 +405,14 @@ function planPersonalised(
   }
 
   // The author's mistake first (the template), then the texts, then the numbers.
-  if (failures.length) throw templateProblemError(failures, lang);
+  if (failures.count) throw failures.error();
   const labels = (indexes: number[]) => {
     // A recipient is named by its number, or by the entry as given when that is no number.
     const given = new Map(invalidAt.map((index, k) => [index, invalid[k]]));
-    return shown(indexes.map((i) => recipientLabel(i, numbers[i] ?? (given.get(i) || undefined), lang)));
+    return shown(indexes.length, (k) => {
+      const i = indexes[k];
+      return recipientLabel(i, numbers[i] ?? (given.get(i) || undefined), lang);
+    });
   };
   if (empty.length) {
     throw localError(
@@ -277,21 +424,23 @@ function planPersonalised(
     );
   }
   if (long.length) {
+    // A rendering stopped at the limit has no length to give: only "longer than max".
+    const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
     throw localError(
       "MESSAGE_TOO_LONG",
-      "recipientTooLong",
+      cut ? "recipientTooLongCut" : "recipientTooLong",
       lang,
-      { count: long.length, list: labels(long), length: longest, max },
+      { count: long.length, list: labels(long), length: longest, max: cut ? maxLength : max },
       { details: { recipients: long } },
     );
   }
   if (invalid.length) {
-    const list = invalidAt.map((index, k) => recipientLabel(index, invalid[k] || undefined, lang));
+    const list = shown(invalid.length, (k) => recipientLabel(invalidAt[k], invalid[k] || undefined, lang));
     throw localError(
       "INVALID_MOBILE",
       "recipientInvalidMobile",
       lang,
-      { count: invalid.length, list: shown(list) },
+      { count: invalid.length, list },
       { details: { invalid, recipients: invalidAt } },
     );
   }
@@ -300,8 +449,8 @@ function planPersonalised(
   let count = 0;
   let parts = 0;
   let texts = 0;
-  for (const group of groups.values()) {
-    if ("reason" in group || !group.mobiles.length) continue;
+  for (const group of finals.values()) {
+    if (!group.mobiles.length) continue;
     texts++;
     count += group.mobiles.length;
     parts += group.mobiles.length * group.segments;
@@ -357,7 +506,11 @@ export function previewTemplate(source: unknown, msg: unknown, opts: PreviewOpti
   const mobile = isRecord(msg) ? msg.mobile : undefined;
   const view = isPersonalised(mobile) ? recipientView(msg, recipientOf(mobile[0])) : isRecord(msg) ? msg : {};
   try {
-    const text = template.render(view, lang);
+    // Bounded as a send is (B9a: the sample may hold a long list), but further than maxLength:
+    // the editor shows how long an over-long text is, which helps to shorten it.
+    const max = opts.maxLength ?? DEFAULT_MAX_LENGTH;
+    const text = template.renderWithin(view, Math.max(10 * max, 10_000), lang);
+    if (text === null) return failed(localError("MESSAGE_TOO_LONG", "messageOverLimit", lang, { max }), variables);
     const checked = prepareText(text, { signature: opts.signature, maxLength: opts.maxLength });
     if (checked.ok)
       return { ok: true, text: checked.text, length: checked.length, segments: checked.segments, variables };
@@ -377,5 +530,6 @@ export function previewTemplate(source: unknown, msg: unknown, opts: PreviewOpti
 
 function failed(e: unknown, variables: readonly TemplateVariable[]): Preview & { ok: false } {
   const err = e as { code?: unknown; message?: unknown };
-  return { ok: false, code: String(err.code ?? "ERROR"), message: String(err.message ?? e), variables };
+  const message = typeof err?.message === "string" ? err.message : errorReason(e);
+  return { ok: false, code: typeof err?.code === "string" ? err.code : "ERROR", message, variables };
 }

@@ -1,7 +1,9 @@
 // Mustache templates for SMS texts (SPEC B9). Runs in Node-RED and, bundled, in the editor: no
 // Node-only API here (no Buffer, no node: imports); it needs only the `mustache` package.
 import Mustache from "mustache";
-import { localError, type SmsError } from "../errors";
+import { errorReason, localError, type SmsError } from "../errors";
+
+export { errorReason };
 import { t, type Lang } from "../i18n";
 
 export type TemplateVariableKind = "value" | "section" | "inverted";
@@ -15,9 +17,10 @@ export interface TemplateVariable {
 
 /**
  * Why a value could not go into the text: `missing` (undefined or null), `notText` (an object, a
- * list or a function), `failed` (reading it threw, e.g. a getter).
+ * list or a function), `failed` (reading it threw, e.g. a getter), `work` (the rendering took more
+ * than MAX_RENDER_STEPS steps, e.g. sections nested over long lists: it was stopped there).
  */
-export type TemplateProblemKind = "missing" | "notText" | "failed";
+export type TemplateProblemKind = "missing" | "notText" | "failed" | "work";
 
 export interface TemplateProblem {
   variable: string;
@@ -27,7 +30,14 @@ export interface TemplateProblem {
   reason?: string;
 }
 
-export type RenderResult = { ok: true; text: string } | { ok: false; problems: TemplateProblem[] };
+export type RenderResult =
+  | { ok: true; text: string }
+  | { ok: false; problems: TemplateProblem[] }
+  /**
+   * the text (prefix included) grew past the limit: rendering stopped there and the text was not
+   * kept; `blank` when all of it is whitespace (then it is empty for every check, as "" is)
+   */
+  | { ok: false; problems: null; tooLong: true; blank: boolean };
 
 /** One rendering that failed, and the recipient it was for (personalised sends). */
 export interface RenderFailure {
@@ -38,10 +48,10 @@ export interface RenderFailure {
   mobile?: string;
 }
 
-type TextNode = { kind: "text"; text: string };
+type TextNode = { kind: "text"; text: string; name: string; within: string[] };
 type ValueNode = { kind: "value" } & NameNode;
-type TemplateNode =
-  TextNode | ValueNode | ({ kind: "section"; inverted: boolean; children: TemplateNode[] } & NameNode);
+type SectionNode = { kind: "section"; inverted: boolean; children: TemplateNode[] } & NameNode;
+type TemplateNode = TextNode | ValueNode | SectionNode;
 
 type Token = [string, string, number, number, Token[]?, number?];
 
@@ -55,10 +65,72 @@ const writer = new Mustache.Writer();
 const MAX_DETAILED_PROBLEMS = 100;
 const FAILED: unique symbol = Symbol("failed");
 
+/**
+ * Most steps (a piece of text, a value, a section, a list item, a step of a dotted name) one text
+ * may take to render. A real SMS template takes a few dozen; a section over a list inside a section
+ * over that list takes the square of its length while writing nothing, and would hold the event
+ * loop for minutes. 100,000 steps take a few ms.
+ */
+export const MAX_RENDER_STEPS = 100_000;
+/** Most sections nested in one another: the renderer recurses once per level. */
+export const MAX_SECTION_DEPTH = 50;
+/**
+ * The longest template: 14 SMS of 700 characters, with room for sections and their tags. Parsing
+ * takes time in proportion (msg.template may differ on every message): 500,000 characters held
+ * the event loop for a quarter of a second.
+ */
+export const MAX_TEMPLATE_LENGTH = 10_000;
+
+/** What String.prototype.trim leaves: JavaScript's \s is the same set of characters. */
+const NOT_BLANK = /\S/;
+/** Thrown inside a rendering to stop it: the text is over the limit, or the steps are used up. */
+const OVER: unique symbol = Symbol("over");
+const WORN: unique symbol = Symbol("worn");
+
 class RenderRun {
   problems: TemplateProblem[] | null = null;
   private keys: Set<string> | null = null;
-  constructor(readonly lenient: boolean) {}
+  /** UTF-16 units written so far (prefix included) */
+  length = 0;
+  steps = 0;
+  /** past the limit: nothing more is kept */
+  over = false;
+  /** nothing but whitespace written so far (the prefix aside) */
+  blank = true;
+  constructor(
+    readonly lenient: boolean,
+    /** the longest text wanted: past it the rendering stops (OVER) */
+    readonly limit = Infinity,
+  ) {}
+
+  /**
+   * Counts `n` steps; past the budget the rendering stops (WORN) with a `work` problem naming the
+   * innermost section it was in (`inside`: the node is that section, an item of its list).
+   */
+  step(node: { name: string; within: string[] }, n = 1, inside = false): void {
+    if ((this.steps += n) <= MAX_RENDER_STEPS || this.lenient) return;
+    const path = inside ? [...node.within, node.name] : node.within;
+    this.add({ name: path.length ? path[path.length - 1] : "", within: path.slice(0, -1) }, "work");
+    throw WORN;
+  }
+
+  /**
+   * Counts a piece of the text: true when it is to be kept. Past the limit nothing more is kept,
+   * and the rendering stops (OVER) at once, or, while the text is only whitespace so far, at its
+   * first other character: a text of nothing but whitespace is empty, however long, as
+   * prepareText has it (that check comes first), and that takes reading on (bounded by the steps).
+   */
+  grow(piece: string): boolean {
+    if (this.blank && NOT_BLANK.test(piece)) {
+      this.blank = false;
+      if (this.over) throw OVER;
+    }
+    if (this.over) return false;
+    if ((this.length += piece.length) <= this.limit) return true;
+    this.over = true;
+    if (!this.blank) throw OVER;
+    return false;
+  }
 
   add(node: { name: string; within: string[] }, kind: TemplateProblemKind, reason?: string): void {
     const key = `${kind}\u0000${node.within.join("\u0000")}\u0000${node.name}`;
@@ -84,6 +156,8 @@ interface NameNode {
 interface Scope {
   view: unknown;
   parent: Scope | null;
+  /** 1 at the top, one more per section level: a name is looked up at most this many times */
+  depth: number;
 }
 
 function primitiveHasOwnProperty(value: unknown, name: string): boolean {
@@ -130,6 +204,8 @@ function found(obj: unknown, name: string, value: unknown): boolean {
 
 /** `lookup`, recording a value that cannot be read (a throwing getter) instead of throwing. */
 function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
+  // A lookup walks each section level outwards, each step of a dotted name at each level.
+  run.step(node, scope.depth * (node.path ? node.path.length : 1));
   try {
     return lookup(scope, node);
   } catch (e) {
@@ -137,7 +213,7 @@ function look(scope: Scope, node: NameNode, run: RenderRun): unknown {
     // Mustache throws for a plain name inside a section over a list item that is null or
     // undefined ({{#items}}{{name}}{{/items}} with items [null]): the name has no value there.
     if (scope.view === null || scope.view === undefined) run.add(node, "missing");
-    else run.add(node, "failed", e instanceof Error ? e.message : String(e));
+    else run.add(node, "failed", errorReason(e));
     return FAILED;
   }
 }
@@ -162,31 +238,53 @@ function valueText(node: NameNode, value: unknown, run: RenderRun): string | und
 // value that has no text instead of writing "" or "[object Object]". The pieces go into `parts`
 // and are joined once: one flat string instead of a chain of concatenations that the engine
 // flattens later (when the text is grouped, and again when its body is encoded).
+//
+// Every piece is counted as it is written and every step against the budget, so that a rendering
+// stops as soon as its text is over the limit (or its steps are used up): no list, however long,
+// and no value, however large, makes it build more than the limit (SPEC B9a).
 function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun, parts: string[]): void {
   for (const node of nodes) {
     if (node.kind === "text") {
-      parts.push(node.text);
+      run.step(node);
+      if (run.grow(node.text)) parts.push(node.text);
       continue;
     }
     const value = look(scope, node, run);
     if (value === FAILED) continue;
     if (node.kind === "value") {
       const text = valueText(node, value, run);
-      if (text !== undefined) parts.push(text);
-    } else if (node.inverted) {
-      if (!value || (Array.isArray(value) && value.length === 0)) renderNodes(node.children, scope, run, parts);
-    } else if (!value) {
-      // a falsy section renders nothing: that is how a template says "only when present"
-    } else if (Array.isArray(value)) {
-      for (const item of value) renderNodes(node.children, { view: item, parent: scope }, run, parts);
-    } else if (typeof value === "object" || typeof value === "string" || typeof value === "number") {
-      renderNodes(node.children, { view: value, parent: scope }, run, parts);
-    } else if (typeof value === "function") {
-      // A function (a Mustache lambda) is code, not data an SMS can be built from.
-      run.add(node, "notText");
-    } else {
-      renderNodes(node.children, scope, run, parts);
+      if (text !== undefined && run.grow(text)) parts.push(text);
+      continue;
     }
+    try {
+      section(node, value, scope, run, parts);
+    } catch (e) {
+      // A list that cannot be read (a proxy whose traps throw): its section has no text.
+      if (e === OVER || e === WORN || run.lenient) throw e;
+      run.add(node, "failed", errorReason(e));
+    }
+  }
+}
+
+function section(node: SectionNode, value: unknown, scope: Scope, run: RenderRun, parts: string[]): void {
+  if (node.inverted) {
+    if (!value || (Array.isArray(value) && value.length === 0)) renderNodes(node.children, scope, run, parts);
+  } else if (!value) {
+    // a falsy section renders nothing: that is how a template says "only when present"
+  } else if (Array.isArray(value)) {
+    const depth = scope.depth + 1;
+    // By index, as Mustache does; every item is a step, also those that write nothing.
+    for (let i = 0; i < value.length; i++) {
+      run.step(node, 1, true);
+      renderNodes(node.children, { view: value[i], parent: scope, depth }, run, parts);
+    }
+  } else if (typeof value === "object" || typeof value === "string" || typeof value === "number") {
+    renderNodes(node.children, { view: value, parent: scope, depth: scope.depth + 1 }, run, parts);
+  } else if (typeof value === "function") {
+    // A function (a Mustache lambda) is code, not data an SMS can be built from.
+    run.add(node, "notText");
+  } else {
+    renderNodes(node.children, scope, run, parts);
   }
 }
 
@@ -197,13 +295,17 @@ function renderNodes(nodes: TemplateNode[], scope: Scope, run: RenderRun, parts:
 function renderFlat(nodes: readonly (TextNode | ValueNode)[], scope: Scope, run: RenderRun, prefix: string): string {
   const parts = new Array<string>(nodes.length + 1);
   parts[0] = prefix;
+  run.length = prefix.length;
   for (let k = 0; k < nodes.length; k++) {
     const node = nodes[k];
-    if (node.kind === "text") parts[k + 1] = node.text;
+    let piece: string | undefined;
+    if (node.kind === "text") piece = node.text;
     else {
       const value = look(scope, node, run);
-      if (value !== FAILED) parts[k + 1] = valueText(node, value, run) ?? "";
+      if (value !== FAILED) piece = valueText(node, value, run) ?? "";
     }
+    // Counted before the join: a 100,000-character value is never copied into a text.
+    if (piece !== undefined && run.grow(piece)) parts[k + 1] = piece;
   }
   return parts.join("");
 }
@@ -224,19 +326,36 @@ export class Template {
   /**
    * Renders against `view` (the msg, plus `recipient` in a personalised send); never throws.
    * `prefix` comes before the text in the result (a personalised send's signature: the text with
-   * it is one string, as it is sent, instead of two).
+   * it is one string, as it is sent, instead of two). Rendering stops as soon as the text, prefix
+   * included, is longer than `limit` (`tooLong`; problems found before that point win), or when
+   * it takes more than MAX_RENDER_STEPS steps (a `work` problem).
    */
-  tryRender(view: unknown, prefix = ""): RenderResult {
-    const run = new RenderRun(false);
-    const text = this.renderWith(view, run, prefix);
-    return run.problems ? { ok: false, problems: run.problems } : { ok: true, text };
+  tryRender(view: unknown, prefix = "", limit = Infinity): RenderResult {
+    const run = new RenderRun(false, limit);
+    let text = "";
+    try {
+      text = this.renderWith(view, run, prefix);
+    } catch (e) {
+      if (e !== OVER && e !== WORN) throw e;
+    }
+    if (run.problems) return { ok: false, problems: run.problems };
+    return run.over ? { ok: false, problems: null, tooLong: true, blank: run.blank } : { ok: true, text };
+  }
+
+  /**
+   * Renders against `view` or throws a TEMPLATE SmsError naming every variable without a text;
+   * a text longer than `limit` is null (rendering stopped there), or "" when it is only whitespace.
+   */
+  renderWithin(view: unknown, limit: number, lang: Lang = "en-US"): string | null {
+    const r = this.tryRender(view, "", limit);
+    if (r.ok) return r.text;
+    if (r.problems) throw templateProblemError([{ problems: r.problems }], lang);
+    return r.blank ? "" : null;
   }
 
   /** Renders against `view` or throws a TEMPLATE SmsError naming every variable without a text. */
   render(view: unknown, lang: Lang = "en-US"): string {
-    const r = this.tryRender(view);
-    if (!r.ok) throw templateProblemError([{ problems: r.problems }], lang);
-    return r.text;
+    return this.renderWithin(view, Infinity, lang)!;
   }
 
   /** @internal what Mustache.render would give for a view without functions (missing → "", objects → String()) */
@@ -245,9 +364,10 @@ export class Template {
   }
 
   private renderWith(view: unknown, run: RenderRun, prefix: string): string {
-    const scope: Scope = { view, parent: null };
+    const scope: Scope = { view, parent: null, depth: 1 };
     if (this.flat) return renderFlat(this.flat, scope, run, prefix);
     const parts = [prefix];
+    run.length = prefix.length;
     renderNodes(this.nodes, scope, run, parts);
     return parts.join("");
   }
@@ -268,18 +388,33 @@ export function isTemplate(value: unknown): value is Template {
  */
 export function compileTemplate(source: unknown, lang: Lang = "en-US"): Template {
   if (typeof source !== "string") throw localError("TEMPLATE", "templateType", lang, { type: kindOf(source) });
+  if (source.length > MAX_TEMPLATE_LENGTH) {
+    const details = { details: { template: source.slice(0, 100) + "…" } };
+    throw localError("TEMPLATE", "templateTooLong", lang, { length: source.length, max: MAX_TEMPLATE_LENGTH }, details);
+  }
   let tokens: Token[];
   try {
     tokens = writer.parse(source, TAGS) as Token[];
   } catch (e) {
-    throw syntaxError(source, e instanceof Error ? e.message : String(e), lang);
+    throw syntaxError(source, errorReason(e), lang);
   }
   const variables: TemplateVariable[] = [];
   const seen = new Set<string>();
   const build = (list: Token[], within: string[]): TemplateNode[] => {
+    // The renderer recurses once per level; Mustache's parser does not mind a thousand levels.
+    if (within.length > MAX_SECTION_DEPTH) {
+      throw localError(
+        "TEMPLATE",
+        "templateTooDeep",
+        lang,
+        { max: MAX_SECTION_DEPTH },
+        { details: { template: source } },
+      );
+    }
     const nodes: TemplateNode[] = [];
     for (const [type, value, , , children] of list) {
-      if (type === "text") nodes.push({ kind: "text", text: value });
+      // A text's name and sections say where a rendering ran out of steps (a `work` problem).
+      if (type === "text") nodes.push({ kind: "text", text: value, name: "", within });
       else if (type === "name" || type === "&" || type === "#" || type === "^") {
         const kind: TemplateVariableKind = type === "#" ? "section" : type === "^" ? "inverted" : "value";
         const key = `${kind}\u0000${within.join("\u0000")}\u0000${value}`;
@@ -356,12 +491,20 @@ function kindOf(value: unknown): string {
   return value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
 }
 
-function shown(items: readonly string[], max = 10): string {
+/** Items an error message lists before it says how many more there are. */
+const SHOWN = 10;
+
+function shown(items: readonly string[], max = SHOWN): string {
   const list = items.slice(0, max).join(", ");
   return items.length > max ? `${list} … (+${items.length - max})` : list;
 }
 
 function variableLabel(p: TemplateProblem, lang: Lang): string {
+  // Out of steps: the sections it was in, outermost first ({{#a}} › {{#b}}), or the whole template.
+  if (p.kind === "work") {
+    if (!p.variable) return t("templateWhole", lang);
+    return [...p.within, p.variable].map((name) => `{{#${name}}}`).join(" › ");
+  }
   if (!p.within.length) return `{{${p.variable}}}`;
   return t("templateVariableIn", lang, { name: p.variable, sections: p.within.join(" › ") });
 }
@@ -371,7 +514,12 @@ export function recipientLabel(index: number, mobile: string | undefined, lang: 
   return mobile ? t("recipientLabel", lang, { index, mobile }) : t("recipientLabelNoMobile", lang, { index });
 }
 
-const PROBLEM_KEYS = { missing: "templateMissing", notText: "templateNotText", failed: "templateFailed" } as const;
+const PROBLEM_KEYS = {
+  missing: "templateMissing",
+  notText: "templateNotText",
+  failed: "templateFailed",
+  work: "templateTooMuchWork",
+} as const;
 
 /**
  * One TEMPLATE error for every rendering that failed (one per recipient in a personalised send):
@@ -379,40 +527,79 @@ const PROBLEM_KEYS = { missing: "templateMissing", notText: "templateNotText", f
  * `details.problems` has each problem (the first 100), `details.recipients` every failing index.
  */
 export function templateProblemError(failures: readonly RenderFailure[], lang: Lang): SmsError {
-  const kind = failures[0].problems[0].kind;
-  const names: string[] = [];
-  const recipients: string[] = [];
-  let reason = "";
-  for (const f of failures) {
+  const all = new TemplateFailures(lang);
+  for (const f of failures) all.add(f);
+  return all.error();
+}
+
+/**
+ * templateProblemError, gathered as the failures come: a send planned in slices keeps no
+ * failure beyond what its error says (the first problems and labels, every failing index), and
+ * has nothing left to go through at the end (50,000 failing recipients took tens of ms there).
+ */
+export class TemplateFailures {
+  /** the kind of the first failure: the message is about that kind */
+  private kind: TemplateProblemKind | null = null;
+  private first = "";
+  private reason = "";
+  private readonly names: string[] = [];
+  private readonly variables = new Set<string>();
+  private readonly seen = new Set<string>();
+  /** labels of the first failing recipients (the message names the first 10, then a count) */
+  private readonly recipients: string[] = [];
+  private failing = 0;
+  private readonly problems: Record<string, unknown>[] = [];
+  private readonly indexes: number[] = [];
+
+  constructor(private readonly lang: Lang) {}
+
+  /** renderings that failed */
+  count = 0;
+
+  add(f: RenderFailure): void {
+    this.count++;
+    const kind = (this.kind ??= f.problems[0].kind);
     let hit = false;
     for (const p of f.problems) {
+      if (this.problems.length < MAX_DETAILED_PROBLEMS) {
+        this.problems.push(f.index === undefined ? { ...p } : { ...p, index: f.index, mobile: f.mobile ?? "" });
+      }
       if (p.kind !== kind) continue;
+      if (!hit && !this.names.length) this.first = p.variable;
       hit = true;
-      const label = variableLabel(p, lang);
-      if (!names.includes(label)) names.push(label);
-      if (!reason && p.reason) reason = p.reason;
+      this.variables.add(p.variable);
+      const key = p.within.length ? `${p.variable}\u0000${p.within.join("\u0000")}` : p.variable;
+      if (!this.seen.has(key)) {
+        this.seen.add(key);
+        const label = variableLabel(p, this.lang);
+        if (!this.names.includes(label)) this.names.push(label);
+      }
+      if (!this.reason && p.reason) this.reason = p.reason;
     }
-    if (hit && f.index !== undefined) recipients.push(recipientLabel(f.index, f.mobile, lang));
+    if (f.index !== undefined) this.indexes.push(f.index);
+    if (hit && f.index !== undefined && this.failing++ < SHOWN) {
+      this.recipients.push(recipientLabel(f.index, f.mobile, this.lang));
+    }
   }
-  const where = recipients.length
-    ? t("templateWhere", lang, { count: recipients.length, list: shown(recipients) })
-    : "";
 
-  const problems: Record<string, unknown>[] = [];
-  const indexes: number[] = [];
-  for (const f of failures) {
-    if (f.index !== undefined) indexes.push(f.index);
-    for (const p of f.problems) {
-      if (problems.length >= MAX_DETAILED_PROBLEMS) break;
-      problems.push(f.index === undefined ? { ...p } : { ...p, index: f.index, mobile: f.mobile ?? "" });
-    }
+  error(): SmsError {
+    const kind = this.kind!;
+    const lang = this.lang;
+    const more = this.failing > SHOWN ? ` … (+${this.failing - SHOWN})` : "";
+    const list = this.recipients.join(", ") + more;
+    const where = this.failing ? t("templateWhere", lang, { count: this.failing, list }) : "";
+    const details: Record<string, unknown> = {
+      variable: this.first,
+      variables: [...this.variables],
+      problems: this.problems,
+    };
+    if (this.indexes.length) details.recipients = this.indexes;
+    return localError(
+      "TEMPLATE",
+      PROBLEM_KEYS[kind],
+      lang,
+      { names: shown(this.names), where, reason: this.reason, steps: MAX_RENDER_STEPS },
+      { details },
+    );
   }
-  const first = failures[0].problems.find((p) => p.kind === kind)!;
-  const details: Record<string, unknown> = {
-    variable: first.variable,
-    variables: [...new Set(failures.flatMap((f) => f.problems.filter((p) => p.kind === kind).map((p) => p.variable)))],
-    problems,
-  };
-  if (indexes.length) details.recipients = indexes;
-  return localError("TEMPLATE", PROBLEM_KEYS[kind], lang, { names: shown(names), where, reason }, { details });
 }

@@ -2,12 +2,17 @@ import { localError } from "../errors";
 import type { Lang } from "../i18n";
 import {
   chunk,
+  elementEntry,
   listForMessage,
+  MAX_LIST_LENGTH,
   MAX_NUMBERS_PER_REQUEST,
   normaliseMobile,
-  parseMobiles,
-  splitMobiles,
+  parseMobilesSteps,
+  runSteps,
+  splitMobilesSteps,
   type MobileCheck,
+  type Pacer,
+  type Steps,
 } from "./numbers";
 import { typeName } from "../props";
 import { prepareText } from "./text";
@@ -37,19 +42,19 @@ export interface PreparedSend {
  * Throws an SmsError with a local code; nothing has been sent then.
  */
 export function prepareSend(payload: unknown, mobiles: unknown, opts: PrepareOptions = {}): PreparedSend {
+  return runSteps(prepareSendSteps(payload, mobiles, opts, null));
+}
+
+/** prepareSend, pausing where `pacer` says (a list of 100,000 numbers is read in slices). */
+export function* prepareSendSteps(
+  payload: unknown,
+  mobiles: unknown,
+  opts: PrepareOptions,
+  pacer: Pacer | null,
+): Steps<PreparedSend> {
   const lang = opts.lang ?? "en-US";
-  let raw: string;
-  if (typeof payload === "string") raw = payload;
-  else if (typeof payload === "number" && Number.isFinite(payload)) raw = String(payload);
-  else throw localError("INVALID_PAYLOAD", "invalidPayload", lang, { type: typeName(payload) });
-
-  const checked = prepareText(raw, { signature: opts.signature, maxLength: opts.maxLength });
-  if (!checked.ok) {
-    if (checked.reason === "EMPTY_MESSAGE") throw localError("EMPTY_MESSAGE", "emptyMessage", lang);
-    throw localError("MESSAGE_TOO_LONG", "messageTooLong", lang, { length: checked.length, max: checked.max });
-  }
-
-  const valid = prepareMobiles(mobiles, opts.mobileCheck ?? "cn", lang);
+  const checked = prepareTextOf(payload, opts, lang);
+  const valid = yield* prepareMobilesSteps(mobiles, opts.mobileCheck ?? "cn", lang, pacer);
   return {
     text: checked.text,
     length: checked.length,
@@ -59,6 +64,24 @@ export function prepareSend(payload: unknown, mobiles: unknown, opts: PrepareOpt
   };
 }
 
+/** The text of a send: a string, or a number turned into text; signed and checked (SPEC B2). */
+export function prepareTextOf(
+  payload: unknown,
+  opts: { signature?: string; maxLength?: number },
+  lang: Lang,
+): { text: string; length: number; segments: number } {
+  let raw: string;
+  if (typeof payload === "string") raw = payload;
+  else if (typeof payload === "number" && Number.isFinite(payload)) raw = String(payload);
+  else throw localError("INVALID_PAYLOAD", "invalidPayload", lang, { type: typeName(payload) });
+  const checked = prepareText(raw, { signature: opts.signature, maxLength: opts.maxLength });
+  if (!checked.ok) {
+    if (checked.reason === "EMPTY_MESSAGE") throw localError("EMPTY_MESSAGE", "emptyMessage", lang);
+    throw localError("MESSAGE_TOO_LONG", "messageTooLong", lang, { length: checked.length, max: checked.max });
+  }
+  return checked;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -66,13 +89,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** One recipient's number as one entry (folded as splitMobiles folds array elements); null when none. */
 export function mobileEntry(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  const entries = splitMobiles([value]);
-  return entries && entries.length ? entries[0] : null;
+  return elementEntry(value);
 }
 
-/** One element of a personalised list as one number entry: an object's `mobile`, or the element. */
+/**
+ * One element of a personalised list as one number entry: an object's `mobile`, or the element;
+ * "" (invalid) when there is none, or when reading it throws (a getter).
+ */
 function recipientEntry(element: unknown): string {
-  return mobileEntry(isRecord(element) ? element.mobile : element) ?? "";
+  let value: unknown;
+  try {
+    value = isRecord(element) ? element.mobile : element;
+  } catch {
+    return "";
+  }
+  return mobileEntry(value) ?? "";
 }
 
 /**
@@ -82,8 +113,27 @@ function recipientEntry(element: unknown): string {
  * there is none. sms-send, personalised sends and sms-guard read recipients through this.
  */
 export function prepareMobiles(mobiles: unknown, check: MobileCheck = "cn", lang: Lang = "en-US"): string[] {
-  const entries =
-    Array.isArray(mobiles) && mobiles.some(isRecord) ? mobiles.map(recipientEntry) : splitMobiles(mobiles);
+  return runSteps(prepareMobilesSteps(mobiles, check, lang, null));
+}
+
+/** prepareMobiles, pausing where `pacer` says. */
+export function* prepareMobilesSteps(
+  mobiles: unknown,
+  check: MobileCheck,
+  lang: Lang,
+  pacer: Pacer | null,
+): Steps<string[]> {
+  if (Array.isArray(mobiles) && mobiles.length > MAX_LIST_LENGTH) {
+    throw localError(
+      "INVALID_MOBILE",
+      "tooManyRecipients",
+      lang,
+      { count: mobiles.length, max: MAX_LIST_LENGTH },
+      { details: { invalid: [] } },
+    );
+  }
+  const personalised = yield* hasRecipientObjectsSteps(mobiles, pacer);
+  const entries = personalised ? (mobiles as unknown[]).map(recipientEntry) : yield* splitMobilesSteps(mobiles, pacer);
   if (entries === null) {
     throw localError(
       "INVALID_MOBILE",
@@ -93,7 +143,7 @@ export function prepareMobiles(mobiles: unknown, check: MobileCheck = "cn", lang
       { details: { invalid: [] } },
     );
   }
-  const parsed = parseMobiles(entries, check);
+  const parsed = yield* parseMobilesSteps(entries, check, pacer);
   if (parsed.invalid.length) {
     throw localError(
       "INVALID_MOBILE",
@@ -117,6 +167,16 @@ export function pickRecipients(list: readonly unknown[], numbers: readonly strin
     const n = normaliseMobile(recipientEntry(element), check);
     return n !== null && wanted.has(n);
   });
+}
+
+/** hasRecipientObjects, pausing where `pacer` says (a list of 10,000,000 is read in slices). */
+export function* hasRecipientObjectsSteps(mobile: unknown, pacer: Pacer | null): Steps<boolean> {
+  if (!Array.isArray(mobile)) return false;
+  for (let i = 0; i < mobile.length; i++) {
+    if (isRecord(mobile[i])) return true;
+    if ((i & 1023) === 1023 && pacer?.due()) yield;
+  }
+  return false;
 }
 
 /** True when `mobile` is a personalised list (an array holding at least one recipient object). */

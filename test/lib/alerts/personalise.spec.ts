@@ -3,7 +3,15 @@ import fs from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
 import fc from "fast-check";
-import { checkSigned, planSend, previewTemplate, type SendPlan } from "../../../src/lib/alerts/personalise";
+import {
+  checkSigned,
+  planSend,
+  planSendAsync,
+  previewTemplate,
+  type PlanInput,
+  type PlanOptions,
+  type SendPlan,
+} from "../../../src/lib/alerts/personalise";
 import { compileTemplate } from "../../../src/lib/alerts/template";
 import { SmsError } from "../../../src/lib/errors";
 import { normaliseMobile } from "../../../src/lib/platform/numbers";
@@ -469,6 +477,408 @@ describe("lib/alerts/personalise", () => {
         ),
         { numRuns: 1500 },
       );
+    });
+  });
+
+  describe("within bounds (SPEC B9a)", () => {
+    it("rendering stops past maxLength for every recipient: a 100,000-item list is read only up to it, and each recipient is named", () => {
+      let reads = 0;
+      const item = {
+        get v() {
+          reads++;
+          return "ab";
+        },
+      };
+      const items = Array.from({ length: 100_000 }, () => item);
+      const list = Array.from({ length: 20 }, (_, i) => ({ mobile: num(i) }));
+      for (const lang of ["en-US", "zh-CN"] as const) {
+        reads = 0;
+        const e = thrown(() =>
+          planSend(
+            {
+              payload: {},
+              mobile: list,
+              template: "{{#payload.items}}{{v}}{{/payload.items}}",
+              msg: { payload: { items } },
+            },
+            { signature: "【朗宇】", lang },
+          ),
+        );
+        assert.equal(e.code, "MESSAGE_TOO_LONG");
+        assert.equal(e.outcomeUnknown, false);
+        assert.deepEqual(e.details.recipients, [...list.keys()]);
+        // 700 characters and the signature's 4: the 351st item takes each text past them.
+        assert.equal(reads, 20 * 351);
+        assert.match(
+          e.message,
+          lang === "en-US"
+            ? /longer than 700 characters \(signature included\) for 20 recipient\(s\): msg\.mobile\[0\] \(13900000000\).*rendering was stopped there and nothing was sent/
+            : /20 个接收人的短信内容超过 700 个字符（含签名）：msg\.mobile\[0\]（13900000000）.*已停止渲染，短信未发送/,
+        );
+      }
+    });
+
+    it("a text just over maxLength still gives its length; one cut short names the limit only", () => {
+      // Cut past maxLength + the signature's 3: 9 characters and the signature are 12, and rendered in full.
+      const list = [
+        { mobile: num(1), t: "x".repeat(9) },
+        { mobile: num(2), t: "ok" },
+      ];
+      const opts = { maxLength: 10, signature: "【签】" };
+      const exact = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }, opts));
+      assert.match(exact.message, /\(longest 12\)/);
+      list[0].t = "x".repeat(100_000);
+      const cut = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }, opts));
+      assert.equal(cut.code, "MESSAGE_TOO_LONG");
+      assert.doesNotMatch(cut.message, /longest/);
+      assert.match(cut.message, /longer than 10 characters/);
+      assert.deepEqual(cut.details.recipients, [0]);
+    });
+
+    it("a plain send's template stops past maxLength too: MESSAGE_TOO_LONG, in both languages", () => {
+      const msg = { payload: { big: "字".repeat(100_000) } };
+      for (const [lang, text] of [
+        ["en-US", /^The SMS text is longer than 700 characters \(signature included\); rendering was stopped there$/],
+        ["zh-CN", /^短信内容超过 700 个字符（含签名），已停止渲染$/],
+      ] as const) {
+        const e = thrown(() =>
+          planSend({ payload: msg.payload, mobile: num(1), template: "{{payload.big}}", msg }, { lang }),
+        );
+        assert.equal(e.code, "MESSAGE_TOO_LONG");
+        assert.match(e.message, text);
+      }
+    });
+
+    it("a text of 1,000 spaces is empty, not too long (the empty check comes first, as for any text)", () => {
+      const list = [{ mobile: num(1), t: " ".repeat(1000) }];
+      const e = thrown(() =>
+        planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }, { maxLength: 10 }),
+      );
+      assert.equal(e.code, "EMPTY_MESSAGE");
+      const plain = thrown(() =>
+        planSend(
+          { payload: "", mobile: num(1), template: "{{payload}}", msg: { payload: " ".repeat(1000) } },
+          { maxLength: 10 },
+        ),
+      );
+      assert.equal(plain.code, "EMPTY_MESSAGE");
+    });
+
+    it("one person never gets the same SMS twice: recipients are grouped by their final text, signature applied (issue 22)", () => {
+      const list = [
+        { mobile: "13800138000", text: "【朗宇】您好，明天停水" },
+        { mobile: "+86 138 0013 8000", text: "您好，明天停水" },
+        { mobile: "13900139000", text: "您好，明天停水" },
+      ];
+      const plan = planSend(
+        { payload: "", mobile: list, template: "{{recipient.text}}", msg: {} },
+        { signature: "【朗宇】" },
+      );
+      assert.deepEqual(plan.requests, [
+        {
+          text: "【朗宇】您好，明天停水",
+          length: 11,
+          segments: 1,
+          mobiles: ["13800138000", "13900139000"],
+          recipients: [0, 2],
+        },
+      ]);
+      assert.equal(plan.duplicates, 1);
+      assert.equal(plan.texts, 1);
+    });
+
+    it("texts equal in their first 70 (or 699) characters are different SMS: each recipient gets its own", () => {
+      for (const head of [70, 699]) {
+        const base = "您".repeat(head);
+        const list = [
+          { mobile: num(1), t: base + "甲" },
+          { mobile: num(2), t: base + "乙" },
+          { mobile: num(3), t: base + "甲" },
+        ];
+        const plan = planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} });
+        assert.deepEqual(texts(plan), [
+          [base + "甲", [num(1), num(3)]],
+          [base + "乙", [num(2)]],
+        ]);
+      }
+    });
+
+    describe("a value that is not a number or a string is an error of its kind, never a network one", () => {
+      const cases: Array<[string, unknown, string, RegExp]> = [
+        [
+          "{ mobile: { toString: 1 } } (issue 22)",
+          [{ mobile: { toString: 1 } }],
+          "INVALID_MOBILE",
+          /msg\.mobile\[0\] \(\[object\]\)/,
+        ],
+        [
+          "a recipient whose mobile getter throws",
+          [
+            Object.defineProperty({}, "mobile", {
+              enumerable: true,
+              get() {
+                throw new Error("boom");
+              },
+            }),
+          ],
+          "INVALID_MOBILE",
+          /msg\.mobile\[0\]; nothing was sent/,
+        ],
+        ["a nested list", [["13800138000"]], "INVALID_MOBILE", /\[array\]/],
+        ["a function", [() => "13800138000"], "INVALID_MOBILE", /\[function\]/],
+        [
+          "an object whose toString throws, among numbers",
+          [
+            "13800138000",
+            {
+              toString() {
+                throw new Error("no");
+              },
+            },
+          ],
+          "INVALID_MOBILE",
+          // an object in the list is a recipient: this one has no mobile
+          /msg\.mobile\[1\]; nothing was sent/,
+        ],
+        // a bigint holds digits as a number does; a symbol is named
+        [
+          "a symbol and a bigint",
+          ["13800138000", Symbol("x"), 13900139000n],
+          "INVALID_MOBILE",
+          /: Symbol\(x\); nothing/,
+        ],
+      ];
+      for (const [name, mobile, code, text] of cases) {
+        it(`${name}: ${code}, outcome known`, async () => {
+          // (A template that reads the value itself, {{recipient.mobile}}, is a TEMPLATE error first.)
+          for (const template of [undefined, "{{payload}}"]) {
+            const input = { payload: "hi", mobile, template, msg: { payload: "hi" } };
+            const e = thrown(() => planSend(input));
+            assert.equal(e.code, code);
+            assert.equal(e.outcomeUnknown, false);
+            assert.match(e.message, text);
+            const a = await planSendAsync(input, {}, { pause: () => Promise.resolve() }).then(
+              () => assert.fail("planned"),
+              (x: unknown) => x as SmsError,
+            );
+            assert.deepEqual([a.code, a.message], [e.code, e.message]);
+          }
+        });
+      }
+
+      it("a list that cannot be read (a proxy whose traps throw) is INVALID_MOBILE naming it", () => {
+        const mobile = new Proxy(["13800138000"], {
+          get() {
+            throw new Error("trap");
+          },
+        });
+        const e = thrown(() => planSend({ payload: "hi", mobile, msg: {} }));
+        assert.equal(e.code, "INVALID_MOBILE");
+        assert.equal(e.outcomeUnknown, false);
+        assert.match(e.message, /^msg\.mobile could not be read \(trap\); nothing was sent$/);
+      });
+
+      it("a list of more than 10,000,000 places is INVALID_MOBILE at once, however empty (an array given only a length)", async () => {
+        const mobile: unknown[] = [];
+        mobile.length = 1_000_000_000;
+        for (const lang of ["en-US", "zh-CN"] as const) {
+          const e = thrown(() => planSend({ payload: "hi", mobile, msg: {} }, { lang }));
+          assert.equal(e.code, "INVALID_MOBILE");
+          assert.match(e.message, lang === "en-US" ? /1000000000 places: at most 10000000/ : /1000000000 个位置/);
+        }
+        // Within the bound, a long sparse list is read in slices: its one number is sent.
+        const sparse: unknown[] = [];
+        sparse.length = 300_000;
+        sparse[299_999] = { mobile: "13800138000" };
+        let pauses = 0;
+        const plan = await planSendAsync(
+          { payload: "hi", mobile: sparse, msg: {} },
+          {},
+          {
+            pause: () => (pauses++, Promise.resolve()),
+            sliceMs: 0,
+          },
+        ).catch((x: unknown) => x as SmsError);
+        // The holes are recipients without a number: named as such.
+        assert.ok(plan instanceof SmsError && plan.code === "INVALID_MOBILE", String(plan));
+        assert.ok(pauses > 100, `${pauses} pauses`);
+      });
+
+      it("an entry too long to be a number is invalid as it is, and named cut short", () => {
+        const long = "1".repeat(1_000_000);
+        const e = thrown(() => planSend({ payload: "hi", mobile: [long, long, "13800138000"] }));
+        assert.equal(e.code, "INVALID_MOBILE");
+        assert.deepEqual(e.details.invalid, ["1".repeat(256) + "…", "1".repeat(256) + "…"]);
+      });
+    });
+
+    describe("what mutation testing found untested (npm run mutate)", () => {
+      it("a number payload is the text of a personalised send too; NaN is INVALID_PAYLOAD", () => {
+        const list = [{ mobile: num(1) }, { mobile: num(2) }];
+        assert.deepEqual(texts(planSend({ payload: 42, mobile: list, msg: {} })), [["42", [num(1), num(2)]]]);
+        for (const payload of [NaN, Infinity, "42" as unknown as number]) {
+          const plan = (() => {
+            try {
+              return planSend({ payload, mobile: list, msg: {} });
+            } catch (e) {
+              return e as SmsError;
+            }
+          })();
+          if (typeof payload === "string") assert.deepEqual(texts(plan as SendPlan), [["42", [num(1), num(2)]]]);
+          else assert.equal((plan as SmsError).code, "INVALID_PAYLOAD");
+        }
+      });
+
+      it("without a template, a bad payload is refused with the plain send's own error, not per recipient", () => {
+        const list = [{ mobile: num(1) }, { mobile: num(2) }];
+        for (const [payload, opts] of [
+          [" ", {}],
+          ["x".repeat(11), { maxLength: 10 }],
+          ["x".repeat(8), { maxLength: 10, signature: "【签】" }],
+        ] as const) {
+          const want = thrown(() => prepareSend(payload, num(1), opts));
+          const got = thrown(() => planSend({ payload, mobile: list, msg: {} }, opts));
+          assert.deepEqual([got.code, got.message, got.details], [want.code, want.message, want.details]);
+        }
+      });
+
+      it("parts (what the platform bills) are numbers × segments, plain and personalised", () => {
+        const long = "长".repeat(100); // 2 segments
+        const plain = planSend({ payload: long, mobile: [num(1), num(2), num(3)] });
+        assert.deepEqual([plain.count, plain.parts], [3, 6]);
+        const list = [
+          { mobile: num(1), t: long },
+          { mobile: num(2), t: "短" },
+          { mobile: num(3), t: long + "长".repeat(40) }, // 140: 3 segments
+        ];
+        const plan = planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} });
+        assert.deepEqual([plan.count, plan.parts], [3, 2 + 1 + 3]);
+      });
+
+      it("a batch size under 1 is refused (an error naming it), never an endless loop", () => {
+        assert.throws(
+          () => planSend({ payload: "x", mobile: [{ mobile: num(1) }], msg: {} }, { batchSize: 0 }),
+          /batchSize must be >= 1/,
+        );
+      });
+
+      it("a null template is no template", () => {
+        assert.deepEqual(texts(planSend({ payload: "x", mobile: num(1), template: null, msg: {} })), [["x", [num(1)]]]);
+      });
+
+      it("a template failure for a recipient without a number names it with an empty mobile", () => {
+        const e = thrown(() =>
+          planSend({ payload: "", mobile: [{ name: "a" }, { mobile: num(1) }], template: "{{recipient.x}}", msg: {} }),
+        );
+        assert.deepEqual(
+          (e.details.problems as { index: number; mobile: string }[]).map((p) => [p.index, p.mobile]),
+          [
+            [0, ""],
+            [1, num(1)],
+          ],
+        );
+      });
+
+      it("an empty or long text names a recipient whose number is invalid by the entry as given", () => {
+        const list = [
+          { mobile: "123", t: " " },
+          { mobile: num(1), t: "ok" },
+        ];
+        const e = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.t}}", msg: {} }));
+        assert.equal(e.code, "EMPTY_MESSAGE");
+        assert.match(e.message, /msg\.mobile\[0\] \(123\);/);
+      });
+
+      it("a TEMPLATE error keeps the first 100 problems in its details, and counts every recipient", () => {
+        const list = Array.from({ length: 150 }, (_, i) => ({ mobile: num(i) }));
+        const e = thrown(() => planSend({ payload: "", mobile: list, template: "{{recipient.x}}", msg: {} }));
+        assert.equal((e.details.problems as unknown[]).length, 100);
+        assert.equal((e.details.recipients as number[]).length, 150);
+        assert.match(e.message, /for 150 recipient\(s\): msg\.mobile\[0\] \(13900000000\),.* … \(\+140\)/);
+      });
+    });
+
+    describe("planSendAsync: the same plan in slices, with pauses between them", () => {
+      /** A clock that moves 1 ms per reading: a slice of 5 ms is 5 readings. */
+      function ticking() {
+        let t = 0;
+        let pauses = 0;
+        return {
+          pause: { pause: () => (pauses++, Promise.resolve()), sliceMs: 5, now: () => t++ },
+          pauses: () => pauses,
+        };
+      }
+      async function both(input: PlanInput, opts: PlanOptions = {}) {
+        let sync: SendPlan | SmsError;
+        try {
+          sync = planSend(input, opts);
+        } catch (e) {
+          sync = e as SmsError;
+        }
+        const clock = ticking();
+        const async = await planSendAsync(input, opts, clock.pause).catch((e: unknown) => e as SmsError);
+        return { sync, async, pauses: clock.pauses() };
+      }
+      const same = (a: SendPlan | SmsError, b: SendPlan | SmsError) =>
+        a instanceof SmsError
+          ? assert.deepEqual(
+              [b instanceof SmsError, (b as SmsError).code, (b as SmsError).message],
+              [true, a.code, a.message],
+            )
+          : assert.deepEqual(b, a);
+
+      it("100,000 recipients: pauses, and the plan planSend gives", async () => {
+        const list = Array.from({ length: 100_000 }, (_, i) => ({ mobile: num(i % 60_000), n: i % 7 }));
+        const r = await both(
+          { payload: "", mobile: list, template: "第{{recipient.n}}组", msg: {} },
+          { signature: "【签】" },
+        );
+        same(r.sync, r.async);
+        assert.ok(r.pauses > 100, `${r.pauses} pauses`);
+        const bad = [...list, { mobile: "1" }];
+        const e = await both({ payload: "", mobile: bad, template: "第{{recipient.n}}组", msg: {} });
+        same(e.sync, e.async);
+        assert.ok(e.async instanceof SmsError);
+      });
+
+      it("100,000 plain numbers as a list and as one string: pauses, and the plan planSend gives", async () => {
+        const numbers = Array.from({ length: 100_000 }, (_, i) => num(i % 70_000));
+        for (const mobile of [numbers, numbers.join(",\n"), numbers.join("；") + "，12345"]) {
+          const r = await both({ payload: "通知", mobile });
+          same(r.sync, r.async);
+          assert.ok(r.pauses > 10, `${r.pauses} pauses`);
+        }
+      });
+
+      it("property: on random inputs, planSendAsync gives what planSend gives", async () => {
+        const entry = fc.oneof(
+          fc.integer({ min: 0, max: 20 }).map((i) => num(i)),
+          fc.constantFrom("+86 138 0013 8000", "12345", "", " ", "１３８００１３８０００", null, 42, true),
+        );
+        const element = fc.oneof(
+          entry,
+          fc.record({ mobile: entry, t: fc.constantFrom("a", "b", " ", "【签】a", "x".repeat(30)) }),
+        );
+        await fc.assert(
+          fc.asyncProperty(
+            fc.oneof(
+              fc.array(element, { maxLength: 40 }),
+              fc.array(entry, { maxLength: 40 }).map((a) => a.join(",")),
+            ),
+            fc.constantFrom(undefined, "", "{{recipient.t}}", "{{payload}}!", "{{#recipient.t}}{{.}}{{/recipient.t}}"),
+            fc.constantFrom("", "【签】"),
+            fc.integer({ min: 1, max: 40 }),
+            async (mobile, template, signature, maxLength) => {
+              const r = await both(
+                { payload: "hi", mobile, template, msg: { payload: "hi" } },
+                { signature, maxLength, batchSize: 3 },
+              );
+              same(r.sync, r.async);
+            },
+          ),
+          { numRuns: 300 },
+        );
+      });
     });
   });
 

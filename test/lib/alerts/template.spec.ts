@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import Mustache from "mustache";
-import { compileTemplate, renderLikeMustache, type Template } from "../../../src/lib/alerts/template";
+import {
+  compileTemplate,
+  errorReason,
+  MAX_RENDER_STEPS,
+  MAX_SECTION_DEPTH,
+  MAX_TEMPLATE_LENGTH,
+  renderLikeMustache,
+  type Template,
+} from "../../../src/lib/alerts/template";
 import { SmsError } from "../../../src/lib/errors";
 
 function thrown(fn: () => unknown): SmsError {
@@ -159,7 +167,7 @@ describe("lib/alerts/template", () => {
       ]) {
         const r = compileTemplate(source).tryRender(view);
         assert.equal(r.ok, source.startsWith("{{^"), source);
-        if (!r.ok) assert.equal(r.problems[0].kind, "notText");
+        if (!r.ok) assert.equal(r.problems?.[0].kind, "notText");
       }
       assert.equal(calls, 0);
       const e = thrown(() => render("{{bad}}", view));
@@ -185,6 +193,165 @@ describe("lib/alerts/template", () => {
     it("messages exist in zh-CN", () => {
       const e = thrown(() => compileTemplate("{{x}}").render({}, "zh-CN"));
       assert.match(e.message, /模板变量没有值：\{\{x\}\}/);
+    });
+  });
+
+  describe("bounded rendering (SPEC B9a)", () => {
+    /** A list of `n` items whose `v` counts its reads: how far a rendering went. */
+    function counted(n: number, piece: string) {
+      const reads = { n: 0 };
+      const item = {
+        get v() {
+          reads.n++;
+          return piece;
+        },
+      };
+      return { reads, items: Array.from({ length: n }, () => item) };
+    }
+
+    it("stops as soon as the text (prefix included) is past the limit: a list of 100,000 items is read up to it", () => {
+      const { reads, items } = counted(100_000, "ab");
+      const t = compileTemplate("{{#items}}{{v}}{{/items}}");
+      const r = t.tryRender({ items }, "【签】", 703);
+      assert.deepEqual(r, { ok: false, problems: null, tooLong: true, blank: false });
+      // 3 for the prefix, 2 per item: the item that takes the text past 703 is the last one read.
+      assert.equal(reads.n, 351);
+      assert.deepEqual(t.tryRender({ items: items.slice(0, 350) }, "【签】", 703), {
+        ok: true,
+        text: "【签】" + "ab".repeat(350),
+      });
+    });
+
+    it("stops at a value before joining it: a 100,000-character value is never copied into a text", () => {
+      const big = "x".repeat(100_000);
+      const t = compileTemplate("Dear {{name}}, {{payload.big}}");
+      assert.deepEqual(t.tryRender({ name: "Li", payload: { big } }, "", 700), {
+        ok: false,
+        problems: null,
+        tooLong: true,
+        blank: false,
+      });
+      assert.equal(t.renderWithin({ name: "Li", payload: { big } }, 700), null);
+      assert.equal(t.renderWithin({ name: "Li", payload: { big: "ok" } }, 700), "Dear Li, ok");
+    });
+
+    it("a text of only whitespace past the limit is blank (empty for the checks), and one with more is not", () => {
+      const t = compileTemplate("{{#items}}{{v}}{{/items}}{{tail}}");
+      const spaces = counted(1000, " \u3000\t");
+      assert.deepEqual(t.tryRender({ items: spaces.items, tail: "" }, "【签】", 10), {
+        ok: false,
+        problems: null,
+        tooLong: true,
+        blank: true,
+      });
+      assert.equal(t.renderWithin({ items: spaces.items, tail: " " }, 10), "");
+      const late = counted(1000, " ");
+      assert.deepEqual(t.tryRender({ items: late.items, tail: "x" }, "", 10), {
+        ok: false,
+        problems: null,
+        tooLong: true,
+        blank: false,
+      });
+    });
+
+    it("problems found before the limit win over it", () => {
+      const t = compileTemplate("{{missing}}{{#items}}{{v}}{{/items}}");
+      const r = t.tryRender({ items: counted(1000, "ab").items }, "", 10);
+      assert.equal(r.ok, false);
+      assert.deepEqual(!r.ok && r.problems, [{ variable: "missing", within: [], kind: "missing" }]);
+    });
+
+    it(`sections over a list nested in sections over it stop after ${MAX_RENDER_STEPS} steps: a TEMPLATE error naming them`, () => {
+      // 400³ = 64,000,000 item steps writing nothing: without a budget, seconds of a blocked event loop.
+      const a = Array.from({ length: 400 }, () => ({}));
+      const t = compileTemplate("x{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}");
+      const r = t.tryRender({ a });
+      assert.equal(r.ok, false);
+      assert.deepEqual(!r.ok && r.problems, [{ variable: "a", within: ["a", "a"], kind: "work" }]);
+      for (const [lang, text] of [
+        ["en-US", /more than 100000 steps to render, in \{\{#a\}\} › \{\{#a\}\} › \{\{#a\}\}/],
+        ["zh-CN", /模板渲染超过 100000 步，位于 \{\{#a\}\} › \{\{#a\}\} › \{\{#a\}\}/],
+      ] as const) {
+        const e = thrown(() => t.render({ a }, lang));
+        assert.equal(e.code, "TEMPLATE");
+        assert.match(e.message, text);
+      }
+      // Steps run out at the top level too (here just after a section took all but one): the
+      // template as a whole is named.
+      const e = thrown(() => compileTemplate("{{#a}}{{/a}}x").render({ a: new Array(MAX_RENDER_STEPS - 1).fill(1) }));
+      assert.match(e.message, /in the template/);
+      assert.equal(compileTemplate("{{#a}}{{/a}}x").render({ a: new Array(MAX_RENDER_STEPS - 2).fill(1) }), "x");
+    });
+
+    it(`a template longer than ${MAX_TEMPLATE_LENGTH} characters is a TEMPLATE error (parsing takes time in proportion)`, () => {
+      assert.equal(
+        compileTemplate("{{v}}" + "x".repeat(MAX_TEMPLATE_LENGTH - 5)).render({ v: "" }).length,
+        MAX_TEMPLATE_LENGTH - 5,
+      );
+      for (const [lang, text] of [
+        ["en-US", /^The template is 500000 characters long; at most 10000 are allowed$/],
+        ["zh-CN", /^模板长度为 500000 个字符，最多允许 10000 个$/],
+      ] as const) {
+        const e = thrown(() => compileTemplate("{{payload}}".repeat(45_454) + "{{x}}x", lang));
+        assert.equal(e.code, "TEMPLATE");
+        assert.match(e.message, text);
+      }
+    });
+
+    it("a list of ordinary length is no work: 20,000 items, most of them writing nothing", () => {
+      const items = Array.from({ length: 20_000 }, (_, i) => ({ alarm: i % 5000 === 0, name: `p${i}` }));
+      const text = render("{{#payload.items}}{{#alarm}}{{name}} {{/alarm}}{{/payload.items}}", { payload: { items } });
+      assert.equal(text, "p0 p5000 p10000 p15000 ");
+    });
+
+    it(`sections nested more than ${MAX_SECTION_DEPTH} deep are a TEMPLATE error when compiled`, () => {
+      const nest = (n: number) => "{{#a}}".repeat(n) + "x" + "{{/a}}".repeat(n);
+      assert.equal(compileTemplate(nest(MAX_SECTION_DEPTH)).render({ a: true }), "x");
+      for (const n of [MAX_SECTION_DEPTH + 1, 800]) {
+        const e = thrown(() => compileTemplate(nest(n)));
+        assert.equal(e.code, "TEMPLATE");
+        assert.match(e.message, /more than 50 deep/);
+      }
+      assert.match(thrown(() => compileTemplate(nest(51), "zh-CN")).message, /超过 50 层/);
+    });
+
+    it("a list that cannot be read (a proxy whose traps throw) is a `failed` problem, never a throw", () => {
+      const list = new Proxy([1, 2], {
+        get(target, key) {
+          if (key === "length") throw new Error("no length");
+          return Reflect.get(target, key) as unknown;
+        },
+      });
+      const r = compileTemplate("{{#list}}{{.}}{{/list}}").tryRender({ list });
+      assert.equal(r.ok, false);
+      assert.deepEqual(!r.ok && r.problems, [{ variable: "list", within: [], kind: "failed", reason: "no length" }]);
+    });
+
+    it("errorReason never throws and is bounded, whatever was thrown", () => {
+      const nasty = Object.create(Error.prototype, {
+        message: {
+          get() {
+            throw new Error("again");
+          },
+        },
+      }) as Error;
+      const noString = {
+        toString() {
+          throw new Error("no");
+        },
+      };
+      assert.equal(errorReason(nasty), "?");
+      assert.equal(errorReason(noString), "?");
+      assert.equal(errorReason(Object.create(null)), "?");
+      assert.equal(errorReason(new Error("x".repeat(1000))), "x".repeat(200) + "…");
+      assert.equal(errorReason(42), "42");
+      // A getter throwing such a value is still reported as a problem, not thrown.
+      const r = compileTemplate("{{bad}}").tryRender({
+        get bad() {
+          throw nasty;
+        },
+      });
+      assert.deepEqual(!r.ok && r.problems, [{ variable: "bad", within: [], kind: "failed", reason: "?" }]);
     });
   });
 

@@ -164,4 +164,18 @@ describe("SmsClient.sendBody (form encoding)", () => {
     const req: SendRequest = { mobiles, text: "【朗宇信息】您好 a&b=c+d%e", needstatus: false, product: "1001" };
     assert.equal(SmsClient.sendBody("demo", "pw&=", req), reference("demo", "pw&=", req));
   });
+  it("the UTF-8 boundaries, byte for byte (what mutation testing found untested): U+007F/0080, U+07FF/0800, surrogates at the end", () => {
+    const req = (text: string): SendRequest => ({ mobiles: ["13800138000"], text, needstatus: true });
+    for (const text of [
+      "\u007f\u0080",
+      "\u0080",
+      "\u07ff\u0800",
+      "\ud7ff\ue000\uffff",
+      "x\udbff",
+      "\ud83d",
+      "\ud83d\ude00\ud83d",
+    ]) {
+      assert.equal(SmsClient.sendBody("a", "p", req(text)), reference("a", "p", req(text)), JSON.stringify(text));
+    }
+  });
 });

@@ -1,6 +1,28 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { chunk, listForMessage, normaliseMobile, parseMobiles, splitMobiles } from "../../../src/lib/platform/numbers";
+import {
+  chunk,
+  elementEntry,
+  foldMobileText,
+  listForMessage,
+  MAX_ENTRY_LENGTH,
+  normaliseMobile,
+  parseMobiles,
+  parseMobilesSteps,
+  splitMobiles,
+  splitMobilesSteps,
+  type Pacer,
+  type Steps,
+} from "../../../src/lib/platform/numbers";
+
+/** Runs `steps` with a pacer always due, counting the pauses. */
+function paused<T>(make: (pacer: Pacer) => Steps<T>): { value: T; pauses: number } {
+  const steps = make({ due: () => true });
+  for (let pauses = 0; ; pauses++) {
+    const r = steps.next();
+    if (r.done) return { value: r.value, pauses };
+  }
+}
 
 describe("lib/platform/numbers", () => {
   it("splits on , ， ; whitespace and newlines", () => {
@@ -120,6 +142,111 @@ describe("lib/platform/numbers", () => {
     const many = Array.from({ length: 25 }, (_, i) => `x${i}`);
     const s = listForMessage(many);
     assert.match(s, /^x0, x1, .* x9 … \(\+15\)$/);
+  });
+
+  describe("values that are not a number or a string (SPEC B9a)", () => {
+    it("are invalid entries named by their type, their toString never called", () => {
+      let called = 0;
+      const sneaky = {
+        toString() {
+          called++;
+          throw new Error("no");
+        },
+      };
+      assert.deepEqual(splitMobiles([sneaky, ["13800138000"], () => 1, { toString: 1 }]), [
+        "[object]",
+        "[array]",
+        "[function]",
+        "[object]",
+      ]);
+      assert.equal(called, 0);
+      // A nested list that String() would have read as a number is not one.
+      assert.deepEqual(parseMobiles(splitMobiles([["13800138000"]])!, "cn").valid, []);
+      assert.deepEqual(
+        [null, undefined, true, 13800138000n, Symbol("s")].map((v) => elementEntry(v)),
+        ["null", "undefined", "true", "13800138000", "Symbol(s)"],
+      );
+    });
+
+    it(`an entry longer than ${MAX_ENTRY_LENGTH} characters is invalid as it is, named cut short`, () => {
+      const long = " 1".repeat(1_000_000);
+      assert.equal(normaliseMobile(long, "digits"), null);
+      assert.equal(normaliseMobile("1".repeat(MAX_ENTRY_LENGTH + 1), "digits"), null);
+      // Formatting that makes a short number long stays readable up to the bound.
+      assert.equal(normaliseMobile("1\u200b".repeat(11) + " ".repeat(200), "digits"), "11111111111");
+      const parsed = parseMobiles(splitMobiles([long, "13800138000", " ".repeat(300)])!, "cn");
+      assert.deepEqual(parsed.valid, ["13800138000"]);
+      assert.deepEqual(parsed.invalid, [long.slice(0, MAX_ENTRY_LENGTH) + "…", " ".repeat(MAX_ENTRY_LENGTH) + "…"]);
+    });
+  });
+
+  describe("what mutation testing found untested (npm run mutate)", () => {
+    it("86 is taken off a 13-digit number only: 00 or 11 in front of a mobile is no prefix", () => {
+      assert.equal(normaliseMobile("8613800138000", "cn"), "13800138000");
+      for (const s of ["0013800138000", "1113800138000", "861380013800", "86138001380000"]) {
+        assert.equal(normaliseMobile(s, "cn"), null, s);
+      }
+    });
+
+    it(`an entry of exactly ${MAX_ENTRY_LENGTH} characters is still read; one more is not`, () => {
+      const padded = (n: number) => "13800138000" + " ".repeat(n - 11);
+      assert.equal(normaliseMobile(padded(MAX_ENTRY_LENGTH), "cn"), "13800138000");
+      assert.equal(normaliseMobile(padded(MAX_ENTRY_LENGTH + 1), "cn"), null);
+      assert.deepEqual(parseMobiles(splitMobiles([padded(MAX_ENTRY_LENGTH)])!, "cn").valid, ["13800138000"]);
+    });
+
+    it("an invalid entry is named trimmed; a blank list element is no entry; null is no list", () => {
+      assert.deepEqual(parseMobiles([" abc ", "\t12345\n"], "cn").invalid, ["abc", "12345"]);
+      assert.deepEqual(splitMobiles(["13800138000", "   ", "\u3000"]), ["13800138000"]);
+      assert.deepEqual(splitMobiles(null), []);
+    });
+  });
+
+  describe("in slices (a long list must not hold the event loop)", () => {
+    it("a string is split a slice at a time, each slice ending where a separator starts: the same entries", () => {
+      const numbers = Array.from({ length: 30_000 }, (_, i) => `1${3 + (i % 7)}${String(i).padStart(9, "0")}`);
+      const separators = [",", "，", ";", "；", "、", " ", "\n", "\r\n", ",,  ", "\t", "\u3000", "\ufeff,"];
+      const joined = numbers.map((n, i) => n + separators[i % separators.length]).join("");
+      const r = paused((pacer) => splitMobilesSteps(joined, pacer));
+      assert.deepEqual(r.value, numbers);
+      assert.ok(r.pauses >= 10, `${r.pauses} pauses`);
+      const list = paused((pacer) => splitMobilesSteps(numbers, pacer));
+      assert.deepEqual(list.value, numbers);
+      assert.ok(list.pauses >= 20, `${list.pauses} pauses`);
+      const parsed = paused((pacer) => parseMobilesSteps([...numbers, "1", numbers[0]], "cn", pacer));
+      assert.deepEqual(parsed.value, { valid: numbers, invalid: ["1"], duplicates: 1 });
+      assert.ok(parsed.pauses >= 20);
+    });
+
+    it("property: splitting in slices gives what one split of the folded string gives", () => {
+      const piece = fc.constantFrom(
+        "13800138000",
+        "+86 139",
+        "１３８",
+        "x",
+        "12345",
+        ",",
+        "，",
+        ";",
+        " ",
+        "\n",
+        "、",
+        "\ufeff",
+        "\u200b",
+        "；",
+      );
+      fc.assert(
+        fc.property(fc.array(piece, { minLength: 20_000, maxLength: 40_000 }), (pieces) => {
+          const s = pieces.join("");
+          const expected = foldMobileText(s)
+            .split(/[,，;；、\s]+/)
+            .filter((e) => e !== "");
+          assert.deepEqual(paused((pacer) => splitMobilesSteps(s, pacer)).value, expected);
+          assert.deepEqual(splitMobiles(s), expected);
+        }),
+        { numRuns: 30 },
+      );
+    });
   });
 
   describe("properties", () => {

@@ -53,4 +53,12 @@ describe("lib/platform/prepare", () => {
       [50_000, 1],
     );
   });
+  it('a number payload that is no finite number (NaN, Infinity) is INVALID_PAYLOAD, never the text "NaN"', () => {
+    for (const payload of [NaN, Infinity, -Infinity]) {
+      const e = code(() => prepareSend(payload, "13800138000"));
+      assert.equal(e.code, "INVALID_PAYLOAD");
+      assert.match(e.message, /got number/);
+    }
+    assert.equal(prepareSend(0, "13800138000").text, "0");
+  });
 });

@@ -63,4 +63,8 @@ describe("lib/platform/text", () => {
       ),
     );
   });
+  it("a signature given with spaces around it is found in a text that holds it without them", () => {
+    assert.equal(applySignature("【签】您好", " 【签】 "), "【签】您好");
+    assert.equal(applySignature("您好", " 【签】 "), "【签】您好");
+  });
 });
