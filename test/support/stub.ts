@@ -1,5 +1,8 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { performance, PerformanceObserver } from "node:perf_hooks";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 export interface Recorded {
   method: string;
@@ -154,4 +157,50 @@ export class FakeClock {
     }
     this.t = end;
   }
+}
+
+/**
+ * Watches the event loop for stalls (a timer that fires late) and the garbage collector's pauses,
+ * so a test can tell a stall of its code from a pause of the collector (one a whole test suite's
+ * garbage can cause). `stop()` gives the stalls longer than `overMs`, each with the collector's
+ * pauses that overlapped it.
+ */
+export function watchStalls(
+  overMs = 100,
+  everyMs = 10,
+): {
+  stop(): Array<{ at: number; ms: number; gcMs: number }>;
+} {
+  const gcs: Array<{ start: number; end: number }> = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  const stalls: Array<{ at: number; ms: number }> = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - everyMs;
+    if (late > overMs) stalls.push({ at: last, ms: late });
+    last = now;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      obs.disconnect();
+      return stalls.map((s) => {
+        const end = s.at + everyMs + s.ms;
+        const gcMs = gcs.reduce((n, g) => n + Math.max(0, Math.min(end, g.end) - Math.max(s.at, g.start)), 0);
+        return { at: s.at, ms: Math.round(s.ms), gcMs: Math.round(gcMs) };
+      });
+    },
+  };
+}
+
+/** A full garbage collection now (without --expose-gc): a measurement starts from a clean heap. */
+export function collectGarbage(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) return g();
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
 }
