@@ -1,8 +1,10 @@
 // The editor saves numbers and booleans as strings ("500", "true"); flows and msg overrides may
 // carry either form, so every property goes through these. This module also runs in the editor
 // (bundled into resources/ by scripts/resources.js): no Node.js API at load time.
-import { DEFAULT_MAX_LENGTH } from "./platform/text";
-import { parseOffset } from "./platform/time";
+import { parseOffset } from "./offset";
+
+/** `maxLength`'s default (SPEC B1): the platform document's 700 characters. */
+export const DEFAULT_MAX_LENGTH = 700;
 
 export function toNumber(value: unknown, fallback: number, opts: { min?: number; max?: number } = {}): number {
   let n: number;

@@ -1,7 +1,10 @@
+import { DEFAULT_MAX_LENGTH } from "../props";
+
+export { DEFAULT_MAX_LENGTH };
+
 /** SPEC A1: one SMS up to 70 units; a long SMS is billed per 67 units. */
 export const SINGLE_LIMIT = 70;
 export const PART_SIZE = 67;
-export const DEFAULT_MAX_LENGTH = 700;
 
 /** Platform length: UTF-16 code units (an emoji counts 2), as Java's String.length() counts. */
 export function textLength(text: string): number {
