@@ -5,6 +5,7 @@
 // API here.
 import { fill, type Lang, type Texts } from "../i18n";
 import { listForMessage, parseMobiles, splitMobiles, type MobileCheck } from "../platform/numbers";
+import { formatInstant } from "../platform/time";
 
 export type Rotate = "none" | "daily" | "weekly";
 export type ResolvedNotify = "notified" | "none";
@@ -367,4 +368,37 @@ export class Rota {
 export function formatHandover(h: Handover): string {
   const hm = `${String(Math.floor(h.minute / 60)).padStart(2, "0")}:${String(h.minute % 60).padStart(2, "0")}`;
   return h.weekday === null ? hm : `${WEEKDAYS[h.weekday]} ${hm}`;
+}
+
+/** Who is on call at `ms` and who is next, and until when (ISO in the offset; null: no rotation). */
+export interface OnCallNow {
+  onCall: string;
+  next: string;
+  until: string | null;
+}
+
+/**
+ * The editor's "on call now / next" line, computed as the runtime computes it: the plan read from
+ * the dialog's values (null when they cannot work; the validators say why).
+ */
+export function onCallNow(
+  input: PlanInput,
+  offsetMinutes: number,
+  ms: number,
+  check: MobileCheck = "cn",
+): OnCallNow | null {
+  let plan: Plan;
+  try {
+    plan = readPlan(input, check);
+  } catch {
+    return null;
+  }
+  const rota = Rota.of(plan, offsetMinutes);
+  const handover = rota.nextHandover(ms);
+  // "Next" is who takes over at the handover; without rotation, the `next` step's number.
+  return {
+    onCall: rota.onCall(ms),
+    next: handover === null ? rota.next(ms) : rota.onCall(handover),
+    until: handover === null ? null : formatInstant(handover, offsetMinutes),
+  };
 }
