@@ -20,9 +20,10 @@
 // bundle window's end ("b" + mobile); the outbox ("o"). Replies may be taken by any instance: the
 // state they change is shared, and what they emit goes through the outbox and its deadline, so the
 // instance running the node emits it.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
+import { Fifo } from "../fifo";
 import type { Lang } from "../i18n";
 import { fill } from "../i18n";
 import type { MobileCheck } from "../platform/numbers";
@@ -132,11 +133,13 @@ const SEC = 1000;
 const MIN = 60 * SEC;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
-/** Codes of one number per record: a person paged for 10,000 alerts is 157 small records. */
-const CODES_PER_BUCKET = 64;
+/** Codes of one number per record: a person paged for 10,000 alerts is 313 small records. */
+const CODES_PER_BUCKET = 32;
 /** Records written by a reply (which does not know the node's `keep`) live this long at least. */
 const REPLY_TTL = 720 * HOUR + 2 * DAY;
 const MAX_ATTEMPTS = 200;
+/** Due steps decided in one transaction at most. */
+const CHUNK = 32;
 /** Keys longer than this are hashed in the state's key names (a whole payload can be a key). */
 const INLINE_KEY = 64;
 /** Two segments (SPEC A1: over 70 characters a part holds 67). */
@@ -145,13 +148,13 @@ const OPEN_WAIT_MS = 2000;
 
 type Status = "o" | "e" | "a";
 
-/** The alert record (short names: 10,000 open alerts stay small). */
+/** An alert as the code works with it (see Stored for how it is kept). */
 interface Rec {
   /** key */
   k: string;
-  /** generation: tells this alert from an earlier one with the same key */
+  /** generation: its open time (base 36) and a few random characters; tells it from an earlier alert of the key */
   g: string;
-  /** opened at */
+  /** opened at (read from the generation) */
   o: number;
   /** latest text */
   x: string;
@@ -164,21 +167,89 @@ interface Rec {
   st: Status;
   /** open: when the next step is due; exhausted, acknowledged: the time of that event */
   at: number;
-  /** numbers paged: [code, last paged at (0: waiting in a bundle), until (its code entry's)] */
-  p: Record<string, [number, number, number]>;
+  /** numbers paged: [code, last paged at (0: its page waits in a bundle)] */
+  p: Record<string, [number, number]>;
+  /** until when its code entries hold (the longest this alert can be remembered) */
+  u?: number;
   /** pages of this step still without a delivery summary */
   q?: number;
   /** a page of this step was delivered */
   d?: 1;
   by?: string | null;
+  /** the node's `keep` in hours: a reply (which may be taken by any instance) must know when it is forgotten */
+  kp?: number;
 }
 
-/** A code table entry: [code, node, alert id, generation, until]. */
+/** Acknowledged or exhausted and past `keep`: not remembered any more (a reply does nothing to it). */
+function isForgotten(rec: Rec, now: number): boolean {
+  return rec.st !== "o" && rec.kp !== undefined && now >= rec.at + rec.kp * HOUR;
+}
+
+/**
+ * An alert as kept in the state (10,000 open alerts stay small): no key when its id holds it,
+ * no open time (the generation has it), times in ms after the open, -1 for a page that waits in
+ * a bundle.
+ */
+type Stored = Omit<Rec, "k" | "o" | "s" | "r" | "st"> & { k?: string; s?: number; r?: number; st?: Status };
+
+const GEN_TIME = 9;
+
+function openedAt(g: string): number {
+  return parseInt(g.slice(0, GEN_TIME), 36);
+}
+
+function decode(id: string, v: Stored | null): Rec | null {
+  if (!v || typeof v.g !== "string" || !v.p) return null;
+  const o = openedAt(v.g);
+  const p: Rec["p"] = {};
+  for (const m in v.p) p[m] = [v.p[m][0], v.p[m][1] < 0 ? 0 : o + v.p[m][1]];
+  const rec: Rec = {
+    k: v.k ?? id.slice(1),
+    g: v.g,
+    o,
+    x: v.x,
+    n: v.n,
+    s: v.s ?? 0,
+    r: v.r ?? 0,
+    st: v.st ?? "o",
+    at: o + v.at,
+    p,
+  };
+  if (v.u !== undefined) rec.u = o + v.u;
+  if (v.q !== undefined) rec.q = v.q;
+  if (v.d) rec.d = 1;
+  if (v.by !== undefined) rec.by = v.by;
+  if (v.kp !== undefined) rec.kp = v.kp;
+  return rec;
+}
+
+/** Only what is not the default is kept (an open alert at its first step needs no s, r, st). */
+function encode(id: string, rec: Rec): Stored {
+  const o = rec.o;
+  const p: Stored["p"] = {};
+  for (const m in rec.p) p[m] = [rec.p[m][0], rec.p[m][1] ? rec.p[m][1] - o : -1];
+  const v = { g: rec.g, x: rec.x, n: rec.n, at: rec.at - o, p } as Stored;
+  if (id !== `=${rec.k}`) v.k = rec.k;
+  if (rec.s) v.s = rec.s;
+  if (rec.r) v.r = rec.r;
+  if (rec.st !== "o") v.st = rec.st;
+  if (rec.u !== undefined) v.u = rec.u - o;
+  if (rec.q) v.q = rec.q;
+  if (rec.d) v.d = 1;
+  if (rec.by !== undefined) v.by = rec.by;
+  if (rec.kp !== undefined) v.kp = rec.kp;
+  return v;
+}
+
+/** A code table entry: [code, node, alert id, generation, until (seconds since the epoch)]. */
 type Entry = [number, string, string, string, number];
 
+const alive = (e: Entry, now: number) => e[4] * 1000 > now;
+const toSec = (ms: number) => Math.ceil(ms / 1000);
+
 interface Top {
-  /** full buckets */
-  f: number[];
+  /** full buckets: a bitmap in hex, bucket b is bit b % 4 of character b / 4 */
+  f: string;
   /** highest bucket used */
   m: number;
   /** latest until of any entry: the table lives as long */
@@ -260,17 +331,37 @@ class Relock {
   constructor(readonly keys: string[]) {}
 }
 
-/** Reads (with their versions) and writes of one attempt; committed as one `cas`. */
+/** A record read before the locks were taken (and what it was read as). */
+interface Seed {
+  raw: Versioned | null;
+  value: unknown;
+}
+
+/**
+ * Reads (with their versions) and writes of one attempt; committed as one `cas`. Each record is
+ * parsed once per attempt and written as it stands at the commit.
+ */
 class Txn {
   private readonly reads = new Map<string, Versioned | null>();
-  private readonly writes = new Map<string, { value: string | null; ttlMs: number }>();
+  private readonly values = new Map<string, unknown>();
+  /** written keys: the alert id of a record (it is encoded), "" for plain JSON, null to delete */
+  private readonly writes = new Map<string, { id: string; ttlMs: number } | null>();
   readonly after: Array<() => Promise<unknown>> = [];
 
   constructor(
     private readonly state: AccountState,
     private readonly held: ReadonlySet<string>,
     readonly now: number,
-  ) {}
+    /** records read before the locks were taken: if one moved since, the `cas` fails and all is read again */
+    seed?: ReadonlyMap<string, Seed>,
+  ) {
+    if (seed) {
+      for (const [k, v] of seed) {
+        this.reads.set(k, v.raw);
+        this.values.set(k, v.value);
+      }
+    }
+  }
 
   /** Reads a record once per attempt; after a write in this attempt, what was written. */
   async get<T>(key: string): Promise<T | null> {
@@ -286,21 +377,46 @@ class Txn {
     return keys.map((k) => this.current<T>(k));
   }
 
-  private current<T>(key: string): T | null {
-    const w = this.writes.get(key);
-    if (w) return w.value === null ? null : (JSON.parse(w.value) as T);
-    return parse<T>(this.reads.get(key)!);
+  private current<T>(key: string, id?: string): T | null {
+    if (!this.values.has(key)) {
+      const raw = parse<Stored>(this.reads.get(key)!);
+      this.values.set(key, id === undefined ? raw : decode(id, raw));
+    }
+    return this.values.get(key) as T | null;
+  }
+
+  /** An alert record (decoded), read once per attempt. */
+  async rec(key: string, id: string): Promise<Rec | null> {
+    if (!this.reads.has(key)) this.reads.set(key, await this.state.read(key));
+    return this.current<Rec>(key, id);
+  }
+
+  async recs(keys: string[], ids: string[]): Promise<Array<Rec | null>> {
+    const missing = keys.filter((k) => !this.reads.has(k));
+    const got = await Promise.all(missing.map((k) => this.state.read(k)));
+    missing.forEach((k, i) => this.reads.set(k, got[i]));
+    return keys.map((k, i) => this.current<Rec>(k, ids[i]));
+  }
+
+  setRec(key: string, id: string, rec: Rec, ttlMs: number): void {
+    this.write(key, rec, { id, ttlMs });
   }
 
   set(key: string, value: unknown, ttlMs: number): void {
+    this.write(key, value, { id: "", ttlMs });
+  }
+
+  private write(key: string, value: unknown, w: { id: string; ttlMs: number }): void {
     if (!this.reads.has(key)) throw new Error(`write of ${key} without reading it`);
-    this.writes.set(key, { value: JSON.stringify(value), ttlMs: Math.max(SEC, Math.ceil(ttlMs)) });
+    this.values.set(key, value);
+    this.writes.set(key, { id: w.id, ttlMs: Math.max(SEC, Math.ceil(w.ttlMs)) });
   }
 
   del(key: string): void {
     if (!this.reads.has(key)) throw new Error(`delete of ${key} without reading it`);
+    this.values.set(key, null);
     if (this.reads.get(key) === null) this.writes.delete(key);
-    else this.writes.set(key, { value: null, ttlMs: 0 });
+    else this.writes.set(key, null);
   }
 
   /** Throws Relock unless every key is held: the decision must not race with this process's others. */
@@ -314,12 +430,16 @@ class Txn {
   }
 
   commit(): Promise<string | null> {
-    const writes: CasWrite[] = [...this.writes].map(([key, w]) => ({
-      key,
-      expect: this.reads.get(key)?.version ?? null,
-      value: w.value,
-      ttlMs: w.ttlMs,
-    }));
+    const writes: CasWrite[] = [];
+    for (const [key, w] of this.writes) {
+      const v = this.values.get(key);
+      writes.push({
+        key,
+        expect: this.reads.get(key)?.version ?? null,
+        value: w === null ? null : JSON.stringify(w.id ? encode(w.id, v as Rec) : v),
+        ttlMs: w === null ? 0 : w.ttlMs,
+      });
+    }
     return this.state.cas(writes);
   }
 }
@@ -331,6 +451,8 @@ class Txn {
  */
 class Locks {
   private readonly tails = new Map<string, Promise<void>>();
+  /** per number, the bucket a code was last taken from here: read with the table's head at once */
+  readonly hint = new Map<string, number>();
 
   async acquire(keys: string[]): Promise<() => void> {
     const releases: Array<() => void> = [];
@@ -351,6 +473,29 @@ class Locks {
   }
 }
 
+/**
+ * At most `limit` tasks at once, the others wait in order: a burst of due steps (10,000 alerts
+ * whose waits end together) does not hold 10,000 half-done decisions in memory at once.
+ */
+class Gate {
+  private running = 0;
+  private readonly waiting = new Fifo<() => void>();
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 const locksOf = new WeakMap<AccountState, Locks>();
 function locksFor(state: AccountState): Locks {
   let l = locksOf.get(state);
@@ -363,20 +508,30 @@ function locksFor(state: AccountState): Locks {
  * asks for. `onCommit` gets what the committing attempt decided at once (what it emits leaves
  * before anything else can happen); then its `after` work runs (deadlines), whose failure rejects.
  */
+/** A transaction that kept colliding (another instance kept changing what it read). */
+class Contended extends Error {
+  constructor() {
+    super("oncall: the state kept changing under a decision (too many attempts)");
+    this.name = "Contended";
+  }
+}
+
 async function transact<T>(
   state: AccountState,
   clock: Clock,
   locks: string[],
   fn: (txn: Txn) => Promise<T>,
   onCommit?: (result: T) => void,
+  seed?: ReadonlyMap<string, Seed>,
+  attempts = MAX_ATTEMPTS,
 ): Promise<T> {
   const want = new Set(locks);
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const release = await locksFor(state).acquire([...want]);
     let done: { txn: Txn; result: T } | null = null;
     let relock = false;
     try {
-      const txn = new Txn(state, want, clock.now());
+      const txn = new Txn(state, want, clock.now(), attempt === 0 ? seed : undefined);
       try {
         const result = await fn(txn);
         if (txn.empty || (await txn.commit()) !== null) done = { txn, result };
@@ -397,7 +552,7 @@ async function transact<T>(
     // happening, so two instances do not keep colliding).
     if (!relock && attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
   }
-  throw new Error("oncall: the state kept changing under a decision (too many attempts)");
+  throw new Contended();
 }
 
 /** Where what a change decided goes at once (the node's outputs); without one, it is returned. */
@@ -411,40 +566,69 @@ const toSink =
 
 // --- code tables: per number, the smallest free code -----------------------------------------
 
+/** Whether bucket `b` is full in a table's bitmap (hex, 4 buckets a character). */
+function isFull(f: string, b: number): boolean {
+  return b >> 2 < f.length && (parseInt(f[b >> 2], 16) & (1 << (b & 3))) !== 0;
+}
+
+/** The first bucket not full. */
+function firstFree(f: string): number {
+  let i = 0;
+  while (i < f.length && f[i] === "f") i++;
+  if (i === f.length) return 4 * i;
+  const bits = parseInt(f[i], 16);
+  let b = 0;
+  while (bits & (1 << b)) b++;
+  return 4 * i + b;
+}
+
+function setFull(f: string, b: number, full: boolean): string {
+  const at = b >> 2;
+  const padded = f.length > at ? f : f.padEnd(at + 1, "0");
+  const bits = parseInt(padded[at], 16);
+  const next = full ? bits | (1 << (b & 3)) : bits & ~(1 << (b & 3));
+  return (padded.slice(0, at) + next.toString(16) + padded.slice(at + 1)).replace(/0+$/, "");
+}
+
 async function takeCode(
   txn: Txn,
+  hints: Map<string, number>,
   mobile: string,
   owner: string,
   id: string,
   gen: string,
   until: number,
 ): Promise<number> {
-  const top: Top = (await txn.get<Top>(topKey(mobile))) ?? { f: [], m: -1, u: 0 };
-  const full = new Set(top.f);
-  for (let b = 0; ; b++) {
-    if (full.has(b)) continue;
-    const entries = ((await txn.get<Entry[]>(bucketKey(mobile, b))) ?? []).filter((e) => e[4] > txn.now);
-    const used = new Set(entries.map((e) => e[0]));
-    let code = 0;
-    for (let c = b * CODES_PER_BUCKET + 1; c <= (b + 1) * CODES_PER_BUCKET; c++) {
-      if (!used.has(c)) {
-        code = c;
-        break;
-      }
+  // The table's head and the bucket codes came from last time, in one go (usually that bucket).
+  const hinted = hints.get(mobile) ?? 0;
+  const [head] = await txn.getAll<Top>([topKey(mobile), bucketKey(mobile, hinted)]);
+  const top: Top = head ?? { f: "", m: -1, u: 0 };
+  let full = top.f;
+  for (let b = firstFree(full); ; b++) {
+    if (isFull(full, b)) continue;
+    const entries = ((await txn.get<Entry[]>(bucketKey(mobile, b))) ?? []).filter((e) => alive(e, txn.now));
+    // Entries are kept in code order: the first gap is the smallest free code.
+    let code = b * CODES_PER_BUCKET + 1;
+    let at = 0;
+    while (at < entries.length && entries[at][0] === code) {
+      code++;
+      at++;
     }
-    if (!code) {
-      full.add(b);
+    if (code > (b + 1) * CODES_PER_BUCKET) {
+      full = setFull(full, b, true);
       continue;
     }
-    entries.push([code, owner, id, gen, until]);
-    entries.sort((x, y) => x[0] - y[0]);
-    const last = Math.max(...entries.map((e) => e[4]));
+    entries.splice(at, 0, [code, owner, id, gen, toSec(until)]);
+    let last = 0;
+    for (const e of entries) if (e[4] > last) last = e[4];
+    last *= 1000;
     txn.set(bucketKey(mobile, b), entries, last - txn.now + DAY);
-    if (entries.length >= CODES_PER_BUCKET) full.add(b);
+    if (entries.length >= CODES_PER_BUCKET) full = setFull(full, b, true);
+    hints.set(mobile, isFull(full, b) ? b + 1 : b);
     const u = Math.max(top.u, until);
     // Written even when unchanged: a free elsewhere in the table then makes this `cas` fail,
     // so the code taken is always the smallest free one.
-    txn.set(topKey(mobile), { f: [...full].sort((x, y) => x - y), m: Math.max(top.m, b), u }, u - txn.now + DAY);
+    txn.set(topKey(mobile), { f: full, m: Math.max(top.m, b), u } satisfies Top, u - txn.now + DAY);
     return code;
   }
 }
@@ -462,10 +646,10 @@ async function extendCode(
   const b = bucketOf(code);
   const entries = (await txn.get<Entry[]>(bucketKey(mobile, b))) ?? [];
   const e = entries.find((x) => x[0] === code && x[1] === owner && x[2] === id && x[3] === gen);
-  if (!e || e[4] >= until) return;
-  e[4] = until;
+  if (!e || e[4] >= toSec(until)) return;
+  e[4] = toSec(until);
   txn.set(bucketKey(mobile, b), entries, until - txn.now + DAY);
-  const top: Top = (await txn.get<Top>(topKey(mobile))) ?? { f: [], m: b, u: 0 };
+  const top: Top = (await txn.get<Top>(topKey(mobile))) ?? { f: "", m: b, u: 0 };
   if (top.u < until) txn.set(topKey(mobile), { ...top, u: until }, until - txn.now + DAY);
 }
 
@@ -474,14 +658,14 @@ async function freeCode(txn: Txn, mobile: string, code: number, owner: string, i
   const key = bucketKey(mobile, b);
   const before = (await txn.get<Entry[]>(key)) ?? [];
   const entries = before.filter(
-    (e) => e[4] > txn.now && !(e[0] === code && e[1] === owner && e[2] === id && e[3] === gen),
+    (e) => alive(e, txn.now) && !(e[0] === code && e[1] === owner && e[2] === id && e[3] === gen),
   );
   if (entries.length === before.length) return;
-  if (entries.length) txn.set(key, entries, Math.max(...entries.map((e) => e[4])) - txn.now + DAY);
+  if (entries.length) txn.set(key, entries, Math.max(...entries.map((e) => e[4] * 1000)) - txn.now + DAY);
   else txn.del(key);
   const top = await txn.get<Top>(topKey(mobile));
-  if (top?.f.includes(b)) {
-    txn.set(topKey(mobile), { ...top, f: top.f.filter((x) => x !== b) }, top.u - txn.now + DAY);
+  if (top && isFull(top.f, b)) {
+    txn.set(topKey(mobile), { ...top, f: setFull(top.f, b, false) }, top.u - txn.now + DAY);
   }
 }
 
@@ -492,13 +676,14 @@ async function entriesOf(state: AccountState, mobile: string, now: number): Prom
   const buckets = await Promise.all(
     Array.from({ length: top.m + 1 }, (_, b) => state.read(bucketKey(mobile, b)).then((v) => parse<Entry[]>(v))),
   );
-  return buckets.flatMap((b) => b ?? []).filter((e) => e[4] > now);
+  return buckets.flatMap((b) => b ?? []).filter((e) => alive(e, now));
 }
 
 // --- the chain --------------------------------------------------------------------------------
 
+/** A new alert's generation: its open time and a few random characters (unique enough per key). */
 function gen(now: number): string {
-  return now.toString(36) + randomBytes(3).toString("base64url");
+  return now.toString(36).padStart(GEN_TIME, "0") + Math.random().toString(36).slice(2, 5).padEnd(3, "0");
 }
 
 /** The next step after (s, r), or null when the chain ran out. */
@@ -531,6 +716,13 @@ export class OnCall {
   private readonly keepMs: number;
   private openCount = 0;
   private ready: Promise<void> | null = null;
+  private readonly gate = new Gate(8);
+  private readonly queued: Array<{
+    id: string;
+    sink?: Sink;
+    resolve: (outs: Out[]) => void;
+    reject: (e: unknown) => void;
+  }> = [];
 
   constructor(opts: OncallOptions) {
     if (typeof opts.scope !== "string" || opts.scope === "") throw new Error("oncall: scope (the node id) is required");
@@ -573,7 +765,7 @@ export class OnCall {
     const seen = await this.read(id);
     if (seen && !this.forgotten(seen, this.clock.now())) {
       const counted = await transact(this.state, this.clock, [], async (txn) => {
-        const rec = await txn.get<Rec>(this.key(id));
+        const rec = await txn.rec(this.key(id), id);
         if (!rec || this.forgotten(rec, txn.now)) return false;
         rec.n++;
         rec.x = x;
@@ -596,7 +788,7 @@ export class OnCall {
       this.clock,
       [this.countLock()],
       async (txn) => {
-        const cur = await txn.get<Rec>(this.key(id));
+        const cur = await txn.rec(this.key(id), id);
         if (!cur) return [];
         await this.retire(txn, id, cur);
         // A forgotten alert is over already: it goes without a word.
@@ -619,7 +811,7 @@ export class OnCall {
       this.clock,
       [],
       async (txn) => {
-        const rec = await txn.get<Rec>(this.key(id));
+        const rec = await txn.rec(this.key(id), id);
         if (!rec || rec.st === "a" || this.forgotten(rec, txn.now)) return null;
         const item = this.acked(txn, id, rec, paged && rec.p[paged] ? paged : who);
         txn.after.push(() => this.arm(id, rec));
@@ -709,10 +901,33 @@ export class OnCall {
 
   /** One due deadline of this node: what it emits. Idempotent: it re-reads and acts only when due. */
   async due(id: string, sink?: Sink): Promise<Out[]> {
+    if (!(id.startsWith("=") || id.startsWith("#"))) return this.gate.run(() => this.dueNow(id, sink));
+    // Steps that come due together are taken in chunks (see stepChunk), a few chunks at a time.
+    return new Promise<Out[]>((resolve, reject) => {
+      this.queued.push({ id, sink, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const all = this.queued.splice(0);
+    for (let i = 0; i < all.length; i += CHUNK) {
+      const chunk = all.slice(i, i + CHUNK);
+      this.gate.run(() =>
+        this.stepChunk(chunk).then(
+          (outs) => chunk.forEach((c, j) => c.resolve(outs[j])),
+          (e: unknown) => chunk.forEach((c) => c.reject(e)),
+        ),
+      );
+    }
+  }
+
+  private async dueNow(id: string, sink?: Sink): Promise<Out[]> {
     await this.settled();
     if (id === "o") return this.drainOutbox(sink);
     if (id.startsWith("b")) return this.flushBundle(id.slice(1), sink);
-    const rec = await this.read(id);
+    const raw = await this.state.read(this.key(id));
+    const rec = decode(id, parse<Stored>(raw));
     if (!rec) return [];
     const now = this.clock.now();
     if (rec.st === "o") {
@@ -720,14 +935,16 @@ export class OnCall {
         await this.state.schedule(this.kind, id, rec.at);
         return [];
       }
-      return this.transactStep(id, (cur, t) => (cur.st === "o" && t >= cur.at ? "step" : "skip"), sink);
+      // What this read shows goes into the step's `cas` (if it moved meanwhile, all is read again).
+      const pre = { raw, rec, locks: this.stepLocks(rec, now) };
+      return this.transactStep(id, (cur, t) => (cur.st === "o" && t >= cur.at ? "step" : "skip"), sink, pre);
     }
     if (now < rec.at + this.keepMs) {
       await this.state.schedule(this.kind, id, rec.at + this.keepMs);
       return [];
     }
     await transact(this.state, this.clock, [this.countLock()], async (txn) => {
-      const cur = await txn.get<Rec>(this.key(id));
+      const cur = await txn.rec(this.key(id), id);
       if (cur && cur.st !== "o" && txn.now >= cur.at + this.keepMs) await this.retire(txn, id, cur);
     });
     return [];
@@ -750,7 +967,7 @@ export class OnCall {
         });
       } else {
         const gone = await transact(this.state, this.clock, [this.countLock()], async (txn) => {
-          const cur = await txn.get<Rec>(this.key(id));
+          const cur = await txn.rec(this.key(id), id);
           if (!cur) return false;
           await this.retire(txn, id, cur);
           return true;
@@ -811,7 +1028,7 @@ export class OnCall {
   }
 
   private async read(id: string): Promise<Rec | null> {
-    return parse<Rec>(await this.state.read(this.key(id)));
+    return decode(id, parse<Stored>(await this.state.read(this.key(id))));
   }
 
   private ttl(rec: Rec, now: number): number {
@@ -819,7 +1036,8 @@ export class OnCall {
   }
 
   private write(txn: Txn, id: string, rec: Rec): void {
-    txn.set(this.key(id), rec, this.ttl(rec, txn.now));
+    rec.kp = this.plan.keep;
+    txn.setRec(this.key(id), id, rec, this.ttl(rec, txn.now));
   }
 
   /** Its deadline: the next step, or when it is forgotten. */
@@ -827,14 +1045,31 @@ export class OnCall {
     return this.state.schedule(this.kind, id, rec.st === "o" ? rec.at : rec.at + this.keepMs);
   }
 
+  /** The number locks a page of `rec` to `targets` needs: numbers taking a code, or that may bundle. */
+  private pageLocks(rec: Rec, targets: string[], until: number): string[] {
+    const all = this.plan.bundle > 0 || (rec.u ?? 0) < until;
+    return (all ? [...new Set([...targets, ...Object.keys(rec.p)])] : targets.filter((m) => !rec.p[m])).map(
+      (m) => `n:${m}`,
+    );
+  }
+
+  /** The locks the next step of `rec` (read before taking them) will need at `now`. */
+  private stepLocks(rec: Rec, now: number): string[] {
+    const next = rec.st === "o" ? nextStep(this.plan, rec.s, rec.r) : null;
+    if (!next) return [];
+    return this.pageLocks(rec, this.rota.targets(this.plan.steps[next.s].to, now), rec.o + lifeBound(this.plan));
+  }
+
   private async openAlert(k: string, id: string, text: string, sink?: Sink): Promise<Out[]> {
+    // The first step's numbers all take a code: their locks with the count's, from the start.
+    const first = this.rota.targets(this.plan.steps[0].to, this.clock.now()).map((m) => `n:${m}`);
     return transact(
       this.state,
       this.clock,
-      [this.countLock()],
+      [this.countLock(), ...first],
       async (txn): Promise<Out[]> => {
         const now = txn.now;
-        const old = await txn.get<Rec>(this.key(id));
+        const old = await txn.rec(this.key(id), id);
         // Opened meanwhile (another instance, another input): counted instead.
         if (old && !this.forgotten(old, now)) {
           old.n++;
@@ -877,13 +1112,14 @@ export class OnCall {
     id: string,
     decide: (rec: Rec, now: number) => "step" | "skip" | "delivered" | { q: number },
     sink?: Sink,
+    pre?: { raw: Versioned | null; rec: Rec; locks: string[] },
   ): Promise<Out[]> {
     return transact(
       this.state,
       this.clock,
-      [],
+      pre?.locks ?? [],
       async (txn): Promise<Out[]> => {
-        const rec = await txn.get<Rec>(this.key(id));
+        const rec = await txn.rec(this.key(id), id);
         if (!rec) return [];
         const what = decide(rec, txn.now);
         if (what === "skip") return [];
@@ -897,27 +1133,84 @@ export class OnCall {
           this.write(txn, id, rec);
           return [];
         }
-        const now = txn.now;
-        const next = nextStep(this.plan, rec.s, rec.r);
-        let outs: Out[];
-        if (!next) {
-          rec.st = "e";
-          rec.at = now;
-          delete rec.q;
-          delete rec.d;
-          outs = [this.event("exhausted", rec, [], null, now)];
-        } else {
-          rec.s = next.s;
-          rec.r = next.r;
-          outs = await this.page(txn, id, rec);
-        }
-        this.write(txn, id, rec);
-        txn.after.push(() => this.arm(id, rec));
-        this.noted(outs);
-        return outs;
+        return this.stepIn(txn, id, rec);
       },
       toSink(sink),
+      pre && new Map([[this.key(id), { raw: pre.raw, value: pre.rec }]]),
     );
+  }
+
+  /** The alert's next step (or the end of its chain) inside `txn`: what it emits. */
+  private async stepIn(txn: Txn, id: string, rec: Rec): Promise<Out[]> {
+    const now = txn.now;
+    const next = nextStep(this.plan, rec.s, rec.r);
+    let outs: Out[];
+    if (!next) {
+      rec.st = "e";
+      rec.at = now;
+      delete rec.q;
+      delete rec.d;
+      outs = [this.event("exhausted", rec, [], null, now)];
+    } else {
+      rec.s = next.s;
+      rec.r = next.r;
+      outs = await this.page(txn, id, rec);
+    }
+    this.write(txn, id, rec);
+    txn.after.push(() => this.arm(id, rec));
+    this.noted(outs);
+    return outs;
+  }
+
+  /**
+   * Due steps of several alerts in one transaction (a burst: many waits ending together): the
+   * code tables they take codes from are read and written once, their locks taken once. Each
+   * alert's step is decided exactly as alone; when the chunk keeps colliding with other changes
+   * (another instance), each goes alone.
+   */
+  private async stepChunk(items: Array<{ id: string; sink?: Sink }>): Promise<Array<Out[]>> {
+    await this.settled();
+    const raws = await Promise.all(items.map((it) => this.state.read(this.key(it.id))));
+    const now = this.clock.now();
+    const recs = raws.map((raw, i) => decode(items[i].id, parse<Stored>(raw)));
+    const steps: number[] = [];
+    const alone: number[] = [];
+    recs.forEach((rec, i) => (rec && rec.st === "o" && now >= rec.at ? steps : alone).push(i));
+    const result: Array<Out[]> = items.map(() => []);
+    if (steps.length > 1) {
+      const locks = new Set<string>();
+      for (const i of steps) for (const l of this.stepLocks(recs[i]!, now)) locks.add(l);
+      const seed = new Map(steps.map((i) => [this.key(items[i].id), { raw: raws[i], value: recs[i] }] as const));
+      try {
+        await transact(
+          this.state,
+          this.clock,
+          [...locks],
+          async (txn) => {
+            const outs = new Map<number, Out[]>();
+            for (const i of steps) {
+              const id = items[i].id;
+              const rec = await txn.rec(this.key(id), id);
+              outs.set(i, rec && rec.st === "o" && txn.now >= rec.at ? await this.stepIn(txn, id, rec) : []);
+            }
+            return outs;
+          },
+          (outs) => {
+            for (const i of steps) {
+              result[i] = outs.get(i) ?? [];
+              toSink(items[i].sink)(result[i]);
+            }
+          },
+          seed,
+          3,
+        );
+      } catch (e) {
+        if (!(e instanceof Contended)) throw e;
+        alone.push(...steps);
+      }
+    } else alone.push(...steps);
+    await Promise.all(alone.map(async (i) => (result[i] = await this.dueNow(items[i].id, items[i].sink))));
+    return result;
   }
 
   /**
@@ -931,16 +1224,23 @@ export class OnCall {
     const until = rec.o + lifeBound(this.plan);
     const bundling = this.plan.bundle > 0;
     // Locks first (numbers that take a code or may bundle), then the decisions.
-    const locks = targets.filter((m) => bundling || !rec.p[m] || rec.p[m][2] < until).map((m) => `n:${m}`);
-    txn.need(...locks);
+    txn.need(...this.pageLocks(rec, targets, until));
+    const extend = (rec.u ?? 0) < until;
+    const hints = locksFor(this.state).hint;
     const now_: string[] = [];
     let msgs = 0;
     for (const m of targets) {
-      if (!rec.p[m]) rec.p[m] = [await takeCode(txn, m, this.scope, id, rec.g, until), 0, until];
-      else if (rec.p[m][2] < until) {
-        await extendCode(txn, m, rec.p[m][0], this.scope, id, rec.g, until);
-        rec.p[m][2] = until;
+      if (!rec.p[m]) rec.p[m] = [await takeCode(txn, hints, m, this.scope, id, rec.g, until), 0];
+      else if (extend) await extendCode(txn, m, rec.p[m][0], this.scope, id, rec.g, until);
+    }
+    if (extend) {
+      // Options changed (a longer chain or keep): the entries of numbers paged before follow.
+      for (const m of Object.keys(rec.p)) {
+        if (!targets.includes(m)) await extendCode(txn, m, rec.p[m][0], this.scope, id, rec.g, until);
       }
+      rec.u = until;
+    }
+    for (const m of targets) {
       if (bundling && (await this.intoBundle(txn, m, id, rec))) {
         msgs++;
         continue;
@@ -962,7 +1262,7 @@ export class OnCall {
         port: 0,
         msg: {
           mobile,
-          payload: rec.x + say("ack", this.lang, { code }),
+          payload: rec.x + this.ackText(code),
           topic: rec.k,
           oncall: { kind: "page", key: rec.k, code, step: rec.s + 1, round: rec.r + 1, count: rec.n },
         },
@@ -1007,7 +1307,10 @@ export class OnCall {
           txn.after.push(() => this.state.schedule(this.kind, `b${m}`, b.u));
           return [];
         }
-        const recs = await txn.getAll<Rec>(b.i.map(([id]) => this.key(id)));
+        const recs = await txn.recs(
+          b.i.map(([id]) => this.key(id)),
+          b.i.map(([id]) => id),
+        );
         const items: Array<{ id: string; rec: Rec }> = [];
         b.i.forEach(([id, g], i) => {
           const rec = recs[i];
@@ -1205,11 +1508,31 @@ export class OnCall {
           round: rec.r + 1,
           to: [...to],
           by,
-          at: formatInstant(at, this.offset),
+          at: this.iso(at),
           count: rec.n,
         },
       },
     };
+  }
+
+  private isoCache = { ms: NaN, text: "" };
+
+  /** ISO time in the account's offset; a burst of events in one second formats it once. */
+  private iso(ms: number): string {
+    const sec = Math.floor(ms / SEC);
+    if (sec !== this.isoCache.ms) this.isoCache = { ms: sec, text: formatInstant(sec * SEC, this.offset) };
+    return this.isoCache.text;
+  }
+
+  private ackParts: [string, string] | null = null;
+
+  /** ` Reply 3 to ack` / ` 回复3确认` (the template split once). */
+  private ackText(code: number): string {
+    if (!this.ackParts) {
+      const [a, b] = TEXTS.ack[this.lang].split("{code}");
+      this.ackParts = [a, b];
+    }
+    return this.ackParts[0] + code + this.ackParts[1];
   }
 
   private noted(outs: Out[]): void {
@@ -1239,14 +1562,17 @@ export class OnCall {
     const locks = action === "close" ? [`c:${owner}`] : [];
     const done = await transact(state, clock, locks, async (txn) => {
       const now = txn.now;
-      const recs = await txn.getAll<Rec>(targets.map((t) => recKey(t.id)));
+      const recs = await txn.recs(
+        targets.map((t) => recKey(t.id)),
+        targets.map((t) => t.id),
+      );
       const items: OutItem[] = [];
       const ids: string[] = [];
       for (let i = 0; i < targets.length; i++) {
         const rec = recs[i];
         const { id, gen: g } = targets[i];
         // Settled already (acknowledged, resolved, a newer alert with the key): nothing changes.
-        if (!rec || rec.g !== g || !rec.p[from]) continue;
+        if (!rec || rec.g !== g || !rec.p[from] || isForgotten(rec, now)) continue;
         if (action === "ack") {
           if (rec.st === "a") continue;
           rec.st = "a";
@@ -1254,7 +1580,7 @@ export class OnCall {
           rec.by = from;
           delete rec.q;
           delete rec.d;
-          txn.set(recKey(id), rec, REPLY_TTL);
+          txn.setRec(recKey(id), id, rec, REPLY_TTL);
           items.push({
             e: "acknowledged",
             k: rec.k,
@@ -1367,7 +1693,7 @@ export class ReplyDesk {
       const entries =
         reply.kind === "code"
           ? ((parse<Entry[]>(await this.state.read(bucketKey(from, bucketOf(reply.code)))) ?? []).filter(
-              (e) => e[0] === reply.code && e[4] > now,
+              (e) => e[0] === reply.code && alive(e, now),
             ) as Entry[])
           : await entriesOf(this.state, from, now);
       if (!entries.length) return false;
@@ -1390,12 +1716,18 @@ export class ReplyDesk {
 
   /** The alerts paged to `from` still unacknowledged: the latest of them, or all. */
   private async unacknowledged(from: string, entries: Entry[], reply: Reply): Promise<Entry[]> {
+    const now = this.clock.now();
     const recs = await Promise.all(
-      entries.map((e) => this.state.read(`oncall:${e[1]}:a:${e[2]}`).then((v) => parse<Rec>(v))),
+      entries.map((e) => this.state.read(`oncall:${e[1]}:a:${e[2]}`).then((v) => decode(e[2], parse<Stored>(v)))),
     );
     const open = entries
       .map((e, i) => ({ e, rec: recs[i] }))
-      .filter(({ e, rec }) => rec && rec.g === e[3] && rec.st !== "a" && rec.p[from]) as Array<{ e: Entry; rec: Rec }>;
+      .filter(
+        ({ e, rec }) => rec && rec.g === e[3] && rec.st !== "a" && rec.p[from] && !isForgotten(rec, now),
+      ) as Array<{
+      e: Entry;
+      rec: Rec;
+    }>;
     if (reply.kind === "all") return open.map((x) => x.e);
     let best: { e: Entry; rec: Rec } | null = null;
     for (const x of open) {

@@ -202,10 +202,13 @@ class Model {
     const codes = Object.keys(table)
       .map(Number)
       .sort((x, y) => x - y);
+    // An alert past its keep is not remembered: a reply does nothing to it (its code is freed
+    // when it is cleaned up, by its deadline or its key's next alert).
+    const live = (c: number) => !this.forgotten(this.alerts[table[c]], now);
     let chosen: number[];
-    if (r.kind === "code") chosen = table[r.code] !== undefined ? [r.code] : [];
+    if (r.kind === "code") chosen = table[r.code] !== undefined && live(r.code) ? [r.code] : [];
     else {
-      const open = codes.filter((c) => this.alerts[table[c]].st !== "a");
+      const open = codes.filter((c) => this.alerts[table[c]].st !== "a" && live(c));
       if (r.kind === "all") chosen = open;
       else {
         let best: number | null = null;
