@@ -3,7 +3,9 @@
 // scenario runs on the memory state and on a real redis-server; replies and deadlines reach
 // either of two instances.
 import assert from "node:assert/strict";
-import { OncallError, type EventPayload, type NotifyMsg } from "../../../src/lib/alerts/oncall";
+import { OnCall, OncallError, repliesFor, type EventPayload, type NotifyMsg } from "../../../src/lib/alerts/oncall";
+import { MemoryState } from "../../../src/lib/state/memory";
+import { FakeClock } from "../../support/stub";
 import { A, B, C, MIN, events, memoryEnv, notifies, redisEnv, type Env, type EnvMaker } from "./oncall-env";
 
 const ROTA = [A, B, C];
@@ -403,5 +405,25 @@ describe("lib/alerts: oncall (SPEC B11 chain over the account state)", function 
   scenarios(memoryEnv());
   describe("with a real redis-server", () => {
     scenarios(redisEnv());
+  });
+});
+
+describe("lib/alerts: oncall replies to alerts past their keep", () => {
+  it("a reply naming an alert already past its keep (its clean-up not run yet) does nothing", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    // No listen(): its deadlines wait, as they do between the keep's end and the instance's poll.
+    const oc = new OnCall({ state, scope: "kept", clock, rota: [A, B], keep: "1" });
+    const outs = await oc.fire("temp", "too hot");
+    assert.equal(outs[1].port === 0 && outs[1].msg.oncall.code, 1);
+    await oc.acknowledge("temp");
+    const desk = repliesFor(state, clock);
+    clock.advance(59 * MIN);
+    await oc.fire("other", "x");
+    await oc.acknowledge("other");
+    clock.advance(MIN);
+    assert.equal(await desk.take({ mobile: A, text: "1c", destcode: "1069" }), false, "temp is forgotten");
+    assert.equal(await desk.take({ mobile: A, text: "2c", destcode: "1069" }), true, "other is remembered");
+    await state.close();
   });
 });
