@@ -28,7 +28,7 @@ async function waitHttp(url, ms) {
 }
 
 function demoFlow() {
-  const file = path.join(root, "examples", "06 - End-to-end demo with the simulator.json");
+  const file = path.join(root, "examples", "06 - End-to-end demo with the simulator · 用模拟器的完整演示.json");
   const flow = JSON.parse(fs.readFileSync(file, "utf8"));
   for (const n of flow) {
     if (n.type === "sms-config") {
@@ -105,7 +105,7 @@ async function main() {
 
   // One SMS right away, so the round trip is visible without a click.
   const flow = demoFlow();
-  const inject = flow.find((n) => n.type === "inject" && n.name === "send a test SMS");
+  const inject = flow.find((n) => n.type === "inject" && n.name.startsWith("send a test SMS"));
   await new Promise((r) => setTimeout(r, 500));
   await fetch(`${base}/inject/${inject.id}`, { method: "POST" });
   const until = Date.now() + 15_000;
@@ -123,6 +123,12 @@ async function main() {
     "  • simulate inbound long SMS  → the simulator pushes shuffled, duplicated parts; 'inbound SMS' shows it joined once",
   );
   log("  • check balance              → the balance, lower after each send");
+  log("");
+  log("Other examples (Import ▸ Examples; choose 'Import copy' to keep this account) listen on paths of their own.");
+  log("Push an inbound SMS to one of them, e.g. a reply to an alert on /sms/ack:");
+  log(
+    `  curl -X POST ${sim.url}/sim/mo -H 'Content-Type: application/json' -d '{"mobile":"13800138000","text":"ACK","moUrl":"${base}/sms/ack"}'`,
+  );
   log(`Simulator admin: ${sim.url}/sim/requests, ${sim.url}/sim/pushes.  Ctrl-C stops everything.`);
 }
 

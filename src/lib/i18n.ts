@@ -189,6 +189,11 @@ export const MESSAGES = {
       "The SMS text is longer than {max} characters (signature included) for {count} recipient(s): {list} (longest {length}); nothing was sent",
     "zh-CN": "{count} 个接收人的短信内容超过 {max} 个字符（含签名）：{list}（最长 {length} 个）；短信未发送",
   },
+  // The "Test connection" route (src/nodes/config-test.ts) answers in the editor's language.
+  badUrl: {
+    "en-US": 'The platform URL "{url}" is not a valid http(s) URL',
+    "zh-CN": "平台地址“{url}”不是有效的 http(s) 地址",
+  },
   recipientInvalidMobile: {
     "en-US": "{count} recipient(s) without a valid mobile number: {list}; nothing was sent",
     "zh-CN": "{count} 个接收人没有有效的手机号码：{list}；短信未发送",

@@ -7,6 +7,7 @@ import { isSmsError, SmsError, type ErrorCode } from "../lib/errors";
 import { t, toLang, type Lang } from "../lib/i18n";
 import type { MobileCheck } from "../lib/platform/numbers";
 import type { AccountState } from "../lib/state/index";
+import type { RedisMode } from "../lib/state/connect";
 import type { RedisStateError } from "../lib/state/redis";
 import type { StoreKind } from "../lib/state/registry";
 
@@ -16,6 +17,8 @@ export interface SmsCredentials {
   receiver?: string;
   receiverPassword?: string;
   redisPassword?: string;
+  /** for sentinels that require a password (redisMode sentinel) */
+  redisSentinelPassword?: string;
 }
 
 export interface SmsConfigDef extends NodeDef {
@@ -34,6 +37,8 @@ export interface SmsConfigDef extends NodeDef {
   store?: string;
   redisUrl?: string;
   redisPrefix?: string;
+  redisMode?: string;
+  redisMaster?: string;
 }
 
 export interface SmsSettings {
@@ -52,6 +57,10 @@ export interface SmsSettings {
   store: StoreKind;
   redisUrl: string;
   redisPrefix: string;
+  /** single, sentinel or cluster (SPEC B6a) */
+  redisMode: RedisMode;
+  /** the sentinels' master set (redisMode sentinel) */
+  redisMaster: string;
 }
 
 export type { BalanceAnswer };

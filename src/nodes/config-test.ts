@@ -3,10 +3,10 @@
 import type { NodeAPI } from "node-red";
 import { SmsClient } from "../lib/platform/client";
 import { SmsError } from "../lib/errors";
-import { t } from "../lib/i18n";
+import { t, toLang } from "../lib/i18n";
 import { toStr } from "../lib/props";
 import { readSettings, SAVED_PASSWORD } from "./settings";
-import { runtimeLang, type SmsConfigDef, type SmsCredentials } from "./common";
+import type { SmsConfigDef, SmsCredentials } from "./common";
 
 export function registerConnectionTest(RED: NodeAPI): void {
   // A balance query with what the dialog holds. A saved
@@ -19,7 +19,8 @@ export function registerConnectionTest(RED: NodeAPI): void {
     let password = typeof body.password === "string" ? body.password : "";
     if (password === SAVED_PASSWORD || password === "") password = saved?.password ?? "";
     const settings = readSettings(body as Partial<SmsConfigDef>);
-    const lang = runtimeLang(RED, "sms-config.lang");
+    // The answer is read in the editor: in the editor's language (it sends its own), not the server's.
+    const lang = toLang(body.lang);
     if (!account || !password) {
       res.json({ ok: false, code: "NO_CONFIG", message: t("noCredentials", lang) });
       return;
@@ -33,7 +34,7 @@ export function registerConnectionTest(RED: NodeAPI): void {
       const err =
         e instanceof SmsError
           ? e
-          : new SmsError({ code: "NO_CONFIG", message: RED._("sms-config.errors.badUrl", { url: settings.url }) });
+          : new SmsError({ code: "NO_CONFIG", message: t("badUrl", lang, { url: settings.url }) });
       res.json({ ok: false, code: err.code, message: err.message });
     } finally {
       await client?.close();

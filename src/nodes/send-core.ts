@@ -66,7 +66,7 @@ export class SendCore {
   private readonly track: boolean;
   private readonly timeoutMs: number;
   private readonly tracker: Tracker | null;
-  private readonly unlisten: () => void = () => undefined;
+  private readonly unlisten: () => Promise<void> = () => Promise.resolve();
   private active = 0;
   private closing = false;
   private last: NodeStatus | null = null;
@@ -369,11 +369,12 @@ export class SendCore {
    */
   async close(removed: boolean): Promise<void> {
     this.closing = true;
-    // Summaries due from now on wait for the replacing node.
-    this.unlisten();
+    // Summaries due from now on wait for the replacing node; those under way leave through this one.
+    const listening = this.unlisten();
     this.stop.abort();
     await Promise.allSettled([...this.inputs]);
     await Promise.allSettled([...this.opens]);
+    await listening;
     try {
       // With shared Redis other instances running this node carry on with them (or they expire).
       const config = this.host.config();

@@ -14,12 +14,15 @@ import {
 import type { SmsConfigDef, SmsSettings } from "./common";
 
 export const DEFAULT_URL = "http://120.26.66.24";
+/** How the account reaches Redis (SPEC B6a): one server, through sentinels, or a cluster. */
+export const REDIS_MODES = ["single", "sentinel", "cluster"] as const;
+export const DEFAULT_REDIS_MASTER = "mymaster";
 /** The password field's placeholder the editor sends back for a saved, unchanged password. */
 export const SAVED_PASSWORD = "__PWRD__";
 
 /** A setting that was out of range or unreadable, by its property name (its label key). */
 export interface NamedProblem {
-  name: ConfigNumberSetting | "tz" | "mobileCheck" | "store";
+  name: ConfigNumberSetting | "tz" | "mobileCheck" | "store" | "redisMode";
   problem: SettingProblem;
 }
 
@@ -42,6 +45,8 @@ export function checkSettings(def: Partial<SmsConfigDef>): { settings: SmsSettin
   if (tz.problem) problems.push({ name: "tz", problem: tz.problem });
   const store = checkChoice(def.store, STORES, "memory");
   if (store.problem) problems.push({ name: "store", problem: store.problem });
+  const redisMode = checkChoice(def.redisMode, REDIS_MODES, "single");
+  if (redisMode.problem) problems.push({ name: "redisMode", problem: redisMode.problem });
   const settings: SmsSettings = {
     url: toStr(def.url) || DEFAULT_URL,
     product: toStr(def.product),
@@ -59,6 +64,8 @@ export function checkSettings(def: Partial<SmsConfigDef>): { settings: SmsSettin
     redisUrl: toStr(def.redisUrl) || DEFAULT_REDIS_URL,
     // A prefix is the user's namespace in a shared Redis: kept as typed (an empty one is allowed).
     redisPrefix: typeof def.redisPrefix === "string" ? def.redisPrefix.trim() : DEFAULT_REDIS_PREFIX,
+    redisMode: redisMode.value,
+    redisMaster: toStr(def.redisMaster) || DEFAULT_REDIS_MASTER,
   };
   return { settings, problems };
 }

@@ -35,6 +35,21 @@ export = function (RED: NodeAPI): void {
       node.warn(describeProblem(checked.problem, label, tr));
       status.set({ fill: "yellow", shape: "ring", text: tr("status.adjusted", { names: label }) });
     }
+    /**
+     * Names what it is about: the low products and their balances (a total is no warning: 10,496
+     * in all can hide a product at 500), else the balance of the one product or the total.
+     */
+    function statusText(balance: Record<string, number>, low: string[], total: number): string {
+      const _ = (key: string, params?: Record<string, string | number>) => RED._(`sms-balance.status.${key}`, params);
+      if (low.length === 1) return _("lowOne", { product: low[0], balance: balance[low[0]] });
+      if (low.length > 1) {
+        const shown = low.slice(0, 2).map((p) => _("item", { product: p, balance: balance[p] }));
+        const more = low.length > 2 ? _("more", { count: low.length - 2 }) : "";
+        return _("lowMany", { count: low.length, list: shown.join(_("separator")) + more });
+      }
+      const products = Object.keys(balance).length;
+      return products > 1 ? _("totalMany", { total, count: products }) : _("total", { total });
+    }
     const offState = showStateMode(getConfig(RED, def.config), status);
     node.on("close", () => offState());
 
@@ -50,23 +65,20 @@ export = function (RED: NodeAPI): void {
           total += p.balance;
         }
         const low = threshold > 0 ? outcome.products.filter((p) => p.balance < threshold).map((p) => p.product) : [];
+        // What matters first: the debug sidebar's one-line preview shows the leading properties.
         msg.payload = {
+          total,
+          low,
+          balance,
+          products: outcome.products.map((p) => ({ ...p })),
+          cached,
           code: 0,
           ok: true,
           description: outcome.description,
           resptime: parsePlatformTime(outcome.resptime, config.settings.offsetMinutes),
           resptimeRaw: outcome.resptime,
-          products: outcome.products.map((p) => ({ ...p })),
-          balance,
-          total,
-          low,
-          cached,
         };
-        status.set({
-          fill: low.length ? "yellow" : "green",
-          shape: "dot",
-          text: RED._(low.length ? "sms-balance.status.low" : "sms-balance.status.total", { total }),
-        });
+        status.set({ fill: low.length ? "yellow" : "green", shape: "dot", text: statusText(balance, low, total) });
         send(msg);
         done();
       } catch (e) {

@@ -53,6 +53,9 @@ export = function (RED: NodeAPI): void {
       redisUrl: s.redisUrl,
       redisPrefix: s.redisPrefix,
       redisPassword: creds.redisPassword,
+      redisMode: s.redisMode,
+      redisMaster: s.redisMaster,
+      redisSentinelPassword: creds.redisSentinelPassword,
     });
     node.state = lease.state;
     node.stateProblem = () => lease.problem();
@@ -64,7 +67,7 @@ export = function (RED: NodeAPI): void {
     node.stateStatus = () => {
       const p = lease.problem();
       if (!p) return null;
-      const broken = p.kind === "url" || p.kind === "auth";
+      const broken = p.kind === "url" || p.kind === "auth" || p.kind === "prefix";
       return {
         fill: broken ? "red" : "yellow",
         shape: "ring",
@@ -75,18 +78,19 @@ export = function (RED: NodeAPI): void {
     const showState = () => node.status(node.stateStatus() ?? (adjusted.length ? adjustedStatus() : {}));
     // One line per outage (its reason may change while it lasts: the status follows it); a wrong
     // URL or password is an error, an unreachable Redis a warning.
-    let wasLocal = s.store === "redis" && lease.problem()?.kind === "url";
+    const setup = () => ["url", "prefix"].includes(lease.problem()?.kind ?? "");
+    let wasLocal = s.store === "redis" && setup();
     const offMode = lease.state.onMode((mode) => {
       const local = mode === "local";
       if (local && !wasLocal) {
         const kind = lease.problem()?.kind;
-        if (kind === "auth" || kind === "url") node.error(tr("state.local", { reason: reason() }));
+        if (kind === "auth" || kind === "url" || kind === "prefix") node.error(tr("state.local", { reason: reason() }));
         else node.warn(tr("state.local", { reason: reason() }));
       } else if (!local && wasLocal) node.log(tr("state.shared"));
       wasLocal = local;
       showState();
     });
-    if (s.store === "redis" && lease.problem()?.kind === "url") {
+    if (s.store === "redis" && setup()) {
       node.error(tr("state.local", { reason: reason() }));
       showState();
     }
@@ -152,6 +156,7 @@ export = function (RED: NodeAPI): void {
       receiver: { type: "text" },
       receiverPassword: { type: "password" },
       redisPassword: { type: "password" },
+      redisSentinelPassword: { type: "password" },
     },
   });
 

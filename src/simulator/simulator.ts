@@ -84,6 +84,11 @@ export interface InjectMo extends Omit<PushVariant, "reportExtras" | "batchRepor
   withhold?: number[];
   /** emshead id; generated when absent */
   id?: string;
+  /**
+   * Where to push this one inbound SMS instead of the MO URL: a flow listening on another path can
+   * be tried against a running simulator (the `npm start` demo's pushes to its own path).
+   */
+  moUrl?: string;
 }
 
 const INJECT_RULES: Record<keyof Required<InjectMo>, Check> = {
@@ -101,6 +106,9 @@ const INJECT_RULES: Record<keyof Required<InjectMo>, Check> = {
     Array.isArray(v) && v.every(Number.isInteger) ? null : "must be an array of part numbers",
   ),
   id: check.optional(check.string),
+  moUrl: check.optional((v) =>
+    typeof v === "string" && /^https?:\/\/\S+$/.test(v) ? null : "must be an http:// or https:// URL",
+  ),
   pushStyle: PUSH_RULES.pushStyle,
   timeFormat: PUSH_RULES.timeFormat,
   mobileFormat: PUSH_RULES.mobileFormat,
@@ -338,7 +346,7 @@ export class Simulator {
     this.notifyIdle();
   }
 
-  /** Pushes an inbound SMS to the MO URL: one push, or `emshead` parts for a long text. */
+  /** Pushes an inbound SMS to the MO URL (or its own `moUrl`): one push, or `emshead` parts for a long text. */
   injectMo(mo: InjectMo): { parts: number; pushed: number; id: string | null } {
     checkSettings(mo, INJECT_RULES, "inbound SMS");
     const v: PushVariant = { ...this.push, ...variantOf(mo) };
@@ -349,7 +357,7 @@ export class Simulator {
       destcode: mo.destcode ?? "1065751600001",
       mobile: formatMobile(mo.mobile, v.mobileFormat),
     };
-    const url = this.opts.moUrl;
+    const url = mo.moUrl ?? this.opts.moUrl;
     if (mo.text.length <= 70) {
       this.enqueue(this.wire("mo", url, [addExtra({ ...base, msg: mo.text }, v.extra)], v, false));
       return { parts: 1, pushed: 1, id: null };
@@ -555,7 +563,7 @@ export class Simulator {
     if (path === "/sim/mo" && method === "POST") {
       const mo = body() as InjectMo;
       if (typeof mo?.mobile !== "string" || typeof mo.text !== "string") return text(400, "mobile and text required");
-      if (!this.opts.moUrl) return text(409, "no MO URL configured (--mo-url)");
+      if (!this.opts.moUrl && mo.moUrl === undefined) return text(409, "no MO URL configured (--mo-url or moUrl)");
       return json(200, this.injectMo(mo));
     }
     if (path === "/sim/check" && method === "POST") {

@@ -15,7 +15,12 @@ import { ROOT, type RunningNodeRed } from "../support/packed";
 import { dashboardCharts, setUpAsCommented, startPackedWithDashboard, type ChartSeen } from "./pictures";
 
 const SHOTS = path.join(ROOT, "artifacts", "screenshots");
-const FILE = path.join(ROOT, "examples", "13 - Delivery dashboard.json");
+const FILE = path.join(
+  ROOT,
+  "examples",
+  "Needs Dashboard 2.0 · 需要 Dashboard 2.0",
+  "13 - Delivery dashboard (needs Dashboard 2.0) · 送达仪表盘（需要 Dashboard 2.0）.json",
+);
 const FLAGS = [
   "--headless",
   "--no-sandbox",
@@ -62,7 +67,8 @@ describe("delivery dashboard (example 13) in a real browser (Node-RED 4, packed 
   let flow: FlowNode[];
   let ctx: BrowserContext;
   let page: Page;
-  const named = (name: string) => flow.find((n) => n.name === name)!;
+  // A node is named "English · 中文"; the test names it by its English part.
+  const named = (name: string) => flow.find((n) => String(n.name ?? "").split(" · ")[0] === name)!;
   const bodyText = () => page.locator("body").innerText();
 
   before(async () => {
@@ -104,7 +110,7 @@ describe("delivery dashboard (example 13) in a real browser (Node-RED 4, packed 
     for (const n of deployed) {
       if (n.type === "sms-config")
         Object.assign(n, { url: sim.url, credentials: { account: "demo", password: "demo" } });
-      if (n.name === "send alert (tracked)") n.trackTimeout = "0.05";
+      if (n.id === named("send alert (tracked)").id) n.trackTimeout = "0.05";
     }
     sim.reportUrl = nr.url + String(named("delivery reports").path);
     await setUpAsCommented(flow, sim.url);

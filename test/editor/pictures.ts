@@ -39,10 +39,11 @@ const FLAGS = [
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 
-/** "10 - Grafana alert webhook to SMS.json" → "10-grafana-alert-webhook-to-sms.png" */
+/** "10 - Grafana alert webhook to SMS · Grafana 告警发短信.json" → "10-grafana-alert-webhook-to-sms.png" (the English title) */
 export function pictureName(file: string): string {
   const slug = path
     .basename(file, ".json")
+    .split(" · ")[0]
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-|-$/g, "");
@@ -119,17 +120,81 @@ export function dashboardCharts(page: Page): Promise<ChartSeen[]> {
   });
 }
 
+/** Every example file, as a path under examples/ (sub-folders hold those that need another package). */
+export function exampleFiles(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(path.join(EXAMPLES, dir), { withFileTypes: true })) {
+      const rel = dir ? path.join(dir, e.name) : e.name;
+      if (e.isDirectory()) walk(rel);
+      else if (e.name.endsWith(".json")) found.push(rel);
+    }
+  };
+  walk("");
+  return found.sort((a, b) => path.basename(a).localeCompare(path.basename(b)));
+}
+
 /** The README's recipes: every example from 07 on. */
 export function recipeFiles(): string[] {
-  return fs
-    .readdirSync(EXAMPLES)
-    .filter((f) => f.endsWith(".json") && Number(f.slice(0, 2)) >= 7)
-    .sort();
+  return exampleFiles().filter((f) => Number(path.basename(f).slice(0, 2)) >= 7);
+}
+
+/**
+ * The webhook a comment says to try (its `curl … http://127.0.0.1:1880/<path>` line), and how many
+ * times ("run this twice"), so the picture shows the statuses a user sees after trying it.
+ */
+export function commentedWebhook(flow: FlowNode[]): { path: string; body: string; times: number } | null {
+  const info = (flow.find((n) => n.type === "comment")?.info as string | undefined) ?? "";
+  const m = /`curl -H 'Content-Type: application\/json' -d '([^']+)' http:\/\/127\.0\.0\.1:1880(\/\S+)`/.exec(info);
+  if (!m) return null;
+  return { path: m[2], body: m[1], times: /run this twice/i.test(info) ? 2 : 1 };
 }
 
 const log = (s: string) => process.stdout.write(s + "\n");
 
 const until = (what: string, cond: () => Promise<boolean>, ms = 20_000) => waitFor(cond, ms, what, 100);
+
+/**
+ * What a reader of the flow would stumble on (in the shown tab): two nodes drawn over each other,
+ * and a node's status text crossed by a wire (sampled along each wire's path).
+ */
+export function layoutClashes(page: Page, tabId: string): Promise<string[]> {
+  return page.evaluate((z) => {
+    const RED = (window as unknown as { RED: any }).RED;
+    const out: string[] = [];
+    const name = (n: any) => `${n.type} "${n.name || n.id}"`;
+    const boxes = RED.nodes
+      .filterNodes({ z })
+      .map((n: any) => ({ n, el: document.querySelector(`#red-ui-workspace-chart g[id="${n.id}"]`) }))
+      .filter((b: any) => b.el)
+      .map((b: any) => ({ ...b, r: (b.el.querySelector(".red-ui-flow-node") ?? b.el).getBoundingClientRect() }));
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i].r, boxes[j].r];
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+          out.push(`${name(boxes[i].n)} and ${name(boxes[j].n)} overlap`);
+      }
+    const wires = [...document.querySelectorAll("#red-ui-workspace-chart .red-ui-flow-link-path")] as SVGPathElement[];
+    for (const b of boxes) {
+      const label = b.el.querySelector(".red-ui-flow-node-status-label");
+      if (!label || !label.textContent) continue;
+      const r = label.getBoundingClientRect();
+      for (const w of wires) {
+        const m = w.getScreenCTM();
+        if (!m) continue;
+        const length = w.getTotalLength();
+        for (let d = 0; d <= length; d += 2) {
+          const p = w.getPointAtLength(d).matrixTransform(m);
+          if (p.x >= r.left && p.x <= r.right && p.y >= r.top && p.y <= r.bottom) {
+            out.push(`a wire crosses the status of ${name(b.n)} ("${label.textContent}")`);
+            break;
+          }
+        }
+      }
+    }
+    return [...new Set(out)];
+  }, tabId);
+}
 
 /** Shows the tab, waits until its nodes are drawn (and the statuses it expects), saves its flow's area. */
 async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], configIds: string[], file: string): Promise<void> {
@@ -178,6 +243,8 @@ async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], configIds: 
     [...nodes.map((n) => n.id), ...configIds],
   );
   if (invalid.length) throw new Error(`"${String(tab.label)}" shows invalid nodes:\n${invalid.join("\n")}`);
+  const clashes = await layoutClashes(page, tab.id);
+  if (clashes.length) throw new Error(`"${String(tab.label)}" is hard to read:\n${clashes.join("\n")}`);
   await page.evaluate(() => {
     const RED = (window as unknown as { RED: any }).RED;
     RED.view.select({ nodes: [] });
@@ -220,7 +287,7 @@ async function picture(page: Page, tab: FlowNode, nodes: FlowNode[], configIds: 
 async function pagePicture(page: Page, nr: RunningNodeRed, flow: FlowNode[], file: string): Promise<void> {
   const base = flow.find((n) => n.type === "ui-base")!;
   const dashboardPage = flow.find((n) => n.type === "ui-page")!;
-  const alert = flow.find((n) => n.type === "inject" && n.name === "test alert")!;
+  const alert = flow.find((n) => n.type === "inject" && String(n.name).split(" · ")[0] === "test alert")!;
   for (let i = 0; i < 2; i++) {
     const res = await fetch(`${nr.url}/inject/${alert.id}`, { method: "POST" });
     if (!res.ok) throw new Error(`clicking 'test alert': HTTP ${res.status}`);
@@ -242,8 +309,84 @@ async function pagePicture(page: Page, nr: RunningNodeRed, flow: FlowNode[], fil
   log(`✔ docs/images/${pagePictureName(file)}`);
 }
 
+/**
+ * Each node's dialog as a user opens it from the deployed examples (the account's four tabs
+ * through the send dialog's pencil), in en-US and zh-CN: docs/images/dialog-<type>[-<tab>]-<en|zh>.png.
+ */
+async function dialogPictures(nr: RunningNodeRed, executablePath: string, deployed: FlowNode[]): Promise<void> {
+  const first = (type: string, pick: (n: FlowNode) => boolean = () => true) =>
+    deployed.find((n) => n.type === type && pick(n)) ?? deployed.find((n) => n.type === type);
+  const dialogs = [
+    // The personalised notice (09): its template's names and a sample with its length and parts.
+    first("sms-send", (n) => typeof n.template === "string" && n.template !== ""),
+    first("sms-balance"),
+    first("sms-receive"),
+    first("sms-guard"),
+  ].filter((n): n is FlowNode => n !== undefined);
+  for (const [locale, lang] of [
+    ["en-US", "en"],
+    ["zh-CN", "zh"],
+  ]) {
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), "chromium-profile-"));
+    const ctx = await chromium.launchPersistentContext(profile, {
+      executablePath,
+      args: FLAGS,
+      locale,
+      viewport: { width: 1600, height: 1000 },
+    });
+    try {
+      const page = ctx.pages()[0] ?? (await ctx.newPage());
+      page.on("pageerror", (e) => process.stderr.write(`[page error] ${e.message}\n`));
+      await page.goto(nr.url + "/", { waitUntil: "domcontentloaded" });
+      // The flow pictures hid the palette (a user setting, kept by Node-RED): attached is enough.
+      await page.waitForSelector('#red-ui-palette .red-ui-palette-node[data-palette-type="sms-send"]', {
+        state: "attached",
+        timeout: 60_000,
+      });
+      const save = async (name: string) => {
+        await page.waitForTimeout(800); // the tray slides in
+        await page.evaluate(() => document.fonts.ready);
+        await page
+          .locator(".red-ui-tray")
+          .last()
+          .screenshot({ path: path.join(IMAGES, name) });
+        log(`✔ docs/images/${name}`);
+      };
+      for (const n of dialogs) {
+        await page.evaluate((id) => {
+          const RED = (window as unknown as { RED: any }).RED;
+          RED.editor.edit(RED.nodes.node(id));
+        }, n.id);
+        await page.waitForSelector("#node-dialog-ok", { state: "visible" });
+        await save(`dialog-${n.type}-${lang}.png`);
+        if (n.type === "sms-send") {
+          await page.locator("#node-input-btn-config-edit").click();
+          await page.waitForSelector("#node-config-input-url", { state: "visible" });
+          for (const tab of ["account", "sending", "pushes", "advanced"]) {
+            const content = page.locator(`#sms-config-tab-${tab}`);
+            // RED.tabs takes a second click within 400 ms for a double click: click until it shows.
+            for (let i = 0; i < 10 && !(await content.isVisible()); i++) {
+              await page.locator(`#red-ui-tab-sms-config-tab-${tab} .red-ui-tab-label`).click();
+              await content.waitFor({ state: "visible", timeout: 1000 }).catch(() => undefined);
+            }
+            await save(`dialog-sms-config-${tab}-${lang}.png`);
+          }
+          await page.locator("#node-config-dialog-cancel").click();
+          await page.waitForSelector("#node-config-input-url", { state: "detached" });
+        }
+        await page.locator("#node-dialog-cancel").click();
+        await page.waitForSelector("#node-dialog-ok", { state: "detached" });
+      }
+    } finally {
+      await ctx.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    }
+  }
+}
+
 async function main(): Promise<void> {
-  const files = process.argv.slice(2).length ? process.argv.slice(2).map((f) => path.basename(f)) : recipeFiles();
+  const named = process.argv.slice(2).map((f) => path.basename(f));
+  const files = named.length ? exampleFiles().filter((f) => named.includes(path.basename(f))) : recipeFiles();
   const sim = await startSimulator({});
   const broker = await startMosquitto();
   log("› packing the package and installing it into a fresh Node-RED userDir (with Dashboard 2.0)…");
@@ -279,13 +422,27 @@ async function main(): Promise<void> {
       body: JSON.stringify([...byId.values()]),
     });
     if (!res.ok) throw new Error(`deploying the examples: HTTP ${res.status} ${await res.text()}`);
+    // The webhook a comment says to try, tried as it says: the picture shows the statuses it leaves.
+    for (const t of tabs) {
+      const hook = commentedWebhook(t.flow);
+      for (let i = 0; hook && i < hook.times; i++) {
+        await until(`${hook.path} to answer`, async () => {
+          const r = await fetch(nr.url + hook.path, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: hook.body,
+          });
+          return r.status !== 404;
+        });
+      }
+    }
 
     const executablePath = process.env.CHROMIUM_PATH || execSync("which chromium", { encoding: "utf8" }).trim();
     ctx = await chromium.launchPersistentContext(profile, {
       executablePath,
       args: FLAGS,
       locale: "en-US",
-      viewport: { width: 1800, height: 1000 },
+      viewport: { width: 2000, height: 1000 },
       deviceScaleFactor: 2,
     });
     const page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -309,6 +466,7 @@ async function main(): Promise<void> {
       }),
     );
     for (const t of tabs) await picture(page, t.tab, t.nodes, t.configIds, pictureName(t.file));
+    await dialogPictures(nr, executablePath, [...byId.values()]);
     if (dashboards.length) {
       const dash = await ctx.newPage();
       await dash.setViewportSize({ width: 1280, height: 720 });

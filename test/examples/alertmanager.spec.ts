@@ -8,7 +8,7 @@ import { captured, helper, sleep } from "../support/nr";
 import { deployExample, nodeNamed, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = "07 - Alertmanager webhook to guard to SMS.json";
+const FILE = "07 - Alertmanager webhook to guard to SMS · Alertmanager 告警经收敛发短信.json";
 
 const startsAt = "2025-01-15T02:00:00.000Z";
 const alerts = [
@@ -66,8 +66,10 @@ describe('examples: "07 - Alertmanager webhook to guard to SMS" end to end', fun
     await closeAllStates();
   });
 
-  const named = (name: string) => nodeNamed(flow, name);
-  const received = (name: string) => run.received(name);
+  // A node is named "English · 中文"; the tests name it by its English part.
+  const full = (en: string) => String(flow.find((n) => String(n.name ?? "").split(" · ")[0] === en)?.name ?? en);
+  const named = (name: string) => nodeNamed(flow, full(name));
+  const received = (name: string) => run.received(full(name));
   const sends = () => sendsTo(sim.requests);
   const post = (body: unknown) =>
     supertest(captured.httpNode!)

@@ -17,7 +17,7 @@ import {
 } from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = "10 - Grafana alert webhook to SMS.json";
+const FILE = "10 - Grafana alert webhook to SMS · Grafana 告警发短信.json";
 
 const GRAFANA = "https://grafana.example.com/";
 const NEVER = "0001-01-01T00:00:00Z";
@@ -151,8 +151,10 @@ describe('examples: "10 - Grafana alert webhook to SMS" end to end', function ()
     await sim.close();
   });
 
-  const named = (name: string) => nodeNamed(flow, name);
-  const received = (name: string) => run.received(name);
+  // A node is named "English · 中文"; the tests name it by its English part.
+  const full = (en: string) => String(flow.find((n) => String(n.name ?? "").split(" · ")[0] === en)?.name ?? en);
+  const named = (name: string) => nodeNamed(flow, full(name));
+  const received = (name: string) => run.received(full(name));
   const sends = () => sendsTo(sim.requests);
   const texts = () => sends().map((r) => r.params.msg);
   const post = (body: unknown) =>

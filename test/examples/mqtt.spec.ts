@@ -12,7 +12,7 @@ import { helper, sleep } from "../support/nr";
 import { deployExample, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { FakeClock, waitFor } from "../support/stub";
 
-const FILE = "11 - MQTT sensor over a threshold to guard to SMS.json";
+const FILE = "11 - MQTT sensor over a threshold to guard to SMS · MQTT 传感器超限经收敛发短信.json";
 
 type Msg = Record<string, unknown> & { guard?: Record<string, unknown> };
 
@@ -75,7 +75,9 @@ describe('examples: "11 - MQTT sensor over a threshold to guard to SMS" end to e
     await sim.close();
   });
 
-  const received = (name: string): Msg[] => run.received(name);
+  // A node is named "English · 中文"; the tests name it by its English part.
+  const full = (en: string) => String(flow.find((n) => String(n.name ?? "").split(" · ")[0] === en)?.name ?? en);
+  const received = (name: string): Msg[] => run.received(full(name));
   const sends = () => sendsTo(sim.requests);
   const texts = () => sends().map((r) => r.params.msg);
 

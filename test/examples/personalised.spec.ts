@@ -7,7 +7,7 @@ import { helper, sleep } from "../support/nr";
 import { deployExample, nodeNamed, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
 import { waitFor } from "../support/stub";
 
-const FILE = "09 - Personalised bulk notice.json";
+const FILE = "09 - Personalised bulk notice · 个性化群发通知.json";
 
 describe('examples: "09 - Personalised bulk notice" end to end', function () {
   this.timeout(20_000);
@@ -26,8 +26,10 @@ describe('examples: "09 - Personalised bulk notice" end to end', function () {
     await sim.close();
   });
 
-  const named = (name: string) => nodeNamed(flow, name);
-  const received = (name: string) => run.received(name);
+  // A node is named "English · 中文"; the tests name it by its English part.
+  const full = (en: string) => String(flow.find((n) => String(n.name ?? "").split(" · ")[0] === en)?.name ?? en);
+  const named = (name: string) => nodeNamed(flow, full(name));
+  const received = (name: string) => run.received(full(name));
   const sends = () => sendsTo(sim.requests);
 
   it("'monthly bills': a text per recipient, equal texts in one request, one 'sent' message per request", async () => {

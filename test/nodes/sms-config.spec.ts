@@ -33,6 +33,8 @@ describe("nodes/sms-config", () => {
       store: "memory",
       redisUrl: "redis://127.0.0.1:6379/0",
       redisPrefix: "cnsms:",
+      redisMode: "single",
+      redisMaster: "mymaster",
     });
     const s = readSettings({
       timeout: "500",

@@ -111,7 +111,8 @@ const ADMIT_CHUNK = 1000;
 /** Keys longer than this are hashed in the state's key names (a whole payload can be a key). */
 const INLINE_KEY = 64;
 const RELEASE = "release";
-const OK: Admission = { ok: true };
+/** The cap of a guard without one: it still counts towards the account's day (SPEC B8a). */
+const UNCAPPED = Number.MAX_SAFE_INTEGER;
 
 interface HeldItem {
   key: string;
@@ -333,28 +334,28 @@ export class Guard {
   private async admit(items: Pending[], now: number): Promise<Outcome[]> {
     const windowMs = this.windowMs;
     const cap = this.cap;
-    let results: Admission[] | null = null;
     const criticalWindows: string[] = [];
-    if (windowMs || cap) {
-      const capTtl = this.cal.nextMidnight(now) - now;
-      const capBase = `${this.base}c:${this.cal.dayKey(now)}:`;
-      const checks: AdmitCheck[] = [];
-      for (const it of items) {
-        // The number is last and has no ":": a key holding ":" still names one (key, number).
-        const wBase = `${this.base}w:${stateKey(it.key)}:`;
-        for (const m of it.mobiles) {
-          const check: AdmitCheck = {};
-          // Critical skips the window check but still takes a free window (below): its SMS counts.
-          if (windowMs && !it.critical) check.window = { key: wBase + m, ttlMs: windowMs };
-          if (cap) check.cap = { key: capBase + m, max: cap, ttlMs: capTtl };
-          checks.push(check);
-        }
+    // The day's count is the account's (SPEC B8a): every guard node of the account counts what it
+    // lets through, also one without a cap of its own; each checks it against its own cap.
+    const capTtl = this.cal.nextMidnight(now) - now;
+    const capBase = `guard:day:${this.cal.dayKey(now)}:`;
+    const max = cap || UNCAPPED;
+    const checks: AdmitCheck[] = [];
+    for (const it of items) {
+      // The number is last and has no ":": a key holding ":" still names one (key, number).
+      const wBase = `${this.base}w:${stateKey(it.key)}:`;
+      for (const m of it.mobiles) {
+        const check: AdmitCheck = { cap: { key: capBase + m, max, ttlMs: capTtl } };
+        // Critical skips the window check but still takes a free window (below): its SMS counts.
+        if (windowMs && !it.critical) check.window = { key: wBase + m, ttlMs: windowMs };
+        checks.push(check);
       }
-      results = [];
-      for (let i = 0; i < checks.length; i += ADMIT_CHUNK) {
-        const part = checks.length > ADMIT_CHUNK ? checks.slice(i, i + ADMIT_CHUNK) : checks;
-        results.push(...(part.some((c) => c.window || c.cap) ? await this.state.admit(part) : part.map(() => OK)));
-      }
+    }
+    const results: Admission[] = [];
+    for (let i = 0; i < checks.length; i += ADMIT_CHUNK) {
+      results.push(
+        ...(await this.state.admit(checks.length > ADMIT_CHUNK ? checks.slice(i, i + ADMIT_CHUNK) : checks)),
+      );
     }
     let i = 0;
     const out = items.map((it) => {
@@ -363,7 +364,7 @@ export class Guard {
       const reasons: Record<string, Reason> = {};
       let until = Infinity;
       for (const m of it.mobiles) {
-        const r = results ? results[i++] : OK;
+        const r = results[i++];
         if (r.ok) {
           send.push(m);
           if (it.critical && windowMs) criticalWindows.push(`${this.base}w:${stateKey(it.key)}:${m}`);

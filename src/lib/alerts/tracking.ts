@@ -24,9 +24,15 @@ export const EARLY_MS = 5 * 60_000;
 export const EARLY_MAX = 60_000;
 /**
  * How long a send's state outlives its deadline: a deadline that comes due while no instance runs
- * its node (a restart, a slow redeploy) still finds its tally when one does.
+ * its node (a restart, a Node-RED down for hours) still finds its tally when one does (SPEC B6a).
  */
-export const MARGIN_MS = 15 * 60_000;
+export const MARGIN_MS = 24 * 3600_000;
+/**
+ * A request whose reply came after its timeout is summed up right after its tally exists. Its
+ * deadline is set before the tally, this much later: if setting it "now" afterwards fails, the
+ * summary still comes.
+ */
+const LATE_GRACE_MS = 30_000;
 /** With `redis`, the msg kept for the summary is at most this many bytes of JSON (SPEC B7). */
 export const MAX_MSG_BYTES = 64 * 1024;
 
@@ -40,9 +46,6 @@ const ACTIVE_MS = 10 * 60_000;
 const ACTIVE_REFRESH_MS = 60_000;
 const NEGATIVE_CACHE_MS = 250;
 const MARKER_TTL_MS = MAX_TRACK_TIMEOUT_MS + MARGIN_MS + ACTIVE_REFRESH_MS;
-/** A summary whose tally could not be taken (the state failed) is tried again this much later, a few times. */
-const RETRY_MS = 5000;
-const RETRIES = 12;
 /** Expired local entries (only left by sends nobody finished here) are looked for this often. */
 const SWEEP_MS = 10_000;
 
@@ -78,9 +81,9 @@ export interface TrackOpen {
   timeoutMs: number;
   batch: Batch;
   /**
-   * The input msg. With `memory` this object is kept as it is (pass a clone if the flow goes on
-   * changing it); with `redis` its JSON-safe properties are, serialised at its first open: pass
-   * the same object to each request of a send and do not change it between them.
+   * The input msg. With `memory` this object is kept as it is, but for `req`/`res` (pass a clone
+   * if the flow goes on changing it); with `redis` its JSON-safe properties are, serialised at its
+   * first open: pass the same object to each request of a send and do not change it between them.
    */
   msg: Record<string, unknown>;
 }
@@ -165,7 +168,7 @@ export interface SummaryFormat {
 
 export interface SummaryListener extends SummaryFormat {
   summary(msg: SummaryMsg): void;
-  /** the state failed while finishing `msgid` (tried again every 5 s, 12 times at most) */
+  /** the state failed while finishing `msgid` (its deadline fires again later) */
   error?(e: unknown, msgid: string): void;
 }
 
@@ -203,7 +206,6 @@ export class Tracker {
   private readonly shared: boolean;
   private readonly local = new Map<string, Local>();
   private readonly byOwner = new Map<string, Set<string>>();
-  private readonly retries = new Map<string, number>();
   private readonly serialisedMsgs = new WeakMap<object, { json: string; dropped: string[] }>();
   private nextSweep = 0;
   /** the latest start of a tracked send known here: our own, or read from the state */
@@ -261,7 +263,9 @@ export class Tracker {
     let dropped: string[] = [];
     this.remember(msgid, {
       owner: o.owner,
-      msg: this.shared ? undefined : o.msg,
+      // With memory the msg object itself is kept, without the HTTP request and response an
+      // http-in flow carries (SPEC B9a: nothing held for days that Redis would not keep either).
+      msg: this.shared ? undefined : withoutHttp(o.msg),
       record,
       // With memory the msg must outlive a deadline that waits for a redeploy; with redis this is
       // only for counting (another instance may have finished it: we cannot know).
@@ -273,19 +277,28 @@ export class Tracker {
       const writes: Array<Promise<unknown>> = [
         this.expect(),
         this.state.put(recordKey(msgid), JSON.stringify(record), ttl),
+        this.state.schedule(kind, msgid, late ? now + LATE_GRACE_MS : due),
       ];
       if (this.shared) {
         const kept = this.serialised(o.msg);
         dropped = kept.dropped;
         writes.push(this.state.put(msgKey(msgid), kept.json, ttl));
       }
-      if (!late) writes.push(this.state.schedule(kind, msgid, due));
       await Promise.all(writes);
       await this.state.tally(tallyKey(msgid), o.mobiles, ttl);
+    } catch (e) {
+      // Nothing is tracked: the caller sums it up now (every number pending).
+      this.forget(msgid);
+      await this.state.cancel(kind, msgid).catch(() => undefined);
+      throw e;
+    }
+    // The tally exists: from here on its deadline sums it up, whatever fails below (SPEC B6a: one
+    // summary per request; a failure here must not make the caller send a second one).
+    let applied = 0;
+    let complete = o.mobiles.length === 0;
+    try {
       // Reports that beat the reply. One racing with this open finds the tally on its second look.
       const early = fresh(await this.state.takeList(earlyKey(msgid)), this.clock.now());
-      let applied = 0;
-      let complete = o.mobiles.length === 0;
       if (early.length) {
         // Issued in arrival order (one connection keeps it): the first report still wins.
         const marks = await Promise.all(
@@ -297,12 +310,11 @@ export class Tracker {
           if (m.left === 0) complete = true;
         }
       }
-      if (complete || late) await this.state.schedule(kind, msgid, this.clock.now());
-      return { complete, early: applied, dropped };
-    } catch (e) {
-      this.forget(msgid);
-      throw e;
+    } catch {
+      // The early reports stay where they are: the summary at the deadline reads them.
     }
+    if (complete || late) await this.state.schedule(kind, msgid, this.clock.now()).catch(() => undefined);
+    return { complete, early: applied, dropped };
   }
 
   /**
@@ -395,11 +407,14 @@ export class Tracker {
     this.forget(id);
     if (!tally) return null;
     // The tally is ours from here: nothing may lose the summary now, so failures below degrade.
+    // Read, then removed: a removal whose answer is lost may have run, a read may be asked again.
     const [recordRaw, msgRaw, early] = await Promise.all([
-      this.state.take(recordKey(id)).catch(() => null),
-      this.shared ? this.state.take(msgKey(id)).catch(() => null) : Promise.resolve(null),
+      this.state.get(recordKey(id)).catch(() => null),
+      this.shared ? this.state.get(msgKey(id)).catch(() => null) : Promise.resolve(null),
       this.state.takeList(earlyKey(id)).catch(() => [] as string[]),
     ]);
+    void this.state.take(recordKey(id)).catch(() => undefined);
+    if (this.shared) void this.state.take(msgKey(id)).catch(() => undefined);
     const record = parseRecord(recordRaw) ?? local?.record ?? null;
     let pending = tally.pending;
     const late = fresh(early, this.clock.now());
@@ -439,30 +454,38 @@ export class Tracker {
 
   /**
    * Hands the owner's due summaries to `on.summary` (the sms-send node with that id; call again
-   * from the replacing node after a redeploy). Returns the function that stops it (node close).
+   * from the replacing node after a redeploy). Returns the function that stops it (node close); it
+   * resolves when the summaries under way have left (so none leaves through a closed node).
    */
-  listen(owner: string, on: SummaryListener): () => void {
+  listen(owner: string, on: SummaryListener): () => Promise<void> {
     const kind = trackKind(owner);
-    return this.state.onDue(kind, (msgid) => void this.deliver(kind, msgid, on));
+    const busy = new Set<Promise<void>>();
+    let stopped = false;
+    const off = this.state.onDue(kind, (msgid) => {
+      // Stopped meanwhile: this deadline is the replacing node's (failing gives it back).
+      if (stopped) return Promise.reject(new Error("stopped"));
+      const p = this.deliver(msgid, on);
+      busy.add(p);
+      const settle = () => void busy.delete(p);
+      p.then(settle, settle);
+      return p;
+    });
+    return async () => {
+      stopped = true;
+      off();
+      await Promise.allSettled([...busy]);
+    };
   }
 
-  private async deliver(kind: string, msgid: string, on: SummaryListener): Promise<void> {
+  /** The handler's work: its promise rejects when the state failed (the deadline fires again). */
+  private async deliver(msgid: string, on: SummaryListener): Promise<void> {
     let msg: SummaryMsg | null;
     try {
       msg = await this.finish(msgid, on);
     } catch (e) {
-      // The tally could not be taken (the state failed): its deadline is gone, so set it again.
       safely(() => on.error?.(e, msgid));
-      const n = (this.retries.get(msgid) ?? 0) + 1;
-      if (n > RETRIES) {
-        this.retries.delete(msgid);
-        return;
-      }
-      this.retries.set(msgid, n);
-      await this.state.schedule(kind, msgid, this.clock.now() + RETRY_MS).catch(() => undefined);
-      return;
+      throw e;
     }
-    this.retries.delete(msgid);
     if (msg) safely(() => on.summary(msg));
   }
 
@@ -631,4 +654,13 @@ export function jsonSafe(msg: Record<string, unknown>): { json: string; dropped:
     };
   }
   return { json: `{${parts.map((p) => p.json).join(",")}}`, dropped };
+}
+
+/** A shallow copy of the msg without Node-RED's HTTP request and response (`req`/`res`). */
+function withoutHttp(msg: Record<string, unknown>): Record<string, unknown> {
+  if (!("req" in msg) && !("res" in msg)) return msg;
+  const copy = { ...msg };
+  delete copy.req;
+  delete copy.res;
+  return copy;
 }

@@ -1,8 +1,14 @@
-// Redis with a local fallback (SPEC B6): while Redis is unreachable or failing, every operation
-// runs on this process's memory, so nothing is blocked or refused because of Redis; when Redis
-// is back, operations go there again. What was kept locally in between stays local (a push may
-// then be emitted twice, never dropped). Takes are the exception: a take that fails in Redis is
-// not "nothing there" but a failure the caller retries, unless what it found locally answers it.
+// Redis with a local fallback (SPEC B6, B6a). While Redis is unreachable or failing, operations run
+// on this process's memory, so nothing is blocked or refused because of Redis; when Redis answers
+// again, what was kept here joins the shared state (each item once, in its order) and operations
+// go there again.
+//
+// A command whose answer was lost (a timeout, a connection that broke while it was out) may still
+// have run, exactly like a send whose reply was lost. ON_UNKNOWN below says, for each operation,
+// whether it may then be done here too, and how long Redis is asked again for what it did (the
+// scripts remember their answer under an operation id: see redis.ts). An operation that moves data
+// (appends, parts, takes) and stays unanswered is settled when Redis answers again: sent once more
+// under its id, and whatever data it moved that nobody received is put back. Callers never decide.
 import { EventEmitter } from "node:events";
 import type {
   AccountState,
@@ -18,8 +24,91 @@ import type {
   Tally,
   Versioned,
 } from "./index";
-import type { MemoryState } from "./memory";
-import { RedisStateError, type RedisState } from "./redis";
+import type { MemoryState, Snapshot } from "./memory";
+import { maybeRan, RedisStateError } from "./problem";
+import { opId, type RedisState } from "./redis";
+
+/**
+ * What each operation does when Redis may have run it but did not answer (SPEC B6a):
+ * - `redo`: do it in this process's memory too. Only where running it twice cannot double an
+ *   effect that matters.
+ * - `resolveMs`: how long to keep sending it again under the same id (Redis answers what the first
+ *   run did) before giving up on an answer; 0: not asked again.
+ * - `unanswered`: what the caller gets when no answer came.
+ */
+export const ON_UNKNOWN = {
+  claim: { redo: true, resolveMs: 0, unanswered: "taken here: a duplicate push may go out once more (at least once)" },
+  pace: { redo: true, resolveMs: 0, unanswered: "reserved here: a start reserved twice only spaces sends more" },
+  put: { redo: true, resolveMs: 0, unanswered: "written here too: the same record twice is one record" },
+  get: { redo: true, resolveMs: 0, unanswered: "read here" },
+  read: { redo: true, resolveMs: 0, unanswered: "read here" },
+  tally: { redo: true, resolveMs: 0, unanswered: "opened here too: marks go where the tally is found" },
+  schedule: { redo: true, resolveMs: 0, unanswered: "set here too: a handler finds nothing the second time" },
+  cancel: { redo: true, resolveMs: 0, unanswered: "cancelled here; sent again with the next operation" },
+  drain: { redo: true, resolveMs: 0, unanswered: "drained here" },
+  admit: {
+    redo: false,
+    resolveMs: 2000,
+    unanswered: "let through and not counted here: counting twice could refuse a later alert (one more through)",
+  },
+  mark: {
+    redo: false,
+    resolveMs: 2000,
+    unanswered: "marked here if the tally is here, else kept as an early report; sent again, a mark that ran says so",
+  },
+  cas: { redo: false, resolveMs: 2000, unanswered: "a failure: the caller reads again and decides again" },
+  append: {
+    redo: false,
+    resolveMs: 2000,
+    unanswered: "kept here and released only once Redis says whether it ran: a held alert is never stored twice",
+  },
+  addPart: {
+    redo: true,
+    resolveMs: 3000,
+    unanswered: "kept here too (parts join by number); settled when Redis answers, so no part taken is lost",
+  },
+  take: { redo: false, resolveMs: 0, unanswered: "a failure: the value may be gone, the caller tries again" },
+  takeList: { redo: false, resolveMs: 3000, unanswered: "a failure: settled when Redis answers, then taken again" },
+  takeParts: { redo: false, resolveMs: 3000, unanswered: "a failure: settled when Redis answers, then taken again" },
+  takeTally: { redo: false, resolveMs: 3000, unanswered: "a failure: settled when Redis answers, then taken again" },
+} as const satisfies Record<string, { redo: boolean; resolveMs: number; unanswered: string }>;
+
+export type Op = keyof typeof ON_UNKNOWN;
+
+/** After a failure Redis is left alone this long (then one operation tries it again). */
+const RETRY_REDIS_MS = 5000;
+/** Decisions that protect people and money wait this long for the first connection (SPEC B6a). */
+const START_WAIT_MS = 2000;
+/** While Redis is failing it is asked whether it answers again this often. */
+const PROBE_MS = 1000;
+/** Data put back by a settlement lives at least this long (its own deadline flushes it sooner). */
+const RESTORE_TTL_MS = 24 * 3600_000;
+/** How long a close waits for what was kept here to reach Redis. */
+const CLOSE_SYNC_MS = 2000;
+/** Most operations left to settle (beyond, the oldest is given up: said in the log). */
+const MAX_PENDING = 10_000;
+
+type Outcome<T> =
+  | { state: "ok"; v: T }
+  | { state: "failed"; e: unknown }
+  | { state: "unknown"; e: unknown; id: string }
+  | { state: "skipped" };
+
+/** An operation that moved data and stayed unanswered: settled before its data is taken again. */
+interface Pending {
+  id: string;
+  /** sends it again under its id and puts back the data it moved that nobody received */
+  settle(r: RedisState): Promise<void>;
+  /** an append's items, kept here meanwhile (released only once settled) */
+  items?: string[];
+}
+
+/** The state could not say what it holds (Redis held data and does not answer now). */
+export class StateUnavailableError extends RedisStateError {
+  constructor() {
+    super("command", "unavailable");
+  }
+}
 
 export class FailoverState implements AccountState {
   readonly backend = "redis" as const;
@@ -27,9 +116,21 @@ export class FailoverState implements AccountState {
   private readonly events = new EventEmitter().setMaxListeners(0);
   private failing: RedisStateError | null = null;
   // After a failure Redis is left alone for a moment, so not every operation waits out a Redis
-  // that stopped answering; then one operation tries it again.
+  // that stopped answering; it is probed meanwhile, and any answer ends the pause.
   private failingUntil = 0;
+  private failedAt = 0;
   private last: string;
+  private readonly started: Promise<void>;
+  private readonly pending = new Map<string, Pending[]>();
+  private pendingCount = 0;
+  private syncing: Promise<void> | null = null;
+  private probe: NodeJS.Timeout | null = null;
+  private closed = false;
+  // List items carry their arrival (time and order) and an id: kept here and in Redis they are
+  // released in arrival order, each once.
+  private seq = 0;
+  /** operations given up beyond MAX_PENDING (for the log) */
+  givenUp = 0;
 
   /** `redis` is null when it could not even be set up (`problem` says why). */
   constructor(
@@ -37,11 +138,34 @@ export class FailoverState implements AccountState {
     readonly local: MemoryState,
     private readonly setupProblem: RedisStateError | null = null,
   ) {
+    local.copies = true;
     this.last = this.describe();
+    this.started = this.firstConnection();
     redis?.onMode((m, reason) => {
-      // Reconnected: the failure that sent us local is over.
-      if (m === "shared") this.failing = null;
+      // Reconnected: the failure that sent us local is over, and what was kept here goes there.
+      if (m === "shared") {
+        this.failing = null;
+        void this.sync();
+      }
       this.update(reason);
+    });
+  }
+
+  /** Resolves at the first connection, or after START_WAIT_MS (never rejects). */
+  private firstConnection(): Promise<void> {
+    const r = this.redis;
+    if (!r || r.mode === "shared") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, START_WAIT_MS);
+      timer.unref?.();
+      const off = r.onMode((m) => {
+        if (m === "shared" || r.problem?.kind === "auth") done();
+      });
+      function done() {
+        clearTimeout(timer);
+        off();
+        resolve();
+      }
     });
   }
 
@@ -53,6 +177,11 @@ export class FailoverState implements AccountState {
   get problem(): RedisStateError | null {
     if (this.mode === "shared") return null;
     return this.setupProblem ?? this.failing ?? this.redis?.problem ?? null;
+  }
+
+  /** Operations whose outcome is still to be settled with Redis (tests, the soak). */
+  get unsettled(): number {
+    return this.pendingCount;
   }
 
   onMode(fn: (mode: StateMode, reason: string) => void): () => void {
@@ -74,136 +203,294 @@ export class FailoverState implements AccountState {
 
   private usable(): RedisState | null {
     const r = this.redis;
-    return r && r.mode === "shared" && (!this.failing || Date.now() >= this.failingUntil) ? r : null;
+    if (!r || r.mode !== "shared" || this.closed) return null;
+    if (!this.failing || Date.now() >= this.failingUntil || r.lastAnswer > this.failedAt) return r;
+    return null;
   }
 
   private ok(): void {
     if (!this.failing) return;
     this.failing = null;
     this.update("Redis answers again");
+    void this.sync();
   }
 
   private fail(e: unknown): void {
     this.failing = e instanceof RedisStateError ? e : new RedisStateError("command", shortReason(e));
-    this.failingUntil = Date.now() + RETRY_REDIS_MS;
+    this.failedAt = Date.now();
+    this.failingUntil = this.failedAt + RETRY_REDIS_MS;
     this.update(this.failing.message);
+    this.startProbe();
   }
 
-  private async run<T>(remote: (r: RedisState) => Promise<T>, local: () => T): Promise<T> {
-    const r = this.usable();
-    if (r) {
-      try {
-        const v = await remote(r);
-        this.ok();
-        return v;
-      } catch (e) {
-        this.fail(e);
-      }
-    }
-    return local();
+  /** While failing: asks Redis now and then whether it answers again (so the pause ends at once). */
+  private startProbe(): void {
+    if (this.probe || !this.redis || this.closed) return;
+    const r = this.redis;
+    const tick = () => {
+      this.probe = null;
+      if (!this.failing || this.closed) return;
+      r.ping().then(
+        () => this.ok(),
+        () => {
+          if (!this.closed && this.failing) this.probe = setTimeout(tick, PROBE_MS);
+        },
+      );
+    };
+    this.probe = setTimeout(tick, PROBE_MS);
+    this.probe.unref?.();
   }
 
   /**
-   * A take from both places. While Redis is unusable, what is in it stays there for later (its
-   * own deadline fires when Redis is back). A take that fails in Redis may have run there with
-   * the answer lost: with nothing local to answer instead, it is the caller's failure (it retries).
+   * Runs one operation in Redis. `skipped`: Redis is not usable now; `failed`: it surely did not
+   * run; `unknown`: it may have run, and asking again (same id, for ON_UNKNOWN[op].resolveMs) got
+   * no answer either.
    */
-  private async takeBoth<T>(remote: (r: RedisState) => Promise<T | null>, local: () => T | null): Promise<T | null> {
-    const here = local();
+  private async exec<T>(op: Op, remote: (r: RedisState, id: string) => Promise<T>): Promise<Outcome<T>> {
     const r = this.usable();
-    if (!r) return here;
+    if (!r) return { state: "skipped" };
+    const id = opId();
     try {
-      const there = await remote(r);
+      const v = await remote(r, id);
       this.ok();
-      return there ?? here;
+      return { state: "ok", v };
     } catch (e) {
       this.fail(e);
-      if (here === null) throw e;
-      return here;
+      if (!maybeRan(e)) return { state: "failed", e };
+      const until = Date.now() + ON_UNKNOWN[op].resolveMs;
+      while (Date.now() < until && !this.closed) {
+        try {
+          const v = await remote(r, id);
+          this.ok();
+          return { state: "ok", v };
+        } catch {
+          // Not connected (the command was not even sent) or still no answer: ask again shortly.
+          await pause(Math.min(200, Math.max(0, until - Date.now())));
+        }
+      }
+      return { state: "unknown", e, id };
     }
   }
 
-  claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
-    return this.run(
-      (r) => r.claim(key, ttlMs, bound),
-      () => this.local.claimNow(key, ttlMs, bound),
-    );
+  /** Remembers an operation to settle (bounded: beyond MAX_PENDING the oldest is given up). */
+  private remember(dataKey: string, p: Pending): void {
+    let list = this.pending.get(dataKey);
+    if (!list) this.pending.set(dataKey, (list = []));
+    list.push(p);
+    this.pendingCount++;
+    if (this.pendingCount > MAX_PENDING) {
+      const [oldestKey, oldest] = this.pending.entries().next().value as [string, Pending[]];
+      oldest.shift();
+      this.pendingCount--;
+      this.givenUp++;
+      if (!oldest.length) this.pending.delete(oldestKey);
+    }
   }
 
-  // Provisional (wave 3 reworks the failover): read and compare-and-set in Redis, else locally.
-  read(key: string): Promise<Versioned | null> {
-    return this.run(
-      (r) => r.read(key),
-      () => this.local.readNow(key),
-    );
+  /** Settles the operations left on `dataKey` (in their order); throws when Redis fails again. */
+  private async settle(dataKey: string, r: RedisState): Promise<void> {
+    const list = this.pending.get(dataKey);
+    while (list?.length) {
+      await list[0].settle(r);
+      list.shift();
+      this.pendingCount--;
+    }
+    this.pending.delete(dataKey);
   }
 
-  cas(writes: CasWrite[]): Promise<string | null> {
-    return this.run(
-      (r) => r.cas(writes),
-      () => this.local.casNow(writes),
-    );
+  /**
+   * Redis answers again: first every unanswered operation is settled, then what was kept here is
+   * handed over (records, lists, tallies, changed versioned records, parts, then deadlines: data
+   * before the deadline that takes it). Whatever cannot be handed over stays here for next time.
+   */
+  sync(): Promise<void> {
+    if (this.syncing) return this.syncing;
+    const r = this.redis;
+    if (!r || this.closed) return Promise.resolve();
+    const run = async () => {
+      try {
+        for (const key of [...this.pending.keys()]) await this.settle(key, r);
+      } catch {
+        return; // Redis failed again: the next reconnection carries on.
+      }
+      if (!this.local.holdsShared || r.mode !== "shared") return;
+      const snap = this.local.exportNow();
+      try {
+        await handOver(r, snap);
+      } catch (e) {
+        this.putBack(snap);
+        this.fail(e);
+      }
+    };
+    this.syncing = run().finally(() => (this.syncing = null));
+    return this.syncing;
   }
 
-  admit(checks: AdmitCheck[]): Promise<Admission[]> {
-    return this.run(
-      (r) => r.admit(checks),
-      () => this.local.admitNow(checks),
-    );
+  /** What could not be handed over goes back here (hand-overs are idempotent: done again later). */
+  private putBack(s: Snapshot): void {
+    const l = this.local;
+    for (const x of s.records) l.putIfAbsentNow(x.key, x.value, x.expires);
+    for (const x of s.lists) l.unshiftListNow(x.key, x.items, x.expires);
+    for (const x of s.tallies) l.mergeTallyNow(x.key, { pending: x.pending, marks: x.marks }, x.expires);
+    for (const x of s.parts) l.mergePartsNow(x.group, x.key, x.parts, x.expires);
+    for (const x of s.changed) l.restoreChangeNow(x.key, x.value, x.base, x.expires);
+    for (const x of s.deadlines) l.scheduleNow(x.kind, x.id, x.at);
   }
 
-  pace(key: string, intervalMs: number): Promise<number> {
-    return this.run(
-      (r) => r.pace(key, intervalMs),
-      () => this.local.paceNow(key, intervalMs),
-    );
+  /** Where a take found nothing locally and Redis cannot be asked: null only if Redis never held anything. */
+  private unreachable(): null {
+    if (!this.redis || !this.redis.everAnswered) return null;
+    throw new StateUnavailableError();
   }
 
-  put(key: string, value: string, ttlMs: number): Promise<void> {
-    return this.run(
-      (r) => r.put(key, value, ttlMs),
-      () => this.local.putNow(key, value, ttlMs),
-    );
+  /**
+   * A take from both places (SPEC B6a: nothing is lost to a failure). What is here is taken first;
+   * operations on the same data left unanswered are settled; then Redis is taken from. A take whose
+   * outcome stays unknown puts back what it took here and fails (the deadline that asked fires
+   * again); one that surely failed answers with what was here, if anything.
+   */
+  private async takeBoth<T>(
+    op: "takeList" | "takeParts" | "takeTally",
+    dataKey: string,
+    here: T | null,
+    putBack: (v: T) => void,
+    remote: (r: RedisState, id: string) => Promise<T | null>,
+    restore: (r: RedisState, v: T) => Promise<unknown>,
+    merge: (here: T, there: T) => T,
+  ): Promise<T | null> {
+    const r = this.usable();
+    if (!r) return here ?? this.unreachable();
+    try {
+      await this.settle(dataKey, r);
+    } catch (e) {
+      if (here !== null) putBack(here);
+      this.fail(e);
+      throw e;
+    }
+    const x = await this.exec(op, remote);
+    if (x.state === "ok") return here === null ? x.v : x.v === null ? here : merge(here, x.v);
+    if (x.state === "unknown") {
+      const id = x.id;
+      this.remember(dataKey, {
+        id,
+        settle: async (rr) => {
+          const v = await remote(rr, id);
+          if (v !== null) await restore(rr, v);
+        },
+      });
+      if (here !== null) putBack(here);
+      throw x.e;
+    }
+    return here ?? (x.state === "failed" ? Promise.reject(x.e) : this.unreachable());
+  }
+
+  // --- the interface ----------------------------------------------------------------------------
+
+  async claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
+    const x = await this.exec("claim", (r) => r.claim(key, ttlMs, bound));
+    return x.state === "ok" ? x.v : this.local.claimNow(key, ttlMs, bound);
+  }
+
+  async admit(checks: AdmitCheck[]): Promise<Admission[]> {
+    await this.started;
+    const x = await this.exec("admit", (r, id) => r.admit(checks, id));
+    if (x.state === "ok") return x.v;
+    if (x.state === "unknown") return checks.map(() => ({ ok: true }));
+    return this.local.admitNow(checks);
+  }
+
+  async pace(key: string, intervalMs: number): Promise<number> {
+    const x = await this.exec("pace", (r) => r.pace(key, intervalMs));
+    return x.state === "ok" ? x.v : this.local.paceNow(key, intervalMs);
+  }
+
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    const x = await this.exec("put", (r) => r.put(key, value, ttlMs));
+    if (x.state !== "ok") this.local.putNow(key, value, ttlMs);
   }
 
   // Reads look in both places: a record written locally during an outage is still found after it.
   async get(key: string): Promise<string | null> {
-    return (
-      (await this.run(
-        (r) => r.get(key),
-        () => null,
-      )) ?? this.local.getNow(key)
-    );
+    const x = await this.exec("get", (r) => r.get(key));
+    return (x.state === "ok" ? x.v : null) ?? this.local.getNow(key);
   }
 
-  take(key: string): Promise<string | null> {
-    return this.takeBoth(
-      (r) => r.take(key),
-      () => this.local.takeNow(key),
-    );
+  async take(key: string): Promise<string | null> {
+    const here = this.local.takeNow(key);
+    const x = await this.exec("take", (r) => r.take(key));
+    if (x.state === "ok") return x.v ?? here;
+    if (here !== null) return here;
+    if (x.state === "skipped") return this.unreachable();
+    throw x.e;
   }
 
-  append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]> {
-    return this.run(
-      (r) => r.append(key, values, max, ttlMs),
-      () => this.local.appendNow(key, values, max, ttlMs),
-    );
+  /** Versioned records: read from Redis (a copy kept here, for an outage), else the copy. */
+  async read(key: string): Promise<Versioned | null> {
+    await this.started;
+    // Changed here and not handed over yet: that is the latest.
+    if (this.local.changedHere(key)) {
+      await this.sync();
+      if (this.local.changedHere(key)) return this.local.readNow(key);
+    }
+    const x = await this.exec("read", (r) => r.readWithExpiry(key));
+    if (x.state !== "ok") return this.local.readNow(key);
+    this.local.copyNow(key, x.v, x.v?.expires ?? 0);
+    return x.v && { value: x.v.value, version: x.v.version };
+  }
+
+  async cas(writes: CasWrite[]): Promise<string | null> {
+    await this.started;
+    if (writes.some((w) => this.local.changedHere(w.key))) await this.sync();
+    const x = await this.exec("cas", (r, id) => r.cas(writes, id));
+    if (x.state === "ok") {
+      // The copy kept here follows what Redis now holds.
+      const version = x.v;
+      if (version !== null) {
+        for (const w of writes) {
+          const rec = w.value === null ? null : { value: w.value, version };
+          this.local.copyNow(w.key, rec, this.local.clockNow() + w.ttlMs);
+        }
+      }
+      return version;
+    }
+    if (x.state === "unknown") throw x.e;
+    return this.local.casNow(writes);
+  }
+
+  async append(key: string, values: string[], max: number, ttlMs: number): Promise<string[]> {
+    if (!values.length) return [];
+    const items = values.map((v) => this.envelope(v));
+    const x = await this.exec("append", (r, id) => r.append(key, items, max, ttlMs, id));
+    if (x.state === "ok") return x.v.map(unwrap);
+    if (x.state !== "unknown") return this.local.appendNow(key, items, max, ttlMs).map(unwrap);
+    const id = x.id;
+    this.remember(`l\n${key}`, {
+      id,
+      items,
+      settle: async (r) => {
+        // Its answer (run then or now): the items are in Redis, or were taken there already.
+        const dropped = await r.append(key, items, max, ttlMs, id);
+        if (dropped.length) await r.mergeList(key, dropped, ttlMs);
+      },
+    });
+    return [];
   }
 
   async takeList(key: string): Promise<string[]> {
-    // Items kept locally arrived during an outage, after those in Redis.
-    let here: string[] = [];
-    const there = await this.takeBoth(
-      (r) => r.takeList(key),
-      () => {
-        here = this.local.takeListNow(key);
-        return here.length ? here : null;
-      },
+    const here = this.local.takeListNow(key);
+    const got = await this.takeBoth(
+      "takeList",
+      `l\n${key}`,
+      here.length ? here : null,
+      (v) => this.local.unshiftListNow(key, v, this.local.clockNow() + RESTORE_TTL_MS),
+      (r, id) => r.takeList(key, id).then((l) => (l.length ? l : null)),
+      (r, v) => r.mergeList(key, v, RESTORE_TTL_MS),
+      (a, b) => a.concat(b),
     );
-    return there === null || there === here ? here : there.concat(here);
+    return inArrivalOrder(got ?? []);
   }
 
-  addPart(
+  async addPart(
     group: string,
     key: string,
     number: number,
@@ -211,59 +498,88 @@ export class FailoverState implements AccountState {
     value: string,
     limits: PartLimits,
   ): Promise<PartAdd> {
-    return this.run(
-      (r) => r.addPart(group, key, number, total, value, limits),
-      () => this.local.addPartNow(group, key, number, total, value, limits),
+    const x = await this.exec("addPart", (r, id) => r.addPart(group, key, number, total, value, limits, id));
+    if (x.state === "ok") return x.v;
+    if (x.state === "unknown") {
+      const id = x.id;
+      this.remember(`p\n${group}\n${key}`, {
+        id,
+        settle: async (r) => {
+          const res = await r.addPart(group, key, number, total, value, limits, id);
+          if (res.result === "complete" && res.parts) await r.mergeParts(group, key, res.parts, limits.ttlMs);
+          for (const e of res.evicted ?? []) await r.mergeParts(group, e.key, e.parts, limits.ttlMs);
+        },
+      });
+    }
+    return this.local.addPartNow(group, key, number, total, value, limits);
+  }
+
+  takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    return this.takeBoth(
+      "takeParts",
+      `p\n${group}\n${key}`,
+      this.local.takePartsNow(group, key),
+      (v) => this.local.mergePartsNow(group, key, v, this.local.clockNow() + RESTORE_TTL_MS),
+      (r, id) => r.takeParts(group, key, id),
+      (r, v) => r.mergeParts(group, key, v, RESTORE_TTL_MS),
+      (here, there) => {
+        for (const [n, v] of here) if (!there.has(n)) there.set(n, v);
+        return there;
+      },
     );
   }
 
-  async takeParts(group: string, key: string): Promise<Map<number, string> | null> {
-    let here: Map<number, string> | null = null;
-    const there = await this.takeBoth(
-      (r) => r.takeParts(group, key),
-      () => (here = this.local.takePartsNow(group, key)),
-    );
-    if (there === null || here === null || there === here) return there;
-    for (const [n, v] of here as Map<number, string>) there.set(n, v);
-    return there;
-  }
-
-  tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
-    return this.run(
-      (r) => r.tally(key, members, ttlMs),
-      () => this.local.tallyNow(key, members, ttlMs),
-    );
+  async tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
+    const x = await this.exec("tally", (r) => r.tally(key, members, ttlMs));
+    if (x.state !== "ok") this.local.tallyNow(key, members, ttlMs);
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {
-    const m = await this.run(
-      (r) => r.mark(key, member, value),
-      () => this.local.markNow(key, member, value),
-    );
+    // Sent again after a lost answer, a mark that had run answers "duplicate": this report (or an
+    // equal one) is in, and `left` says whether the summary is due (due twice is harmless).
+    let again = false;
+    const x = await this.exec("mark", (r) => {
+      const m = r.mark(key, member, value);
+      const retried = again;
+      again = true;
+      return retried ? m.then((v) => (v.result === "duplicate" ? { result: "marked" as const, left: v.left } : v)) : m;
+    });
     // A tally opened locally during an outage still takes its reports once Redis is back.
-    return m.result === "unknown" ? this.local.markNow(key, member, value) : m;
+    if (x.state === "ok" && x.v.result !== "unknown") return x.v;
+    return this.local.markNow(key, member, value);
   }
 
   takeTally(key: string): Promise<Tally | null> {
     return this.takeBoth(
-      (r) => r.takeTally(key),
-      () => this.local.takeTallyNow(key),
+      "takeTally",
+      `t\n${key}`,
+      this.local.takeTallyNow(key),
+      (v) => this.local.mergeTallyNow(key, v, this.local.clockNow() + RESTORE_TTL_MS),
+      (r, id) => r.takeTally(key, id),
+      (r, v) => r.mergeTally(key, v, RESTORE_TTL_MS),
+      (here, there) => {
+        // Marks in Redis win (the first report); a number marked only here is marked.
+        const pending = new Set(there.pending);
+        for (const m of here.pending) if (!there.marks.has(m)) pending.add(m);
+        for (const [m, v] of here.marks) {
+          if (!there.marks.has(m)) {
+            there.marks.set(m, v);
+            pending.delete(m);
+          }
+        }
+        return { marks: there.marks, pending: [...pending] };
+      },
     );
   }
 
-  schedule(kind: string, id: string, at: number): Promise<void> {
-    return this.run(
-      (r) => r.schedule(kind, id, at),
-      () => this.local.scheduleNow(kind, id, at),
-    );
+  async schedule(kind: string, id: string, at: number): Promise<void> {
+    const x = await this.exec("schedule", (r) => r.schedule(kind, id, at));
+    if (x.state !== "ok") this.local.scheduleNow(kind, id, at);
   }
 
   async cancel(kind: string, id: string): Promise<void> {
     this.local.cancelNow(kind, id);
-    await this.run(
-      (r) => r.cancel(kind, id),
-      () => undefined,
-    );
+    await this.exec("cancel", (r) => r.cancel(kind, id));
   }
 
   onDue(kind: string, handler: DueHandler): () => void {
@@ -276,19 +592,79 @@ export class FailoverState implements AccountState {
   }
 
   async drain(kind: string): Promise<string[]> {
-    const remote = await this.run(
-      (r) => r.drain(kind),
-      () => [] as string[],
-    );
-    return [...new Set([...this.local.drainNow(kind), ...remote])];
+    const x = await this.exec("drain", (r) => r.drain(kind));
+    return [...new Set([...this.local.drainNow(kind), ...(x.state === "ok" ? x.v : [])])];
   }
 
   async close(): Promise<void> {
+    // What this process kept locally goes to Redis if it answers (else it ends with the process).
+    if (this.redis?.mode === "shared" && this.local.holdsShared) {
+      await Promise.race([this.sync(), pause(CLOSE_SYNC_MS)]);
+    }
+    this.closed = true;
+    if (this.probe) clearTimeout(this.probe);
+    this.probe = null;
     await Promise.all([this.redis?.close(), this.local.close()]);
+  }
+
+  /** An item as kept in a list here and in Redis: `\u0001<time>.<order>.<random>\u0001<value>`. */
+  private envelope(value: string): string {
+    return `\u0001${this.local.clockNow().toString(36)}.${(++this.seq).toString(36)}.${opId().slice(0, 6)}\u0001${value}`;
   }
 }
 
-const RETRY_REDIS_MS = 5000;
+/** Hands what was kept here to Redis (each step idempotent: done again after a failure is harmless). */
+async function handOver(r: RedisState, s: Snapshot): Promise<void> {
+  const now = Date.now();
+  const ttl = (expires: number) => Math.max(1, expires - now);
+  for (const x of s.records) await r.putIfAbsent(x.key, x.value, ttl(x.expires));
+  for (const x of s.lists) await r.mergeList(x.key, x.items, ttl(x.expires));
+  for (const x of s.tallies) await r.mergeTally(x.key, { pending: x.pending, marks: x.marks }, ttl(x.expires));
+  for (const x of s.parts) await r.mergeParts(x.group, x.key, x.parts, ttl(x.expires));
+  // A record changed here joins Redis where Redis still has what it was changed from; where
+  // another instance changed it meanwhile, Redis's stands (the feature reads it again).
+  for (const x of s.changed) {
+    await r.cas([{ key: x.key, expect: x.base, value: x.value, ttlMs: ttl(x.expires) }]);
+  }
+  for (const x of s.deadlines) await r.scheduleEarliest(x.kind, x.id, x.at);
+}
+
+/** List items in arrival order, each once (items without an envelope, from before, come first). */
+function inArrivalOrder(items: string[]): string[] {
+  const seen = new Set<string>();
+  const keyed: Array<{ t: number; o: number; id: string; value: string; i: number }> = [];
+  items.forEach((item, i) => {
+    let t = -1;
+    let o = 0;
+    let id = item;
+    let value = item;
+    if (item.charCodeAt(0) === 1) {
+      const end = item.indexOf("\u0001", 1);
+      if (end > 0) {
+        id = item.slice(1, end);
+        const [a, b] = id.split(".");
+        t = parseInt(a, 36);
+        o = parseInt(b, 36);
+        value = item.slice(end + 1);
+      }
+    }
+    if (seen.has(id)) return;
+    seen.add(id);
+    keyed.push({ t, o, id, value, i });
+  });
+  keyed.sort((a, b) => a.t - b.t || a.o - b.o || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.i - b.i));
+  return keyed.map((k) => k.value);
+}
+
+function unwrap(item: string): string {
+  if (item.charCodeAt(0) !== 1) return item;
+  const end = item.indexOf("\u0001", 1);
+  return end > 0 ? item.slice(end + 1) : item;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 function shortReason(e: unknown): string {
   const text = String((e as Error)?.message ?? e);

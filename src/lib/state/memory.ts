@@ -30,11 +30,15 @@ interface Entry {
   expires: number;
 }
 
-/** A record written by `cas`: told apart from a plain record by its type. */
+/**
+ * A record written by `cas`: told apart from a plain record by its type. As the local copy of a
+ * failover, `base` is the shared version it was changed from here (undefined: a copy as read).
+ */
 class Rec {
   constructor(
     readonly value: string,
     readonly version: string,
+    readonly base?: string,
   ) {}
 }
 
@@ -109,8 +113,22 @@ class Heap<T extends { at: number }> {
 
 const SEP = "\u0000";
 const MAX_TIMER = 2 ** 31 - 1;
-const RETRY_MS = 5000;
-const RETRIES = 12;
+/** A handler that failed gets its deadline again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_MS = 2000;
+const RETRY_MAX_MS = 5 * 60_000;
+/** How long a deletion made during an outage waits to be handed to Redis. */
+const TOMBSTONE_MS = 24 * 3600_000;
+
+/** What this state holds that a failover hands to Redis when it is back (SPEC B6a). */
+export interface Snapshot {
+  records: Array<{ key: string; value: string; expires: number }>;
+  lists: Array<{ key: string; items: string[]; expires: number }>;
+  tallies: Array<{ key: string; pending: string[]; marks: Map<string, string>; expires: number }>;
+  /** versioned records changed here (`base`: the shared version they were changed from) */
+  changed: Array<{ key: string; value: string | null; base: string | null; expires: number }>;
+  parts: Array<{ group: string; key: string; parts: Map<number, string>; expires: number }>;
+  deadlines: Array<{ kind: string; id: string; at: number }>;
+}
 
 export class MemoryState implements AccountState {
   readonly backend = "memory" as const;
@@ -132,6 +150,10 @@ export class MemoryState implements AccountState {
   // Versions: unique to this state (a random stem per process) and growing.
   private readonly stem = randomBytes(4).toString("hex");
   private seq = 0;
+  /** as a failover's local state: versioned records keep the shared version they came from */
+  copies = false;
+  /** versioned records deleted here (a failover hands the deletion on) */
+  private readonly tombstones = new Set<string>();
   private timer: unknown = null;
   private timerAt = Infinity;
   private closed = false;
@@ -167,22 +189,37 @@ export class MemoryState implements AccountState {
   }
 
   readNow(key: string): Versioned | null {
+    if (this.tombstones.has(key)) return null;
     const v = this.live(key, this.clock.now())?.value;
     return v instanceof Rec ? { value: v.value, version: v.version } : null;
   }
 
   casNow(writes: CasWrite[]): string | null {
     const now = this.clock.now();
+    const current: Array<Rec | undefined> = [];
     for (const w of writes) {
       const v = this.live(w.key, now)?.value;
-      const version = v instanceof Rec ? v.version : null;
+      const rec = v instanceof Rec ? v : undefined;
+      // A record deleted here is absent, though it keeps where it came from.
+      const version = rec && !this.tombstones.has(w.key) ? rec.version : null;
       if (version !== w.expect) return null;
+      current.push(rec);
     }
     const version = `${this.stem}.${++this.seq}`;
-    for (const w of writes) {
-      if (w.value === null) this.entries.delete(w.key);
-      else this.set(w.key, new Rec(w.value, version), now + w.ttlMs);
-    }
+    writes.forEach((w, i) => {
+      // Changed here: remembers which shared version it came from (null: none was there).
+      const base = current[i] ? (current[i]!.base ?? current[i]!.version) : null;
+      if (w.value === null) {
+        // As a failover's copy, a deletion is a change too: kept as a tombstone until handed on.
+        if (this.copies && current[i]) {
+          this.set(w.key, new Rec("", version, base ?? ""), now + TOMBSTONE_MS);
+          this.tombstones.add(w.key);
+        } else this.entries.delete(w.key);
+      } else {
+        this.set(w.key, new Rec(w.value, version, this.copies ? (base ?? "") : undefined), now + w.ttlMs);
+        this.tombstones.delete(w.key);
+      }
+    });
     return version;
   }
 
@@ -339,6 +376,139 @@ export class MemoryState implements AccountState {
     }
     this.waiting.delete(kind);
     return ids;
+  }
+
+  /** The state's clock (a failover stamps list items with it). */
+  clockNow(): number {
+    return this.clock.now();
+  }
+
+  /** Whether versioned record `key` was changed here and not handed to Redis yet. */
+  changedHere(key: string): boolean {
+    const v = this.live(key, this.clock.now())?.value;
+    return v instanceof Rec && v.base !== undefined;
+  }
+
+  /** Puts a change back that could not be handed over (value null: a deletion). */
+  restoreChangeNow(key: string, value: string | null, base: string | null, expires: number): void {
+    if (this.changedHere(key)) return;
+    const version = `${this.stem}.${++this.seq}`;
+    this.set(key, new Rec(value ?? "", version, base ?? ""), Math.max(expires, this.clock.now() + 1));
+    if (value === null) this.tombstones.add(key);
+    else this.tombstones.delete(key);
+  }
+
+  /** Keeps a copy of a shared versioned record (a failover reads through this state). */
+  copyNow(key: string, rec: Versioned | null, expires: number): void {
+    const now = this.clock.now();
+    const mine = this.live(key, now)?.value;
+    // A copy changed here is not overwritten by what Redis said: it goes to Redis when it is back.
+    if (mine instanceof Rec && mine.base !== undefined) return;
+    if (rec === null) this.entries.delete(key);
+    else if (expires > now) this.set(key, new Rec(rec.value, rec.version), expires);
+  }
+
+  /** Puts records back unless one is there (a handover that failed). */
+  putIfAbsentNow(key: string, value: string, expires: number): void {
+    if (!this.live(key, this.clock.now())) this.set(key, value, expires);
+  }
+
+  /** Puts items back in front of a list (a take that could not be completed). */
+  unshiftListNow(key: string, items: string[], expires: number): void {
+    if (!items.length) return;
+    const now = this.clock.now();
+    const e = this.live(key, now);
+    const list = e ? (e.value as string[]) : [];
+    this.set(key, items.concat(list), Math.max(expires, e?.expires ?? 0));
+  }
+
+  /** Puts parts back (each part once; completeness is left to the message's deadline). */
+  mergePartsNow(group: string, key: string, parts: Map<number, string>, expires: number): void {
+    let g = this.groups.get(group);
+    if (!g) this.groups.set(group, (g = { messages: new Map(), order: new Fifo(), bytes: 0 }));
+    let m = g.messages.get(key);
+    if (!m) {
+      m = { key, parts: new Map(), bytes: 0, expires };
+      g.messages.set(key, m);
+      g.order.push(m);
+    }
+    for (const [n, v] of parts) {
+      if (m.parts.has(n)) continue;
+      const bytes = 2 * (v.length + key.length) + 100;
+      m.parts.set(n, v);
+      m.bytes += bytes;
+      g.bytes += bytes;
+    }
+    m.expires = Math.max(m.expires, expires);
+  }
+
+  /** Puts a tally back (marks already here win). */
+  mergeTallyNow(key: string, t: Tally, expires: number): void {
+    const e = this.live(key, this.clock.now());
+    if (!e) {
+      this.set(key, { pending: new Set(t.pending), marks: new Map(t.marks) } as TallyValue, expires);
+      return;
+    }
+    const mine = e.value as TallyValue;
+    for (const [m, v] of t.marks) if (mine.pending.delete(m)) mine.marks.set(m, v);
+  }
+
+  /**
+   * Takes out everything a failover hands to Redis when it is back: records, lists, tallies,
+   * versioned records changed here, pending parts and deadlines. Claims, counters and paces stay
+   * (they only ever let one more through: SPEC B6a), and so do copies of shared records.
+   */
+  exportNow(): Snapshot {
+    const now = this.clock.now();
+    const out: Snapshot = { records: [], lists: [], tallies: [], changed: [], parts: [], deadlines: [] };
+    for (const [key, e] of this.entries) {
+      if (e.expires <= now) continue;
+      const v = e.value;
+      if (typeof v === "string") out.records.push({ key, value: v, expires: e.expires });
+      else if (Array.isArray(v)) out.lists.push({ key, items: v as string[], expires: e.expires });
+      else if (v instanceof Rec) {
+        if (v.base === undefined) continue;
+        out.changed.push({
+          key,
+          value: this.tombstones.has(key) ? null : v.value,
+          base: v.base === "" ? null : v.base,
+          expires: e.expires,
+        });
+      } else if (v && typeof v === "object" && (v as TallyValue).pending instanceof Set) {
+        const t = v as TallyValue;
+        out.tallies.push({ key, pending: [...t.pending], marks: t.marks, expires: e.expires });
+      } else continue;
+      this.entries.delete(key);
+    }
+    this.tombstones.clear();
+    for (const [group, g] of this.groups) {
+      for (const m of g.messages.values()) {
+        if (m.expires > now) out.parts.push({ group, key: m.key, parts: m.parts, expires: m.expires });
+      }
+    }
+    this.groups.clear();
+    for (const [k, at] of this.deadlines) {
+      const sep = k.indexOf(SEP);
+      out.deadlines.push({ kind: k.slice(0, sep), id: k.slice(sep + 1), at });
+    }
+    this.deadlines.clear();
+    this.waiting.clear();
+    this.dueOrder.rebuild(() => false);
+    return out;
+  }
+
+  /** Whether exportNow() would hand anything over. */
+  get holdsShared(): boolean {
+    if (this.deadlines.size || this.tombstones.size) return true;
+    for (const g of this.groups.values()) if (g.messages.size) return true;
+    const now = this.clock.now();
+    for (const e of this.entries.values()) {
+      if (e.expires <= now) continue;
+      const v = e.value;
+      if (typeof v === "string" || Array.isArray(v)) return true;
+      if (v instanceof Rec ? v.base !== undefined : v && typeof v === "object") return true;
+    }
+    return false;
   }
 
   // --- the interface --------------------------------------------------------------------------
@@ -573,12 +743,12 @@ export class MemoryState implements AccountState {
     }
     this.deadlines.delete(k);
     const retry = () => {
-      // A failed handler (it reports its own failure) gets the deadline again a little later,
-      // unless it was set again meanwhile; a bounded number of times.
+      // A failed handler (it reports its own failure) gets the deadline again later (SPEC B6a:
+      // never lost because the state could not answer), unless it was set again meanwhile.
+      if (this.deadlines.has(k) || this.closed) return void this.retries.delete(k);
       const n = (this.retries.get(k) ?? 0) + 1;
-      if (n > RETRIES || this.deadlines.has(k) || this.closed) return void this.retries.delete(k);
       this.retries.set(k, n);
-      this.scheduleNow(kind, k.slice(sep + 1), this.clock.now() + RETRY_MS);
+      this.scheduleNow(kind, k.slice(sep + 1), this.clock.now() + Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (n - 1)));
     };
     let result: void | Promise<void>;
     try {

@@ -1,21 +1,27 @@
 // Why Redis cannot be used, said without secrets: shared by the connection (connect.ts), the
 // Redis state and the failover, and shown by the config node (translated by `kind`).
 
-export type RedisProblem = "url" | "auth" | "connect" | "command";
+export type RedisProblem = "url" | "prefix" | "auth" | "connect" | "command";
 
 // English for logs of the lib itself; the nodes translate by `kind` (with `detail`).
 const PROBLEM_TEXT: Record<RedisProblem, string> = {
   url: "the Redis URL is not a redis:// or rediss:// URL",
+  prefix: "the Redis key prefix may not hold { or } (they would break the account's hash tag)",
   auth: "Redis refused the user name or password",
   connect: "Redis is unreachable",
   command: "Redis did not answer in time or failed",
 };
 
-/** Why Redis cannot be used: a kind and a short detail (an error code), never the URL or a password. */
+/**
+ * Why Redis cannot be used: a kind and a short detail (an error code), never the URL or a password.
+ * `maybeRan`: the command was out and its answer is lost (a timeout, a connection that broke while
+ * it was out): it may have run in Redis, like a send whose reply was lost (SPEC B6a).
+ */
 export class RedisStateError extends Error {
   constructor(
     readonly kind: RedisProblem,
     readonly detail = "",
+    readonly maybeRan = false,
   ) {
     super(PROBLEM_TEXT[kind] + (detail ? ` (${detail})` : ""));
     this.name = "RedisStateError";
@@ -31,4 +37,9 @@ export function classify(e: unknown): RedisStateError {
   }
   const code = (e as { code?: string })?.code ?? /\b(E[A-Z]+)\b/.exec(text)?.[1];
   return new RedisStateError("connect", code ?? "connection lost");
+}
+
+/** Whether a failed command may still have run in Redis (its outcome is unknown). */
+export function maybeRan(e: unknown): boolean {
+  return e instanceof RedisStateError && e.maybeRan;
 }

@@ -4,6 +4,7 @@
 // the last lease ends, so a redeploy is never mistaken for "no longer used".
 import { createHash } from "node:crypto";
 import type { Clock } from "../clock";
+import type { RedisMode } from "./connect";
 import { FailoverState } from "./failover";
 import type { AccountState } from "./index";
 import { MemoryState } from "./memory";
@@ -19,6 +20,10 @@ export interface StateSpec {
   redisUrl?: string;
   redisPrefix?: string;
   redisPassword?: string;
+  /** single (default), sentinel or cluster */
+  redisMode?: RedisMode;
+  redisMaster?: string;
+  redisSentinelPassword?: string;
   clock?: Clock;
 }
 
@@ -64,7 +69,16 @@ function registryKey(spec: StateSpec): string {
   // The password is part of what makes a connection: a corrected one must give a new state.
   // Hashed, so no secret sits in a map key.
   const conn = createHash("sha256")
-    .update(`${spec.redisUrl ?? ""}\n${spec.redisPassword ?? ""}`)
+    .update(
+      [
+        spec.redisMode ?? "single",
+        spec.redisUrl ?? "",
+        // The master's name only names a connection through sentinels.
+        spec.redisMode === "sentinel" ? spec.redisMaster || "mymaster" : "",
+        spec.redisPassword ?? "",
+        spec.redisSentinelPassword ?? "",
+      ].join("\n"),
+    )
     .digest("hex");
   return `redis\n${conn}\n${spec.redisPrefix ?? ""}\n${scope}`;
 }
@@ -74,8 +88,11 @@ function create(spec: StateSpec): AccountState {
   if (spec.store !== "redis") return local;
   try {
     const redis = new RedisState({
+      mode: spec.redisMode,
       url: spec.redisUrl ?? "",
       password: spec.redisPassword,
+      master: spec.redisMaster,
+      sentinelPassword: spec.redisSentinelPassword,
       prefix: spec.redisPrefix ?? "",
       scope: accountScope(spec.url, spec.account),
       clock: spec.clock,

@@ -151,12 +151,31 @@ function scenarios(backend: Backend): void {
       assert.ok((await byTopic.decide(alert({ payload: 2 }, A))).suppressed);
     });
 
-    it("two guard nodes (scopes) keep their counters apart on one account state", async () => {
-      const g1 = guard({ window: 30, dailyCap: 1, scope: "n1" });
-      const g2 = guard({ window: 30, dailyCap: 1, scope: "n2" });
+    it("two guard nodes (scopes) keep their windows apart on one account state", async () => {
+      const g1 = guard({ window: 30, scope: "n1" });
+      const g2 = guard({ window: 30, scope: "n2" });
       assert.ok((await g1.decide(alert({ topic: "cpu" }, A))).send);
       assert.ok((await g2.decide(alert({ topic: "cpu" }, A))).send);
-      assert.ok((await g1.decide(alert({ topic: "cpu" }, A))).suppressed);
+      assert.deepEqual((await g1.decide(alert({ topic: "cpu" }, A))).suppressed?.guard.reasons, { [A]: "window" });
+    });
+
+    it("the daily count is the account's: two guard nodes with dailyCap 1, different alerts to one number, one passes (SPEC B8a)", async () => {
+      const g1 = guard({ window: 30, dailyCap: 1, scope: "flow1" });
+      const g2 = guard({ window: 30, dailyCap: 1, scope: "flow2" });
+      assert.deepEqual((await g1.decide(alert({ topic: "disk full" }, A))).send?.mobile, [A]);
+      const second = await g2.decide(alert({ topic: "link down" }, A, B));
+      assert.deepEqual(second.send?.mobile, [B]);
+      assert.deepEqual(second.suppressed?.guard.reasons, { [A]: "cap" });
+    });
+
+    it("a guard without a cap still counts what it lets through towards another's cap (SPEC B8a)", async () => {
+      const open = guard({ window: 0, scope: "nocap" });
+      const capped = guard({ window: 0, dailyCap: 2, scope: "capped" });
+      assert.ok((await open.decide(alert({ topic: "a" }, A))).send);
+      assert.ok((await open.decide(alert({ topic: "b" }, A))).send);
+      assert.deepEqual((await capped.decide(alert({ topic: "c" }, A))).suppressed?.guard.reasons, { [A]: "cap" });
+      // Each node checks against its own cap: the one without a cap lets it through.
+      assert.ok((await open.decide(alert({ topic: "d" }, A))).send);
     });
 
     it("daily cap per number resets at local midnight (+08:00), not at the machine's UTC midnight", async () => {

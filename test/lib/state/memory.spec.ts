@@ -35,21 +35,33 @@ describe("state: memory bounds", () => {
     assert.equal(state.size.keys, 1);
   });
 
-  it("a handler that fails gets its deadline again a little later, a bounded number of times", async () => {
+  it("a handler that fails gets its deadline again, later each time (never given up), until it succeeds (SPEC B6a)", async () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });
-    let calls = 0;
+    const at: number[] = [];
+    const t0 = clock.now();
     state.onDue("k", () => {
-      calls++;
-      return Promise.reject(new Error("failed"));
+      at.push(clock.now() - t0);
+      // Fails 20 times (the state could not answer), then works.
+      return at.length <= 20 ? Promise.reject(new Error("failed")) : Promise.resolve();
     });
     await state.schedule("k", "a", clock.now());
-    for (let i = 0; i < 30; i++) {
-      clock.advance(5000);
-      await Promise.resolve();
-      await Promise.resolve();
+    for (let i = 0; i < 10_000 && at.length < 21; i++) {
+      clock.advance(1000);
+      await new Promise((r) => setImmediate(r));
     }
-    assert.equal(calls, 13, "the first try and 12 retries");
+    assert.equal(at.length, 21, "the first try and 20 retries: a failing state never loses the deadline");
+    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    // 2 s, doubling, at most 5 minutes apart. (The fake clock runs a timer at its time but the
+    // handler's rejection is seen after the step: the first retry may count from the step's end.)
+    assert.ok(gaps[0] >= 2000 && gaps[0] <= 3000, String(gaps[0]));
+    assert.deepEqual(
+      gaps.slice(1),
+      gaps.slice(1).map((_g, i) => Math.min(300_000, 4000 * 2 ** i)),
+    );
+    clock.advance(3600_000);
+    for (let j = 0; j < 4; j++) await Promise.resolve();
+    assert.equal(at.length, 21, "settled once the handler succeeded");
     await state.close();
   });
 

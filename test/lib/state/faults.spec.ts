@@ -1,0 +1,284 @@
+// The account state under the faults production Redis has (SPEC B6a), each case of issue 21's
+// review against a real redis-server, its faults made for real: Redis's own (CLIENT PAUSE) and
+// a TCP fault proxy between the state and Redis (stall, reset, delay).
+import assert from "node:assert/strict";
+import { Guard, type Released } from "../../../src/lib/alerts/guard";
+import { trackerFor } from "../../../src/lib/alerts/tracking";
+import { Reassembly, type Assembled } from "../../../src/lib/push/reassembly";
+import { FailoverState } from "../../../src/lib/state/failover";
+import { MemoryState } from "../../../src/lib/state/memory";
+import { RedisState, RedisStateError, scopeTag } from "../../../src/lib/state/redis";
+import { closeAllStates, leaseState } from "../../../src/lib/state/registry";
+import type { Clock } from "../../../src/lib/clock";
+import { systemClock } from "../../../src/lib/clock";
+import { FaultProxy } from "../../support/fault-proxy";
+import { startRedis, type RedisServer } from "../../support/redis";
+import { FakeClock, waitFor } from "../../support/stub";
+
+const SCOPE = "http://p\nfaults";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("state under faults (SPEC B6a): a real Redis, its faults made for real", function () {
+  this.timeout(60_000);
+  let redis: RedisServer;
+  let proxy: FaultProxy;
+  let n = 0;
+  let prefix = "";
+  const open: Array<{ close(): Promise<void> }> = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+  beforeEach(async () => {
+    prefix = `f${++n}:`;
+    proxy = await FaultProxy.start(redis.port);
+  });
+  afterEach(async () => {
+    proxy.pass();
+    await Promise.all(open.splice(0).map((s) => s.close()));
+    await proxy.close();
+  });
+
+  function redisState(clock: Clock, url = proxy.url()): RedisState {
+    const r = new RedisState({ url, prefix, scope: SCOPE, clock });
+    open.push(r);
+    return r;
+  }
+  function failover(clock: Clock, url = proxy.url()): FailoverState {
+    const f = new FailoverState(redisState(clock, url), new MemoryState({ clock }));
+    open.push(f);
+    return f;
+  }
+  const shared = (s: { mode: string }) => waitFor(() => s.mode === "shared", 10_000, "Redis connected");
+  const key = (k: string) => `${prefix}{${scopeTag(SCOPE)}}:${k}`;
+
+  it("a stall does not lose a long SMS: its deadline comes while one failed command keeps the state off Redis, and the parts are still taken from Redis", async () => {
+    const state = failover(systemClock);
+    await shared(state);
+    const out: Array<Assembled<null>> = [];
+    const errors: unknown[] = [];
+    const r = new Reassembly<null>({
+      state,
+      scope: "rx",
+      timeoutMs: 2000,
+      maxPending: 100,
+      maxBytes: 1 << 20,
+      dedupeMs: 60_000,
+      onMessage: (m) => out.push(m),
+      onError: (e) => errors.push(e),
+    });
+    const off = r.listen();
+    try {
+      const part = { mobile: "13800138000", destcode: "1069", id: "7", total: 2, text: "第一部分", meta: null };
+      assert.equal(await r.add({ ...part, number: 1 }), "added");
+      // A fork for a snapshot: every client waits 2.5 s. A report's dedupe claim meanwhile times
+      // out: from then on the state leaves Redis alone for a while, but the deadline poll does not.
+      await redis.pauseClients(2500);
+      assert.equal(await state.claim("rx:seen:report", 60_000), true);
+      assert.equal(state.mode, "local");
+      await waitFor(() => out.length === 1, 15_000, "the long SMS, incomplete, after its wait");
+      assert.equal(out[0].text, "第一部分");
+      assert.deepEqual(out[0].missing, [2]);
+      assert.equal(out[0].complete, false);
+      await sleep(1500);
+      assert.equal(out.length, 1, "emitted once");
+      assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
+    } finally {
+      off();
+    }
+  });
+
+  it("a held alert whose append went unanswered is kept here once and released once (not stored twice)", async () => {
+    const clock = new FakeClock();
+    clock.advance(Date.parse("2023-11-15T04:00:00Z") - clock.now()); // 12:00 at +08:00
+    const state = failover(clock);
+    await shared(state);
+    const guard = new Guard({ state, scope: "g1", clock, window: 0, hours: "22:00-07:00" });
+    const released: Released[] = [];
+    const off = guard.listen(
+      (r) => released.push(r),
+      () => undefined,
+    );
+    try {
+      // The append runs in Redis, its answer is held, and asking again gets no answer either.
+      proxy.stall("down");
+      const t0 = Date.now();
+      const d = await guard.decide({ msg: { topic: "disk full", payload: 1 }, mobiles: ["13800138000"] });
+      assert.equal(d.held, true);
+      assert.ok(Date.now() - t0 >= 2000, "asked again before giving up on an answer");
+      assert.equal(state.unsettled, 1, "kept here, to be settled with Redis");
+      proxy.pass();
+      await waitFor(() => state.mode === "shared" && state.unsettled === 0, 15_000, "settled with Redis");
+      clock.advance(10 * 3600_000); // 22:00
+      await waitFor(() => released.length >= 1, 15_000, "released when the hours begin");
+      await sleep(1000);
+      assert.equal(released.length, 1, "released once");
+      assert.deepEqual(released[0].send?.mobile, ["13800138000"]);
+    } finally {
+      off();
+    }
+  });
+
+  it("an admission whose answer was lost is asked again (counted once); unanswered, it lets the alert through uncounted here", async () => {
+    const state = failover(systemClock);
+    await shared(state);
+    const cap = (max: number) => ({ cap: { key: "cap:13800138000", max, ttlMs: 3600_000 } });
+    // Answer held 1.5 s: within the 2 s it is asked again; the second sending answers from the memo.
+    proxy.stall("down");
+    setTimeout(() => proxy.pass(), 1500);
+    assert.deepEqual(await state.admit([cap(2)]), [{ ok: true }]);
+    assert.equal(await redis.call("HGET", key("cap:13800138000"), "n"), "1", "counted once in Redis");
+    // Answer held past every retry: let through, and nothing counted here (it may count there).
+    proxy.stall("down");
+    assert.deepEqual(await state.admit([cap(2)]), [{ ok: true }]);
+    assert.deepEqual(state.local.admitNow([cap(1)]), [{ ok: true }], "no count was taken here");
+    proxy.pass();
+    await waitFor(async () => (await redis.call("HGET", key("cap:13800138000"), "n")) === "2", 5000, "its run");
+  });
+
+  it("decisions at a start wait for the first connection (up to 2 s) instead of deciding on empty local state", async () => {
+    const clock = systemClock;
+    const first = failover(clock, redis.url);
+    await shared(first);
+    const window = [{ window: { key: "w:cpu:13800138000", ttlMs: 600_000 } }];
+    assert.deepEqual(await first.admit(window), [{ ok: true }]);
+    // A restart: the new state's connection takes 800 ms to come up.
+    proxy.stall();
+    setTimeout(() => proxy.pass(), 800);
+    const restarted = failover(clock);
+    const t0 = Date.now();
+    const [again] = await restarted.admit(window);
+    assert.equal(again.ok, false, "the repeat right after a restart is held back by the window kept in Redis");
+    assert.ok(Date.now() - t0 < 2500);
+    // Redis not there at all: after 2 s the decision is made locally (never blocked for longer).
+    await proxy.close();
+    const gone = failover(clock, "redis://127.0.0.1:1");
+    const t1 = Date.now();
+    assert.deepEqual(await gone.admit(window), [{ ok: true }]);
+    const waited = Date.now() - t1;
+    assert.ok(waited >= 1500 && waited < 4000, `waited ${waited} ms`);
+    proxy = await FaultProxy.start(redis.port);
+  });
+
+  it("a deadline claimed while its node is being replaced is given back at once, for the replacing node", async () => {
+    const clock = systemClock;
+    const direct = redisState(clock, redis.url);
+    await shared(direct);
+    await direct.schedule("part:rx", "m1", clock.now());
+    // The old node's poll claims it through a slow link; its handler is gone by the time the
+    // claim is answered (a redeploy in between).
+    proxy.delay(400);
+    const old = redisState(clock);
+    await shared(old);
+    const oldCalls: string[] = [];
+    const offOld = old.onDue("part:rx", (id) => void oldCalls.push(id));
+    await sleep(150);
+    offOld();
+    await sleep(1200);
+    const newCalls: string[] = [];
+    const t0 = Date.now();
+    direct.onDue("part:rx", (id) => void newCalls.push(id));
+    await waitFor(() => newCalls.length === 1, 5000, "the replacing node's handler");
+    assert.ok(Date.now() - t0 < 3000, "not after the 30 s lease");
+    assert.deepEqual(oldCalls, []);
+  });
+
+  it("held alerts kept locally during an outage are released in arrival order with the ones in Redis, each once", async () => {
+    const clock = new FakeClock();
+    clock.advance(Date.parse("2023-11-15T04:00:00Z") - clock.now()); // 12:00 at +08:00
+    const a = failover(clock);
+    const b = failover(clock, redis.url);
+    await Promise.all([shared(a), shared(b)]);
+    const opts = { clock, window: 0, hours: "22:00-07:00", scope: "g" };
+    const ga = new Guard({ state: a, ...opts });
+    const gb = new Guard({ state: b, ...opts });
+    const hold = async (g: Guard, topic: string) => {
+      assert.equal((await g.decide({ msg: { topic }, mobiles: ["13800138000"] })).held, true);
+      clock.advance(1000);
+    };
+    await hold(ga, "a1");
+    // Instance a loses Redis (its connection is reset); b still has it.
+    proxy.reset();
+    await hold(ga, "a2");
+    await hold(gb, "b3");
+    await hold(ga, "a4");
+    assert.equal(a.local.holdsShared, true, "a2 and a4 are kept locally");
+    proxy.pass();
+    await waitFor(() => a.mode === "shared" && !a.local.holdsShared, 15_000, "handed to Redis");
+    clock.advance(10 * 3600_000);
+    const released = await gb.release();
+    assert.deepEqual(
+      released.map((r) => (r.msg as { topic: string }).topic),
+      ["a1", "a2", "b3", "a4"],
+    );
+    assert.deepEqual(await ga.release(), []);
+  });
+
+  it("every key has a TTL, also those a script makes on a miss (parts' sizes, memos, claim groups)", async () => {
+    const clock = new FakeClock();
+    const s = redisState(clock, redis.url);
+    await shared(s);
+    const limits = { ttlMs: 60_000, maxPending: 2, maxBytes: 1 << 20 };
+    // A take of a message that is not there (the sizes hash must not be made by it).
+    assert.equal(await s.takeParts("g", "gone"), null);
+    await s.addPart("g", "m1", 1, 2, "x", limits);
+    await s.addPart("g", "m2", 1, 2, "y", limits);
+    await s.addPart("g", "m3", 1, 2, "z", limits); // evicts m1
+    await s.addPart("g", "m2", 2, 2, "y2", limits); // completes m2
+    assert.ok(await s.takeParts("g", "m3"));
+    assert.equal(await s.takeParts("g", "m3"), null);
+    await s.claim("c", 1000, { group: "seen", max: 1 });
+    await s.claim("c2", 1000, { group: "seen", max: 1 });
+    await s.cas([{ key: "v", expect: null, value: "1", ttlMs: 1000 }]);
+    await s.admit([{ window: { key: "w", ttlMs: 1000 }, cap: { key: "cap", max: 3, ttlMs: 1000 } }]);
+    await s.append("l", ["a"], 10, 1000);
+    await s.takeList("l");
+    await s.mergeList("l2", ["b"], 1000);
+    await s.tally("t", ["a", "b"], 1000);
+    await s.mark("t", "a", "DELIVRD");
+    await s.mergeTally("t2", { pending: ["c"], marks: new Map([["d", "DELIVRD"]]) }, 1000);
+    await s.takeTally("t");
+    await s.mergeParts("g", "m9", new Map([[1, "w"]]), 1000);
+    await s.schedule("k", "id", clock.now() + 1000);
+    await s.scheduleEarliest("k", "id2", clock.now() + 1000);
+    const keys = ((await redis.call("KEYS", `${prefix}*`)) as string[]).length;
+    assert.ok(keys >= 10, `${keys} keys`);
+    assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
+  });
+
+  it("a tracked send outlives its deadline by at least 24 h in Redis (a Node-RED down for hours still sums it up)", async () => {
+    const clock = new FakeClock();
+    const s = redisState(clock, redis.url);
+    await shared(s);
+    await trackerFor(s, { clock }).open({
+      msgid: "m-24h",
+      mobiles: ["13800138000"],
+      owner: "send1",
+      sentAt: clock.now(),
+      timeoutMs: 60_000,
+      batch: { index: 1, count: 1 },
+      msg: { topic: "x" },
+    });
+    const keys = (await redis.call("KEYS", `${prefix}*track*m-24h*`)) as string[];
+    assert.ok(keys.length >= 3, keys.join(" "));
+    for (const k of keys) {
+      const ttl = Number(await redis.call("PTTL", k));
+      assert.ok(ttl >= 60_000 + 24 * 3600_000, `${k}: ${ttl} ms`);
+    }
+  });
+
+  it("a key prefix with { or } is refused at start, with a clear reason and no fallback to another key layout", async () => {
+    assert.throws(
+      () => new RedisState({ url: redis.url, prefix: "team{a}:", scope: SCOPE }),
+      (e: unknown) => e instanceof RedisStateError && e.kind === "prefix" && /\{ or \}/.test(e.message),
+    );
+    const lease = leaseState({ url: "http://p", account: "x", store: "redis", redisUrl: redis.url, redisPrefix: "a}" });
+    try {
+      assert.equal(lease.problem()?.kind, "prefix");
+      assert.equal(lease.state.mode, "local");
+    } finally {
+      lease.release();
+      await closeAllStates();
+    }
+  });
+});
