@@ -58,7 +58,7 @@ const completeNode = coreNode("common/24-complete.js");
 function modules(lang: Lang): unknown[] {
   const _ = translator(catalog(lang));
   const oncall = (RED: NodeAPI) => oncallNode(Object.create(RED, { _: { value: _ } }) as NodeAPI);
-  return [...ALL_NODES, oncall, completeNode];
+  return [...ALL_NODES.map((m) => (m === oncallNode ? oncall : m)), completeNode];
 }
 
 /** The on-call node `o` (outputs → out, out2), a Complete node on it (→ completed), a Catch (→ caught). */
