@@ -14,6 +14,10 @@ import { onCallNow } from "../../src/lib/alerts/rota";
 import { startSimulator } from "../../src/simulator/simulator";
 import { ROOT, startPackedNodeRed } from "../support/packed";
 import { waitFor } from "../support/stub";
+import { cutInHelp, cutInTray, invalidInTray, latinWords, textsInHelp, textsInTray } from "./checks";
+
+/** What a Chinese reader is shown in Latin letters on purpose: the replies people type, a weekday as typed. */
+const VALUES = new Set(["ack", "ok", "aa", "Mon", "oncall", "next", "all", "wait", "to"]);
 
 const IMAGES = path.join(ROOT, "docs", "images");
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"];
@@ -73,6 +77,20 @@ async function dialog(page: Page, lang: "en-US" | "zh-CN"): Promise<void> {
   const steps = await page.locator("#node-input-steps-list .sms-oncall-to").count();
   if (rows !== 3 || steps !== 3) throw new Error(`rota rows ${rows}, step rows ${steps}`);
   await page.evaluate(() => document.fonts.ready);
+  // What the editor's own checks say (test/editor/checks.ts): nothing cut, nothing invalid, one language.
+  const problems = [...(await cutInTray(page)), ...(await invalidInTray(page)).map((f) => `invalid: ${f}`)];
+  if (lang === "zh-CN") {
+    const words = (await textsInTray(page)).flatMap(latinWords).filter((w) => !VALUES.has(w));
+    if (words.length) problems.push(`English in the zh-CN dialog: ${words.join(" ")}`);
+  }
+  await page.evaluate(() => (window as unknown as { RED: any }).RED.sidebar.help.show("sms-oncall"));
+  await page.waitForSelector(".red-ui-help h3", { timeout: 10_000 });
+  problems.push(...(await cutInHelp(page)));
+  if (lang === "zh-CN") {
+    const words = (await textsInHelp(page)).flatMap(latinWords).filter((w) => !VALUES.has(w));
+    if (words.length) problems.push(`English in the zh-CN help: ${words.join(" ")}`);
+  }
+  if (problems.length) throw new Error(`${lang}:\n${problems.join("\n")}`);
   const tray = page.locator(".red-ui-tray").last();
   const file = lang === "en-US" ? "oncall-dialog.png" : "oncall-dialog.zh-CN.png";
   fs.mkdirSync(IMAGES, { recursive: true });
