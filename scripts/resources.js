@@ -18,6 +18,7 @@ const ENTRIES = {
   template: "alerts/template",
   personalise: "alerts/personalise",
   hours: "alerts/hours",
+  rota: "alerts/rota",
 };
 /** Packages the editor gets too: the runtime dependencies those modules import. */
 const PACKAGES = { mustache: require.resolve("mustache/mustache.js", { paths: [root] }) };

@@ -388,7 +388,14 @@ describe("examples/ (the files)", () => {
 
   it("every node of ours in every example passes the editor's validators: no red triangle after an import", () => {
     const defs = editorDefinitions();
-    assert.deepEqual([...defs.keys()].sort(), ["sms-balance", "sms-config", "sms-guard", "sms-receive", "sms-send"]);
+    assert.deepEqual([...defs.keys()].sort(), [
+      "sms-balance",
+      "sms-config",
+      "sms-guard",
+      "sms-oncall",
+      "sms-receive",
+      "sms-send",
+    ]);
     const found: string[] = [];
     for (const f of files) {
       const flow = read(f);

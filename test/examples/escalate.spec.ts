@@ -1,120 +1,145 @@
-// Example 08 end to end: the flow as a user imports it (in the test helper's Node-RED), its account
-// pointed at the simulator, which pushes its delivery reports over real HTTP to the flow's
-// 'delivery reports' node. Where a test waits for the timeout, it is shortened (10 minutes → 3 s).
+// Example 08 end to end, rebuilt on sms-oncall: an alert nobody received goes on to the next
+// on-call number at once (the tracked send's delivery summary is wired back into 'on-call rota'),
+// and one nobody answers goes on after its wait. The flow as a user imports it, its account at the
+// simulator, which pushes its reports over real HTTP to the flow's 'delivery reports'. The on-call
+// node's waits pass on a fake clock (the account state is leased with it first).
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import oncallNode = require("../../src/nodes/sms-oncall");
+import { inboxFor } from "../../src/lib/alerts/inbox";
+import { systemClock } from "../../src/lib/clock";
+import { closeAllStates, leaseState, type StateLease } from "../../src/lib/state/registry";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { captured, helper, sleep } from "../support/nr";
-import { deployExample, nodeNamed, readExample, sendsTo, type ExampleRun, type FlowNode } from "../support/example";
+import { deployExample, readExample, sendsTo, type ExampleRun, type FlowNode, type Msg } from "../support/example";
+import type { Clock } from "../../src/lib/clock";
 import { waitFor } from "../support/stub";
 
-const FILE = "08 - Escalate an alert nobody received.json";
+const FILE = "08 - Escalate an alert nobody received · 无人收到的告警升级.json";
 const [FIRST, SECOND, THIRD] = ["13800138000", "13900139000", "13700137000"];
+const MIN = 60_000;
+const PAGE = "【朗宇信息】Boiler-1 pressure high Reply 1 to ack";
 
-type Summary = { delivered: string[]; failed: Array<{ mobile: string; status: string }>; pending: string[] };
+/**
+ * Real time plus a skew the test moves forward: delivery tracking keeps real time (its summaries
+ * are due at real instants) while the on-call waits pass at once. Timers fire by a 10 ms pump.
+ */
+class SkewClock implements Clock {
+  private skew = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  private readonly pump = setInterval(() => this.fire(), 10);
+  now = () => Date.now() + this.skew;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.now() + Math.max(0, ms), fn });
+    return id;
+  };
+  clearTimeout = (h: unknown) => void this.timers.delete(h as number);
+  advance(ms: number): void {
+    this.skew += ms;
+    this.fire();
+  }
+  stop(): void {
+    clearInterval(this.pump);
+  }
+  private fire(): void {
+    const now = this.now();
+    for (const [id, t] of [...this.timers].sort((a, b) => a[1].at - b[1].at)) {
+      if (t.at > now) break;
+      this.timers.delete(id);
+      t.fn();
+    }
+  }
+}
 
-describe('examples: "08 - Escalate an alert nobody received" end to end', function () {
+describe('examples: "08 - Escalate an alert nobody received" end to end (sms-oncall)', function () {
   this.timeout(30_000);
   let sim: Simulator;
+  let server: http.Server;
   let flow: FlowNode[];
   let run: ExampleRun;
-  let server: http.Server | undefined;
+  let clock: SkewClock;
+  let lease: StateLease;
+  let events: Msg[];
+  let delivery: Msg[];
 
   beforeEach(async () => {
+    await closeAllStates();
     sim = await startSimulator({ reportDelayMs: 20 });
-  });
-  /** Deploys the example as imported; `trackTimeout` in minutes replaces the example's 10. */
-  async function start(trackTimeout?: string) {
+    clock = new SkewClock();
+    oncallNode.clock = clock;
+    lease = leaseState({ url: sim.url, account: "demo", store: "memory", clock });
     flow = readExample(FILE);
     flow.find((n) => n.type === "sms-config")!.url = sim.url;
-    if (trackTimeout) named("send alert (tracked)").trackTimeout = trackTimeout;
     run = await deployExample(flow);
-    const listening = http.createServer(captured.httpNode!);
-    server = listening;
-    await new Promise<void>((r) => listening.listen(0, "127.0.0.1", r));
-    sim.reportUrl = `http://127.0.0.1:${(listening.address() as AddressInfo).port}${named("delivery reports").path}`;
-  }
+    server = http.createServer(captured.httpNode!);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    sim.reportUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${String(named("delivery reports").path)}`;
+    events = received("events");
+    delivery = received("delivery");
+  });
   afterEach(async () => {
     await helper.unload();
-    server?.closeAllConnections();
-    await new Promise((r) => (server ? server.close(r) : r(undefined)));
-    server = undefined;
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
     await sim.close();
+    clock.stop();
+    lease.release();
+    oncallNode.clock = systemClock;
+    await closeAllStates();
   });
 
-  const named = (name: string) => nodeNamed(flow, name);
-  const received = (name: string) => run.received(name);
-  const sends = () => sendsTo(sim.requests);
+  const named = (en: string) => flow.find((n) => String(n.name ?? "").split(" · ")[0] === en)!;
+  const received = (en: string) => run.received(String(named(en).name));
+  const texts = () => sendsTo(sim.requests).map((r) => `${r.params.mobile} ${r.params.msg}`);
   const alarm = () => helper.getNode(named("boiler alarm").id).receive({} as never);
+  const eventNames = () => events.map((m) => (m.payload as { event: string }).event);
 
-  it("the first number never reports (the comment's curl): after the timeout the second number gets the alert", async () => {
-    await start("0.05");
-    const comment = flow.find((n) => n.type === "comment")!;
+  it("the first number's SMS fails (the comment's curl): the second number gets the alert at once, without the wait", async () => {
+    const info = String(flow.find((n) => n.type === "comment")!.info);
     const [, simPath, body] =
-      /`curl -X POST http:\/\/127\.0\.0\.1:18080(\S+) -H 'Content-Type: application\/json' -d '([^']+)'`/.exec(
-        comment.info as string,
-      )!;
+      /`curl -X POST http:\/\/127\.0\.0\.1:18080(\S+) -H 'Content-Type: application\/json' -d '([^']+)'`/.exec(info)!;
     const res = await fetch(sim.url + simPath, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body,
     });
     assert.equal(res.status, 200, await res.text());
-    assert.deepEqual(sim.account("demo")!.withholdReports, [FIRST]);
-    const delivered = received("delivered");
-    const nobody = received("nobody reached");
-    const failed = received("failed");
-    const started = Date.now();
     alarm();
-    await waitFor(() => sends().length === 1, 5000, "the first SMS");
-    assert.equal(sends()[0].params.mobile, FIRST);
-    assert.equal(sends()[0].params.msg, "【朗宇信息】Boiler 1: temperature 95°C, check it now");
-    await waitFor(() => sends().length === 2, 15_000, "the escalated SMS");
-    assert.ok(Date.now() - started >= 3000, "not before the first number's timeout");
-    assert.equal(sends()[1].params.mobile, SECOND);
-    assert.equal(sends()[1].params.msg, "【朗宇信息】[escalated] Boiler 1: temperature 95°C, check it now");
-    await waitFor(() => delivered.length === 1, 10_000, "the second number's summary");
-    const s = delivered[0].payload as Summary;
-    assert.deepEqual(s.delivered, [SECOND]);
-    assert.equal(delivered[0].topic, "boiler-1");
-    assert.equal(delivered[0].level, 1);
-    await sleep(200); // nothing more: the third number is not texted
-    assert.equal(sends().length, 2);
-    assert.deepEqual([nobody.length, failed.length], [0, 0]);
+    await waitFor(() => texts().length === 2, 10_000, `the escalation (got ${JSON.stringify(texts())})`);
+    assert.deepEqual(texts(), [`${FIRST} ${PAGE}`, `${SECOND} ${PAGE}`]);
+    assert.deepEqual((delivery[0].payload as { failed: Array<{ status: string }> }).failed[0].status, "UNDELIV");
+    assert.deepEqual(eventNames(), ["opened", "notified", "escalated"]);
+    // The second one got it: the chain waits its 10 minutes for an answer, then pages the whole rota.
+    await waitFor(() => delivery.length === 2, 8000, "the second summary");
+    await sleep(100);
+    assert.equal(texts().length, 2);
+    clock.advance(10 * MIN);
+    await waitFor(() => texts().length === 3, 8000, "the last step");
+    assert.deepEqual(texts()[2], `${FIRST},${SECOND},${THIRD} ${PAGE}`);
   });
 
-  it("a failed report (blacklisted number) escalates at once, without waiting for the timeout", async () => {
-    // The example's own 10 minutes: whatever escalates within this test came from the report.
-    await start();
-    sim.configure({ account: "demo", reportStatus: { [FIRST]: "MBBLACK" } });
-    const delivered = received("delivered");
+  it("delivered but nobody answers: the next number after 10 minutes; a reply from it stops the chain", async () => {
     alarm();
-    await waitFor(() => delivered.length === 1, 10_000, "the second number's summary");
-    assert.deepEqual(
-      sends().map((r) => r.params.mobile),
-      [FIRST, SECOND],
-    );
-    assert.deepEqual((delivered[0].payload as Summary).delivered, [SECOND]);
-  });
-
-  it("nobody on the rota gets it: the last summary goes to 'nobody reached'", async function () {
-    this.timeout(45_000);
-    await start("0.05");
-    sim.configure({ account: "demo", withholdReports: [FIRST, SECOND], reportStatus: { [THIRD]: "UNDELIV" } });
-    const delivered = received("delivered");
-    const nobody = received("nobody reached");
-    alarm();
-    await waitFor(() => nobody.length === 1, 30_000, "'nobody reached'");
-    assert.deepEqual(
-      sends().map((r) => r.params.mobile),
-      [FIRST, SECOND, THIRD],
-    );
-    const s = nobody[0].payload as Summary;
-    assert.deepEqual(
-      s.failed.map((f) => [f.mobile, f.status]),
-      [[THIRD, "UNDELIV"]],
-    );
-    assert.equal(delivered.length, 0);
+    await waitFor(() => delivery.length === 1, 10_000, "the delivery summary");
+    assert.deepEqual((delivery[0].payload as { delivered: string[] }).delivered, [FIRST]);
+    // Real time passes too (this clock is real time plus a skew): 10 s short of the wait, then past it.
+    clock.advance(10 * MIN - 10_000);
+    await sleep(100);
+    assert.equal(texts().length, 1, "delivered: no escalation before the wait");
+    clock.advance(10_000);
+    await waitFor(() => texts().length === 2, 8000, "the next number");
+    assert.equal(texts()[1], `${SECOND} ${PAGE}`);
+    // Until sms-receive hands inbound SMS to the inbox itself, the test does (see ack.spec.ts).
+    await inboxFor(lease.state).deliver({ mobile: SECOND, text: "1", destcode: "1069" });
+    clock.advance(0);
+    await waitFor(() => texts().length === 3, 8000, "the confirmation");
+    assert.equal(texts()[2], `${SECOND} 【朗宇信息】Acknowledged Boiler-1 pressure high`);
+    clock.advance(60 * MIN);
+    await sleep(100);
+    assert.equal(texts().length, 3);
+    assert.deepEqual(eventNames(), ["opened", "notified", "escalated", "acknowledged"]);
   });
 });

@@ -5,6 +5,7 @@ import sendNode = require("../../src/nodes/sms-send");
 import balanceNode = require("../../src/nodes/sms-balance");
 import receiveNode = require("../../src/nodes/sms-receive");
 import guardNode = require("../../src/nodes/sms-guard");
+import oncallNode = require("../../src/nodes/sms-oncall");
 
 // NODE_RED_PATH runs the same tests against another Node-RED (the Node-RED 5 check).
 helper.init(process.env.NODE_RED_PATH || require.resolve("node-red"));
@@ -36,6 +37,7 @@ export const ALL_NODES = [
   balanceNode,
   receiveNode,
   guardNode,
+  oncallNode,
   catchNode,
   httpInNode,
   capture,
