@@ -263,7 +263,7 @@ describe("faults: a randomized schedule over a real Redis and two fault proxies 
     // Faults over: both instances share Redis again, settle what was left unanswered and hand
     // over what they kept locally.
     await waitFor(
-      () => instances.every((i) => i.state.mode === "shared" && i.state.unsettled === 0 && !i.state.local.holdsShared),
+      () => instances.every((i) => i.state.mode === "shared" && i.state.unsettled === 0 && !i.state.keptLocally),
       60_000,
       "both instances shared again, nothing left to settle or hand over",
       50,
@@ -271,7 +271,7 @@ describe("faults: a randomized schedule over a real Redis and two fault proxies 
       const how = instances.map(
         (i) =>
           `${i.name}: ${i.state.mode} (redis ${(i.state as unknown as { redis: RedisState }).redis.mode}, ${i.state.problem?.message}) ` +
-          `unsettled ${i.state.unsettled} local ${i.state.local.holdsShared} faults ${faults.filter((f) => f.startsWith(i.name)).join(" ")} ` +
+          `unsettled ${i.state.unsettled} local ${i.state.keptLocally} faults ${faults.filter((f) => f.startsWith(i.name)).join(" ")} ` +
           `link ${JSON.stringify(((l: { pending: Set<{ since: number }>; lastAnswer: number; ready: boolean }) => ({ n: l.pending.size, oldest: Date.now() - ([...l.pending][0]?.since ?? 0), last: Date.now() - l.lastAnswer, ready: l.ready, wd: !!(l as unknown as { watchdog: unknown }).watchdog, rel: !!(l as unknown as { release: unknown }).release }))((i.state as unknown as { redis: { link: never } }).redis.link))} conns ${i.proxy.connections}/${i.proxy.accepted}`,
       );
       throw new Error(`${(e as Error).message} (${how.join("; ")}; seed ${SEED})`);

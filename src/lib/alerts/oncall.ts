@@ -873,14 +873,18 @@ export class OnCall {
   listen(on: OncallListener): () => void {
     // What a deadline decided leaves at once; a failure after it (setting the next deadline)
     // rejects, so the deadline fires again and finds its work done.
-    const off = this.state.onDue(this.kind, (id) =>
-      this.due(id, (outs) => on.emit(outs)).then(
-        () => on.changed?.(),
-        (e: unknown) => {
-          on.error(e);
-          throw e;
-        },
-      ),
+    // Steps go on from this process's memory while Redis is away (SPEC B6a); `due` is idempotent.
+    const off = this.state.onDue(
+      this.kind,
+      (id) =>
+        this.due(id, (outs) => on.emit(outs)).then(
+          () => on.changed?.(),
+          (e: unknown) => {
+            on.error(e);
+            throw e;
+          },
+        ),
+      { continueLocally: true },
     );
     const offReplies = repliesFor(this.state, this.clock).join();
     // Left from before (a restart, a reply taken while this node was being redeployed).

@@ -17,6 +17,7 @@ import type {
   CasWrite,
   ClaimBound,
   DueHandler,
+  DueOptions,
   Mark,
   PartAdd,
   PartLimits,
@@ -83,6 +84,9 @@ const START_WAIT_MS = 2000;
 const PROBE_MS = 1000;
 /** Data put back by a settlement lives at least this long (its own deadline flushes it sooner). */
 const RESTORE_TTL_MS = 24 * 3600_000;
+/** The key whose absence tells that Redis lost its data, and how long it lives (renewed at each look). */
+const EPOCH_KEY = "state:epoch";
+const EPOCH_TTL_MS = 30 * 24 * 3600_000;
 /** How long a close waits for what was kept here to reach Redis. */
 const CLOSE_SYNC_MS = 2000;
 /** Most operations left to settle (beyond, the oldest is given up: said in the log). */
@@ -124,6 +128,13 @@ export class FailoverState implements AccountState {
   private readonly pending = new Map<string, Pending[]>();
   private pendingCount = 0;
   private syncing: Promise<void> | null = null;
+  /** kinds whose deadlines also fire from memory while Redis is away (DueOptions.continueLocally) */
+  private readonly mirrored = new Set<string>();
+  private readonly isMirrored = (kind: string) => this.mirrored.has(kind);
+  /** Redis's data epoch as last seen: a Redis that comes back without it lost its data */
+  private epoch: string | null = null;
+  /** Redis lost its data and what was kept here is not all back yet */
+  private refill = false;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -314,10 +325,23 @@ export class FailoverState implements AccountState {
         this.fail(e); // Redis failed again: when it answers, this runs again.
         return;
       }
-      if (!this.local.holdsShared || r.mode !== "shared") return;
-      const snap = this.local.exportNow();
       try {
-        await handOver(r, snap, this.local.clockNow());
+        // Redis back without its data (restarted empty, or a replica that never had it): the
+        // copies of shared records kept here are all there is now. They go back where absent.
+        if (await this.dataLost(r)) this.refill = true;
+        if (this.refill) await each(this.local.copiesNow(), (x) => restoreCopy(r, x, this.local.clockNow()));
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+      if (!this.local.holdsShared(this.isMirrored) || r.mode !== "shared") {
+        this.refill = false;
+        return;
+      }
+      const snap = this.local.exportNow(this.isMirrored);
+      try {
+        await handOver(r, snap, this.local.clockNow(), this.refill);
+        this.refill = false;
       } catch (e) {
         this.putBack(snap);
         this.fail(e);
@@ -325,6 +349,31 @@ export class FailoverState implements AccountState {
     };
     this.syncing = run().finally(() => (this.syncing = null));
     return this.syncing;
+  }
+
+  /**
+   * Whether Redis lost its data since this state last saw it: a key of ours (the epoch) that lives
+   * as long as the data does tells. Kept alive at every look.
+   */
+  private async dataLost(r: RedisState): Promise<boolean> {
+    const seen = await r.get(EPOCH_KEY);
+    if (seen !== null && (this.epoch === null || seen === this.epoch)) {
+      this.epoch = seen;
+      await r.put(EPOCH_KEY, seen, EPOCH_TTL_MS);
+      return false;
+    }
+    // Absent (new, or lost), or another one (lost, and another instance set it again).
+    await r.putIfAbsent(EPOCH_KEY, opId(), EPOCH_TTL_MS);
+    const now = await r.get(EPOCH_KEY);
+    const lost = this.epoch !== null && now !== this.epoch;
+    this.epoch = now;
+    return lost;
+  }
+
+  /** Whether anything kept here is still to be handed to Redis (tests, the soak). */
+  get keptLocally(): boolean {
+    // A hand-over under way has taken its items out of memory but not put them in Redis yet.
+    return this.syncing !== null || this.local.holdsShared(this.isMirrored);
   }
 
   /** What could not be handed over goes back here (hand-overs are idempotent: done again later). */
@@ -429,6 +478,8 @@ export class FailoverState implements AccountState {
   /** Versioned records: read from Redis (a copy kept here, for an outage), else the copy. */
   async read(key: string): Promise<Versioned | null> {
     await this.started;
+    // A hand-over under way may be putting back what this reads.
+    if (this.syncing) await this.syncing;
     // Changed here and not handed over yet: that is the latest.
     if (this.local.changedHere(key)) {
       await this.sync();
@@ -442,6 +493,7 @@ export class FailoverState implements AccountState {
 
   async cas(writes: CasWrite[]): Promise<string | null> {
     await this.started;
+    if (this.syncing) await this.syncing;
     if (writes.some((w) => this.local.changedHere(w.key))) await this.sync();
     const x = await this.exec("cas", (r, id) => r.cas(writes, id));
     if (x.state === "ok") {
@@ -576,7 +628,7 @@ export class FailoverState implements AccountState {
 
   async schedule(kind: string, id: string, at: number): Promise<void> {
     const x = await this.exec("schedule", (r) => r.schedule(kind, id, at));
-    if (x.state !== "ok") this.local.scheduleNow(kind, id, at);
+    if (x.state !== "ok" || this.mirrored.has(kind)) this.local.scheduleNow(kind, id, at);
   }
 
   async cancel(kind: string, id: string): Promise<void> {
@@ -584,7 +636,8 @@ export class FailoverState implements AccountState {
     await this.exec("cancel", (r) => r.cancel(kind, id));
   }
 
-  onDue(kind: string, handler: DueHandler): () => void {
+  onDue(kind: string, handler: DueHandler, opts: DueOptions = {}): () => void {
+    if (opts.continueLocally) this.mirrored.add(kind);
     const offLocal = this.local.onDue(kind, handler);
     const offRemote = this.redis?.onDue(kind, handler);
     return () => {
@@ -600,7 +653,7 @@ export class FailoverState implements AccountState {
 
   async close(): Promise<void> {
     // What this process kept locally goes to Redis if it answers (else it ends with the process).
-    if (this.redis?.mode === "shared" && this.local.holdsShared) {
+    if (this.redis?.mode === "shared" && this.keptLocally) {
       await Promise.race([this.sync(), pause(CLOSE_SYNC_MS)]);
     }
     this.closed = true;
@@ -620,7 +673,7 @@ export class FailoverState implements AccountState {
  * `now` is the state's clock, which the snapshot's expiries are on. Data before the deadlines
  * that take it.
  */
-async function handOver(r: RedisState, s: Snapshot, now: number): Promise<void> {
+async function handOver(r: RedisState, s: Snapshot, now: number, refill = false): Promise<void> {
   const ttl = (expires: number) => Math.max(1, expires - now);
   await each(s.claims, (x) => r.claimIfAbsent(x.key, x.expires));
   await each(s.records, (x) => r.putIfAbsent(x.key, x.value, ttl(x.expires)));
@@ -629,8 +682,17 @@ async function handOver(r: RedisState, s: Snapshot, now: number): Promise<void> 
   await each(s.parts, (x) => r.mergeParts(x.group, x.key, x.parts, ttl(x.expires)));
   // A record changed here joins Redis where Redis still has what it was changed from; where
   // another instance changed it meanwhile, Redis's stands (the feature reads it again).
-  await each(s.changed, (x) => r.cas([{ key: x.key, expect: x.base, value: x.value, ttlMs: ttl(x.expires) }]));
+  // Redis lost its data: what it was changed from is gone with the rest, so it goes where nothing is.
+  await each(s.changed, async (x) => {
+    const w = { key: x.key, expect: x.base, value: x.value, ttlMs: ttl(x.expires) };
+    if ((await r.cas([w])) === null && refill && x.value !== null) await r.cas([{ ...w, expect: null }]);
+  });
   await each(s.deadlines, (x) => r.scheduleEarliest(x.kind, x.id, x.at));
+}
+
+/** Puts a copy back into a Redis that lost it: only where nothing is there (a newer write wins). */
+async function restoreCopy(r: RedisState, x: { key: string; value: string; expires: number }, now: number) {
+  await r.cas([{ key: x.key, expect: null, value: x.value, ttlMs: Math.max(1, x.expires - now) }]);
 }
 
 /** Runs `fn` over `items`, a few at a time (a hand-over of 100,000 claims is not 100,000 round trips in a row). */

@@ -76,6 +76,15 @@ export interface Tally {
  */
 export type DueHandler = (id: string) => void | Promise<void>;
 
+export interface DueOptions {
+  /**
+   * With Redis: deadlines of this kind set by this process also fire from its memory while Redis
+   * cannot be reached (SPEC B6a: on-call steps go on during an outage). Their handler must be
+   * idempotent: with Redis there, it is called for both (the second finds its work done).
+   */
+  continueLocally?: boolean;
+}
+
 export interface AccountState {
   readonly backend: "memory" | "redis";
   readonly mode: StateMode;
@@ -136,7 +145,7 @@ export interface AccountState {
    * at a time, and again only when that handler failed. Deadlines due while no instance handles
    * their kind wait for one.
    */
-  onDue(kind: string, handler: DueHandler): () => void;
+  onDue(kind: string, handler: DueHandler, opts?: DueOptions): () => void;
   /** removes every deadline of `kind` and returns their ids (a node removed for good, a stop) */
   drain(kind: string): Promise<string[]>;
 

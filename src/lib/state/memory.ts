@@ -11,6 +11,7 @@ import type {
   CasWrite,
   ClaimBound,
   DueHandler,
+  DueOptions,
   Mark,
   PartAdd,
   PartLimits,
@@ -465,7 +466,7 @@ export class MemoryState implements AccountState {
    * lists, tallies, versioned records changed here, pending parts and deadlines. Counters and paces
    * stay (they only ever let one more through: SPEC B6a), and so do copies of shared records.
    */
-  exportNow(): Snapshot {
+  exportNow(keepDeadlines: (kind: string) => boolean = () => false): Snapshot {
     const now = this.clock.now();
     const out: Snapshot = { claims: [], records: [], lists: [], tallies: [], changed: [], parts: [], deadlines: [] };
     for (const [key, e] of this.entries) {
@@ -495,19 +496,34 @@ export class MemoryState implements AccountState {
       }
     }
     this.groups.clear();
+    // Deadlines go, but those of kinds that go on locally (they stay here as well).
     for (const [k, at] of this.deadlines) {
       const sep = k.indexOf(SEP);
-      out.deadlines.push({ kind: k.slice(0, sep), id: k.slice(sep + 1), at });
+      const kind = k.slice(0, sep);
+      out.deadlines.push({ kind, id: k.slice(sep + 1), at });
+      if (!keepDeadlines(kind)) this.deadlines.delete(k);
     }
-    this.deadlines.clear();
-    this.waiting.clear();
-    this.dueOrder.rebuild(() => false);
+    for (const kind of this.waiting.keys()) if (!keepDeadlines(kind)) this.waiting.delete(kind);
+    this.dueOrder.rebuild((d) => this.deadlines.get(d.id) === d.at);
+    return out;
+  }
+
+  /** Copies of shared versioned records kept here (unchanged here): what Redis held, as last seen. */
+  copiesNow(): Array<{ key: string; value: string; expires: number }> {
+    const now = this.clock.now();
+    const out: Array<{ key: string; value: string; expires: number }> = [];
+    for (const [key, e] of this.entries) {
+      if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) {
+        out.push({ key, value: e.value.value, expires: e.expires });
+      }
+    }
     return out;
   }
 
   /** Whether exportNow() would hand anything over. */
-  get holdsShared(): boolean {
-    if (this.deadlines.size || this.tombstones.size) return true;
+  holdsShared(keepDeadlines: (kind: string) => boolean = () => false): boolean {
+    if (this.tombstones.size) return true;
+    for (const k of this.deadlines.keys()) if (!keepDeadlines(k.slice(0, k.indexOf(SEP)))) return true;
     for (const g of this.groups.values()) if (g.messages.size) return true;
     const now = this.clock.now();
     for (const e of this.entries.values()) {
@@ -600,7 +616,7 @@ export class MemoryState implements AccountState {
     return Promise.resolve();
   }
 
-  onDue(kind: string, handler: DueHandler): () => void {
+  onDue(kind: string, handler: DueHandler, _opts?: DueOptions): () => void {
     this.handlers.set(kind, handler);
     // Deadlines that came due while nobody handled their kind (a redeploy) go now, but not
     // inside the caller's constructor: its node may not be wired yet.

@@ -19,6 +19,7 @@ import type {
   CasWrite,
   ClaimBound,
   DueHandler,
+  DueOptions,
   Mark,
   PartAdd,
   PartLimits,
@@ -41,6 +42,8 @@ const SLACK_MS = 60_000;
 const DUE_KEEP_MS = 2 * 24 * 3600_000;
 /** How often due deadlines of the kinds handled here are looked for. */
 const POLL_MS = 250;
+/** After a (re)connection, how long the poll waits before claiming deadlines. */
+const POLL_GRACE_MS = 1000;
 /**
  * A claimed deadline is leased, not removed: it is removed when its handler has finished. An
  * instance that died meanwhile leaves it to fire again after this.
@@ -430,6 +433,9 @@ export class RedisState implements AccountState {
   private closed = false;
   private failure: RedisStateError | null = null;
   private ready = false;
+  /** when Redis answered again after losing it (0 before that: a first connection has no grace) */
+  private readyAt = 0;
+  private everReady = false;
   private reported = false;
   /** Date.now() of the last answer from Redis (the failover sees Redis answer again by it) */
   lastAnswer = 0;
@@ -456,6 +462,8 @@ export class RedisState implements AccountState {
     this.link.on("error", (e: unknown) => this.onError(e));
     this.link.on("ready", () => {
       this.ready = true;
+      if (this.everReady) this.readyAt = Date.now();
+      this.everReady = true;
       this.failure = null;
       this.events.emit("mode", "shared", "connected");
     });
@@ -753,7 +761,7 @@ export class RedisState implements AccountState {
     await this.command(["ZREM", this.key(`due:${kind}`), id]);
   }
 
-  onDue(kind: string, handler: DueHandler): () => void {
+  onDue(kind: string, handler: DueHandler, _opts?: DueOptions): () => void {
     this.handlers.set(kind, handler);
     this.startPolling();
     return () => {
@@ -772,6 +780,9 @@ export class RedisState implements AccountState {
    */
   async poll(): Promise<number> {
     if (this.polling || this.closed || !this.handlers.size || this.mode !== "shared") return 0;
+    // Just reconnected: every instance first hands over what it kept locally meanwhile (a step
+    // taken during an outage), so a deadline fired now does not act on what Redis had before.
+    if (Date.now() - this.readyAt < POLL_GRACE_MS) return 0;
     this.polling = true;
     let handled = 0;
     try {

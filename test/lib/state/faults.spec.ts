@@ -3,6 +3,7 @@
 // a TCP fault proxy between the state and Redis (stall, reset, delay).
 import assert from "node:assert/strict";
 import { Guard, type Released } from "../../../src/lib/alerts/guard";
+import { OnCall, type Out } from "../../../src/lib/alerts/oncall";
 import { trackerFor } from "../../../src/lib/alerts/tracking";
 import { Reassembly, type Assembled } from "../../../src/lib/push/reassembly";
 import { FailoverState } from "../../../src/lib/state/failover";
@@ -202,9 +203,9 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     await hold(ga, "a2");
     await hold(gb, "b3");
     await hold(ga, "a4");
-    assert.equal(a.local.holdsShared, true, "a2 and a4 are kept locally");
+    assert.equal(a.keptLocally, true, "a2 and a4 are kept locally");
     proxy.pass();
-    await waitFor(() => a.mode === "shared" && !a.local.holdsShared, 15_000, "handed to Redis");
+    await waitFor(() => a.mode === "shared" && !a.keptLocally, 15_000, "handed to Redis");
     clock.advance(10 * 3600_000);
     const released = await gb.release();
     assert.deepEqual(
@@ -282,4 +283,52 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       await closeAllStates();
     }
   });
+
+  // SPEC B6a/B11: an on-call chain's steps go on from memory while Redis is away, and once it is
+  // back each step comes once, whichever instance's poll finds it, Redis restarted empty or not.
+  for (const keepData of [false, true]) {
+    it(`on-call steps go on locally while Redis is down, then each once on two instances (Redis back ${keepData ? "with" : "without"} its data)`, async () => {
+      const clock = new FakeClock();
+      const pages: string[] = [];
+      const errors: unknown[] = [];
+      const instance = (state: FailoverState) => {
+        const oc = new OnCall({ state, scope: "oc", clock, rota: ["13800138000", "13900139000", "13700137000"] });
+        open.push({ close: async () => stop() });
+        const stop = oc.listen({
+          emit: (outs: Out[]) => {
+            for (const o of outs) if (o.port === 0) pages.push(`${String(o.msg.mobile)} ${String(o.msg.payload)}`);
+          },
+          error: (e) => errors.push(e),
+        });
+        return oc;
+      };
+      const a = failover(clock, redis.url);
+      const b = failover(clock, redis.url);
+      await Promise.all([shared(a), shared(b)]);
+      const oa = instance(a);
+      instance(b);
+      for (const o of await oa.fire("disk", "disk full"))
+        if (o.port === 0) pages.push(`${String(o.msg.mobile)} ${String(o.msg.payload)}`);
+      if (keepData) await redis.command("SAVE");
+      await redis.kill();
+      await waitFor(() => a.mode === "local" && b.mode === "local", 15_000, "both local");
+      clock.advance(5 * 60_000);
+      await waitFor(() => pages.length >= 2, 15_000, `step 2 from memory (pages ${JSON.stringify(pages)})`);
+      await redis.restart({ keepData });
+      await waitFor(() => a.mode === "shared" && b.mode === "shared" && !a.keptLocally, 30_000, "both shared again");
+      clock.advance(10 * 60_000);
+      await waitFor(() => pages.length >= 3, 15_000, `step 3 once back (pages ${JSON.stringify(pages)})`).catch(
+        async (e) => {
+          const keys = (await redis.command("KEYS", "*")).split("\n");
+          throw new Error(`${(e as Error).message} errors ${String(errors)} keys ${keys.join(" ")}`);
+        },
+      );
+      await sleep(1500); // a second page would come from the other instance's poll (every 250 ms)
+      assert.deepEqual(
+        pages.map((p) => p.replace(/ disk full.*/, "")),
+        ["13800138000", "13900139000", "13800138000,13900139000,13700137000"],
+      );
+      assert.deepEqual(errors, []);
+    });
+  }
 });
