@@ -12,6 +12,7 @@ import { Reassembly } from "../src/lib/push/reassembly";
 import { MemoryState } from "../src/lib/state/memory";
 import { startRedis, type RedisServer } from "../test/support/redis";
 import { guardBench } from "./guard";
+import { benchOncall } from "./oncall";
 import { countingProxy } from "./redis-count";
 import { benchPersonalise } from "./personalise";
 import { startRuntime, type Runtime } from "./runtime";
@@ -504,6 +505,8 @@ async function main() {
     `guard decisions       ${guard.guard_per_s} /s in memory (${guard.memory_decisions}), ${guard.guard_redis_per_s} /s on Redis (${guard.redis_decisions}); memory state ${guard.memory_heap_mb} MB`,
   );
   const track = await benchTracking({ log: (s) => line(s) });
+  // Wave 3: on-call with 10,000 open alerts (memory, then a Redis of its own).
+  const oncall = await benchOncall({ log: (s) => line(s) });
   line(
     `personalise 100,000   ${pers.personalise_100k_ms} ms (plain ${pers.plain_100k_ms} ms: ${pers.personalise_vs_plain}×); 3 texts ${pers.personalise_3texts_100k_ms} ms (${pers.personalise_3texts_vs_plain}×); plan only ${pers.personalise_plan_100k_ms} ms, render only ${pers.render_only_100k_ms} ms`,
   );
@@ -534,6 +537,7 @@ async function main() {
     guard_memory_heap_mb: guard.memory_heap_mb,
     ...track,
     ...pers,
+    ...oncall,
   };
   line(JSON.stringify(result));
 }
