@@ -259,7 +259,7 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
     await sim?.close();
   });
 
-  it("Node-RED loads the five node types from the installed package without error", async () => {
+  it("Node-RED loads the six node types from the installed package without error", async () => {
     const res = await fetch(`${nr.url}/nodes`, { headers: { accept: "application/json" } });
     const sets = (await res.json()) as Array<{ module: string; types: string[]; err?: string; enabled: boolean }>;
     const ours = sets.filter((s) => s.module === "@cnsms/node-red-sms");
@@ -267,6 +267,7 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
       "sms-balance",
       "sms-config",
       "sms-guard",
+      "sms-oncall",
       "sms-receive",
       "sms-send",
     ]);
@@ -290,6 +291,7 @@ describe("editor in a real browser (Node-RED 4, packed package)", function () {
         ["sms-balance", "SMS balance"],
         ["sms-receive", "receive SMS"],
         ["sms-guard", "alert guard"],
+        ["sms-oncall", "on-call"],
       ]) {
         const el = cat.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
         await el.waitFor({ state: "visible" });
