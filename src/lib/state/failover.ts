@@ -26,6 +26,7 @@ import type {
   Versioned,
 } from "./index";
 import type { MemoryState, Snapshot } from "./memory";
+import { Shadow, type ShadowCopy } from "./shadow";
 import { maybeRan, RedisStateError } from "./problem";
 import { opId, type RedisState } from "./redis";
 
@@ -135,6 +136,8 @@ export class FailoverState implements AccountState {
   private epoch: string | null = null;
   /** Redis lost its data and what was kept here is not all back yet */
   private refill = false;
+  /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
+  private readonly shadow = new Shadow();
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -215,7 +218,9 @@ export class FailoverState implements AccountState {
   private usable(): RedisState | null {
     const r = this.redis;
     if (!r || r.mode !== "shared" || this.closed) return null;
-    if (!this.failing || Date.now() >= this.failingUntil || r.lastAnswer > this.failedAt) return r;
+    if (!this.failing || Date.now() >= this.failingUntil) return r;
+    // Any answer ends a pause, but not one for writes refused: a replica still answers reads.
+    if (r.lastAnswer > this.failedAt && !refusesWrites(this.failing)) return r;
     return null;
   }
 
@@ -241,10 +246,14 @@ export class FailoverState implements AccountState {
     const tick = () => {
       this.probe = null;
       if (!this.failing || this.closed) return;
-      r.ping().then(
+      // A Redis that refused writes is back only when it takes one (one outage, one pair of log lines).
+      (refusesWrites(this.failing) ? r.pingWrite() : r.ping()).then(
         () => this.ok(),
         () => {
-          if (!this.closed && this.failing) this.probe = setTimeout(tick, PROBE_MS);
+          if (!this.closed && this.failing) {
+            this.probe = setTimeout(tick, PROBE_MS);
+            this.probe.unref?.();
+          }
         },
       );
     };
@@ -329,7 +338,11 @@ export class FailoverState implements AccountState {
         // Redis back without its data (restarted empty, or a replica that never had it): the
         // copies of shared records kept here are all there is now. They go back where absent.
         if (await this.dataLost(r)) this.refill = true;
-        if (this.refill) await each(this.local.copiesNow(), (x) => restoreCopy(r, x, this.local.clockNow()));
+        if (this.refill) {
+          const now = this.local.clockNow();
+          await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
+          await restoreShadow(r, this.shadow.copy(now), now);
+        }
       } catch (e) {
         this.fail(e);
         return;
@@ -458,6 +471,7 @@ export class FailoverState implements AccountState {
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     const x = await this.exec("put", (r) => r.put(key, value, ttlMs));
     if (x.state !== "ok") this.local.putNow(key, value, ttlMs);
+    else this.shadow.put(key, value, this.local.clockNow() + ttlMs, this.local.clockNow());
   }
 
   // Reads look in both places: a record written locally during an outage is still found after it.
@@ -467,6 +481,7 @@ export class FailoverState implements AccountState {
   }
 
   async take(key: string): Promise<string | null> {
+    this.shadow.taken(key);
     const here = this.local.takeNow(key);
     const x = await this.exec("take", (r) => r.take(key));
     if (x.state === "ok") return x.v ?? here;
@@ -515,7 +530,12 @@ export class FailoverState implements AccountState {
     if (!values.length) return [];
     const items = values.map((v) => this.envelope(v));
     const x = await this.exec("append", (r, id) => r.append(key, items, max, ttlMs, id));
-    if (x.state === "ok") return x.v.map(unwrap);
+    if (x.state === "ok") {
+      const now = this.local.clockNow();
+      const dropped = new Set(x.v);
+      this.shadow.appended(key, dropped.size ? items.filter((i) => !dropped.has(i)) : items, now + ttlMs, now);
+      return x.v.map(unwrap);
+    }
     if (x.state !== "unknown") return this.local.appendNow(key, items, max, ttlMs).map(unwrap);
     const id = x.id;
     this.remember(`l\n${key}`, {
@@ -531,6 +551,7 @@ export class FailoverState implements AccountState {
   }
 
   async takeList(key: string): Promise<string[]> {
+    this.shadow.listTaken(key);
     const here = this.local.takeListNow(key);
     const got = await this.takeBoth(
       "takeList",
@@ -553,7 +574,13 @@ export class FailoverState implements AccountState {
     limits: PartLimits,
   ): Promise<PartAdd> {
     const x = await this.exec("addPart", (r, id) => r.addPart(group, key, number, total, value, limits, id));
-    if (x.state === "ok") return x.v;
+    if (x.state === "ok") {
+      const now = this.local.clockNow();
+      if (x.v.result === "complete") this.shadow.partsTaken(group, key);
+      else this.shadow.part(group, key, number, value, now + limits.ttlMs, now);
+      for (const e of x.v.evicted ?? []) this.shadow.partsTaken(group, e.key);
+      return x.v;
+    }
     if (x.state === "unknown") {
       const id = x.id;
       this.remember(`p\n${group}\n${key}`, {
@@ -569,6 +596,7 @@ export class FailoverState implements AccountState {
   }
 
   takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    this.shadow.partsTaken(group, key);
     return this.takeBoth(
       "takeParts",
       `p\n${group}\n${key}`,
@@ -586,6 +614,7 @@ export class FailoverState implements AccountState {
   async tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
     const x = await this.exec("tally", (r) => r.tally(key, members, ttlMs));
     if (x.state !== "ok") this.local.tallyNow(key, members, ttlMs);
+    else this.shadow.tally(key, members, this.local.clockNow() + ttlMs, this.local.clockNow());
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {
@@ -599,11 +628,15 @@ export class FailoverState implements AccountState {
       return retried ? m.then((v) => (v.result === "duplicate" ? { result: "marked" as const, left: v.left } : v)) : m;
     });
     // A tally opened locally during an outage still takes its reports once Redis is back.
-    if (x.state === "ok" && x.v.result !== "unknown") return x.v;
+    if (x.state === "ok" && x.v.result !== "unknown") {
+      if (x.v.result === "marked") this.shadow.marked(key, member, value);
+      return x.v;
+    }
     return this.local.markNow(key, member, value);
   }
 
   takeTally(key: string): Promise<Tally | null> {
+    this.shadow.tallyTaken(key);
     return this.takeBoth(
       "takeTally",
       `t\n${key}`,
@@ -628,18 +661,26 @@ export class FailoverState implements AccountState {
 
   async schedule(kind: string, id: string, at: number): Promise<void> {
     const x = await this.exec("schedule", (r) => r.schedule(kind, id, at));
+    if (x.state === "ok") this.shadow.scheduled(kind, id, at, this.local.clockNow());
     if (x.state !== "ok" || this.mirrored.has(kind)) this.local.scheduleNow(kind, id, at);
   }
 
   async cancel(kind: string, id: string): Promise<void> {
+    this.shadow.settled(kind, id);
     this.local.cancelNow(kind, id);
     await this.exec("cancel", (r) => r.cancel(kind, id));
   }
 
   onDue(kind: string, handler: DueHandler, opts: DueOptions = {}): () => void {
     if (opts.continueLocally) this.mirrored.add(kind);
-    const offLocal = this.local.onDue(kind, handler);
-    const offRemote = this.redis?.onDue(kind, handler);
+    // A deadline whose work is done here needs no putting back.
+    const done: DueHandler = (id) => {
+      const p = handler(id);
+      if (!p) return void this.shadow.settled(kind, id);
+      return p.then(() => this.shadow.settled(kind, id));
+    };
+    const offLocal = this.local.onDue(kind, done);
+    const offRemote = this.redis?.onDue(kind, done);
     return () => {
       offLocal();
       offRemote?.();
@@ -647,6 +688,7 @@ export class FailoverState implements AccountState {
   }
 
   async drain(kind: string): Promise<string[]> {
+    this.shadow.drained(kind);
     const x = await this.exec("drain", (r) => r.drain(kind));
     return [...new Set([...this.local.drainNow(kind), ...(x.state === "ok" ? x.v : [])])];
   }
@@ -688,6 +730,16 @@ async function handOver(r: RedisState, s: Snapshot, now: number, refill = false)
     if ((await r.cas([w])) === null && refill && x.value !== null) await r.cas([{ ...w, expect: null }]);
   });
   await each(s.deadlines, (x) => r.scheduleEarliest(x.kind, x.id, x.at));
+}
+
+/** Puts back what this process had put into a Redis that lost it (data first, then deadlines). */
+async function restoreShadow(r: RedisState, c: ShadowCopy, now: number): Promise<void> {
+  const ttl = (expires: number) => Math.max(1, expires - now);
+  await each(c.records, (x) => r.putIfAbsent(x.key, x.value, ttl(x.expires)));
+  await each(c.lists, (x) => r.mergeList(x.key, x.items, ttl(x.expires)));
+  await each(c.tallies, (x) => r.mergeTally(x.key, x.tally, ttl(x.expires)));
+  await each(c.parts, (x) => r.mergeParts(x.group, x.key, x.parts, ttl(x.expires)));
+  await each(c.deadlines, (x) => r.scheduleEarliest(x.kind, x.id, x.at));
 }
 
 /** Puts a copy back into a Redis that lost it: only where nothing is there (a newer write wins). */
@@ -740,6 +792,11 @@ function unwrap(item: string): string {
 
 function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Redis answers but takes no writes: a replica (a failover), out of memory, or a failed snapshot. */
+function refusesWrites(e: RedisStateError): boolean {
+  return /^(READONLY|OOM|MISCONF|NOREPLICAS)$/.test(e.detail);
 }
 
 function shortReason(e: unknown): string {

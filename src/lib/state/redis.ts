@@ -549,6 +549,11 @@ export class RedisState implements AccountState {
     await this.command(["PING"]);
   }
 
+  /** A write of a short-lived key of its own: Redis takes writes again (after READONLY, OOM). */
+  async pingWrite(): Promise<void> {
+    await this.command(["SET", this.key("state:probe"), "1", "PX", "10000"]);
+  }
+
   async claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
     const args: Array<string | number> = [this.clock.now(), Math.ceil(ttlMs)];
     if (!bound) return (await this.eval("claim", [key], args)) === 1;

@@ -331,4 +331,50 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       assert.deepEqual(errors, []);
     });
   }
+
+  it("Redis restarted without its data: a pending part, a held alert and a tracked send's tally and deadline come back from the instance that wrote them", async () => {
+    const clock = new FakeClock();
+    clock.advance(Date.parse("2023-11-15T04:00:00Z") - clock.now()); // 12:00 at +08:00
+    const a = failover(clock, redis.url);
+    const b = failover(clock, redis.url);
+    await Promise.all([shared(a), shared(b)]);
+    const limits = { ttlMs: 60_000, maxPending: 10, maxBytes: 1 << 20 };
+    assert.equal((await a.addPart("rx", "m1", 1, 2, "第一部分", limits)).result, "added");
+    const guard = new Guard({ state: a, clock, window: 0, hours: "22:00-07:00", scope: "g" });
+    assert.equal((await guard.decide({ msg: { topic: "disk" }, mobiles: ["13800138000"] })).held, true);
+    await a.tally("track:1", ["13800138000", "13900139000"], 3600_000);
+    await a.mark("track:1", "13800138000", "DELIVRD");
+    await a.schedule("track", "1", clock.now() + 60_000);
+    await b.put("msg:1", "the msg", 3600_000);
+    await redis.restart({ keepData: false });
+    await waitFor(
+      () => a.mode === "shared" && b.mode === "shared" && !a.keptLocally && !b.keptLocally,
+      30_000,
+      "both shared again",
+    );
+    // A call after the restart finds Redis without its data and puts back what each wrote.
+    await waitFor(async () => /\b1\b/.test(await redis.command("EXISTS", key("state:epoch"))), 10_000, "epoch");
+    await waitFor(async () => (await b.get("msg:1")) === "the msg", 10_000, "the record b kept");
+    const done = await b.addPart("rx", "m1", 2, 2, "第二部分", limits);
+    assert.equal(done.result, "complete");
+    assert.deepEqual([...done.parts!.entries()].sort(), [
+      [1, "第一部分"],
+      [2, "第二部分"],
+    ]);
+    const tally = await b.takeTally("track:1");
+    assert.deepEqual(tally?.pending, ["13900139000"]);
+    assert.equal(tally?.marks.get("13800138000"), "DELIVRD");
+    const due: string[] = [];
+    const off = b.onDue("track", (id) => void due.push(id));
+    clock.advance(61_000);
+    await waitFor(() => due.length === 1, 10_000, "the tracking deadline, put back");
+    off();
+    clock.advance(10 * 3600_000);
+    const gb = new Guard({ state: b, clock, window: 0, hours: "22:00-07:00", scope: "g" });
+    assert.deepEqual(
+      (await gb.release()).map((r) => (r.msg as { topic: string }).topic),
+      ["disk"],
+    );
+    assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
+  });
 });
