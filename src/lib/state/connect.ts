@@ -514,6 +514,9 @@ class Sentinels {
   }
 }
 
+/** How long a command refused with TRYAGAIN (its slot being moved) is tried again. */
+const TRYAGAIN_MS = 5000;
+
 /** node-redis' cluster client: it follows MOVED/ASK; TRYAGAIN (refused, never ran) is retried here. */
 class ClusterBackend implements Backend {
   readonly ready: Promise<void>;
@@ -586,11 +589,14 @@ class ClusterBackend implements Backend {
   }
 
   private async retried<T>(run: () => Promise<T>): Promise<T> {
+    // Bounded by time, not by tries: a slot's keys move one MIGRATE at a time, and on a busy
+    // machine that takes longer than a few tries (a refused command never ran: retrying is safe).
+    const until = Date.now() + TRYAGAIN_MS;
     for (let i = 0; ; i++) {
       try {
         return await run();
       } catch (e) {
-        if (i >= 8 || !(e instanceof ErrorReply) || !/^TRYAGAIN\b/.test(e.message) || this.dead) throw e;
+        if (Date.now() >= until || !(e instanceof ErrorReply) || !/^TRYAGAIN\b/.test(e.message) || this.dead) throw e;
         await delay(10 * 2 ** Math.min(i, 4));
       }
     }
