@@ -15,4 +15,7 @@ npm run build:test >/dev/null
 
 export NODE_RED_PATH="$PWD/.compat/node_modules/node-red/lib/red.js"
 npx -y -p node@22 -- node -e 'console.log("Node " + process.version + ", Node-RED " + require(process.env.NODE_RED_PATH.replace(/lib\/red\.js$/, "package.json")).version)'
-npx -y -p node@22 -- mocha
+# What runs inside Node-RED (the test helper): nodes, examples, node-level faults and fuzzing
+# (.mocharc.nr5.json). The lib's own tests, the simulator's and the multi-process ones (packed
+# Node-RED 4 processes) do not depend on the Node-RED version: they run once, in npm test.
+npx -y -p node@22 -- mocha --config .mocharc.nr5.json
