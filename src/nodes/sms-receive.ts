@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import { CodeTable } from "../lib/platform/codes";
 import { toBool } from "../lib/props";
 import { trackerFor } from "../lib/alerts/tracking";
+import { inboxFor } from "../lib/alerts/inbox";
 import { leaseState } from "../lib/state/registry";
 import { getConfig, runtimeLang, showStateMode, StatusThrottle, type SmsCredentials } from "./common";
 import { afterStart, flowsStopping, watchRuntime } from "./lifecycle";
@@ -91,6 +92,9 @@ export = function (RED: NodeAPI): void {
     const reportError = (e: unknown) => node.error(RED._("sms-receive.errors.internal", { error: String(e) }));
     // Reports feed the account's delivery tracking (SPEC B7), whichever send node tracks them.
     const tracker = config ? trackerFor(config.state) : null;
+    // Inbound SMS reach the account's inbox (replies to sms-oncall, SPEC B11) the same way: after
+    // the answer is written, once each; a listener's failure is logged, never thrown.
+    const inbox = config ? inboxFor(config.state) : null;
     // Pushes with wrong receiver credentials (401): a platform set up with another password loses
     // every report, so they are counted on the status and logged (bounded) like refused sources.
     const unauthorized = new Refusals((count) => node.warn(RED._("sms-receive.errors.unauthorized", { count })));
@@ -104,6 +108,12 @@ export = function (RED: NodeAPI): void {
       onError: reportError,
       onReport: tracker
         ? (msgid, mobile, status) => void tracker.report(msgid, mobile, status).catch(reportError)
+        : undefined,
+      onMo: inbox
+        ? (mo) => {
+            if (inbox.size === 0) return;
+            inbox.deliver(mo).then((errors) => errors.forEach(reportError), reportError);
+          }
         : undefined,
       codes: config?.codes ?? new CodeTable(lang),
       offsetMinutes: config?.settings.offsetMinutes ?? 480,

@@ -76,6 +76,8 @@ export interface ReceiveOptions {
   emitMo: (msg: MoMessage) => void;
   /** a report taken (not a duplicate): delivery tracking (SPEC B7) matches it to its send */
   onReport?: (msgid: string, mobile: string, status: string) => void;
+  /** an inbound SMS emitted (once, after dedupe and reassembly): the account's inbox (SPEC B11) reads replies in it */
+  onMo?: (mo: { mobile: string; text: string; destcode: string }) => void;
   /** a push refused for its receiver credentials (401): the node counts and logs it */
   onUnauthorized?: () => void;
   /** a state operation failed after the answer was written (the push is still emitted) */
@@ -386,6 +388,7 @@ export class PushEndpoint {
 
   private emitPlain(p: MoPush, mobile: string, receivedAt: string): void {
     this.stats.mo++;
+    this.o.onMo?.({ mobile, text: p.text, destcode: p.destcode });
     const ems = p.ems;
     const missing = ems ? Array.from({ length: ems.total }, (_, i) => i + 1).filter((n) => n !== ems.number) : [];
     this.o.emitMo({
@@ -409,6 +412,7 @@ export class PushEndpoint {
 
   private emitAssembled(m: Assembled<PartMeta>): void {
     this.stats.mo++;
+    this.o.onMo?.({ mobile: m.mobile, text: m.text, destcode: m.destcode });
     // The first part's time is when the sender's message began; the last part's receipt is when
     // it was complete here.
     const first = m.metas[0];
