@@ -98,8 +98,31 @@ export = function (RED: NodeAPI): void {
     // Pushes with wrong receiver credentials (401): a platform set up with another password loses
     // every report, so they are counted on the status and logged (bounded) like refused sources.
     const unauthorized = new Refusals((count) => node.warn(RED._("sms-receive.errors.unauthorized", { count })));
+    // Elements of a JSON array refused while the rest were taken (answered OK, SPEC B4a): counted
+    // on the status; index and reason logged at most once a minute, and to Catch nodes.
+    let badElements = 0;
+    let badUnlogged = 0;
+    let badLoggedAt = -Infinity;
+    const badLog = (bad: string[]) => {
+      badUnlogged += bad.length;
+      if (Date.now() - badLoggedAt < 60_000) return;
+      badLoggedAt = Date.now();
+      const list = bad.slice(0, 10).join("; ") + (bad.length > 10 ? ` … (+${bad.length - 10})` : "");
+      const count = badUnlogged;
+      badUnlogged = 0;
+      node.error(RED._("sms-receive.errors.badElements", { count, list }), {
+        topic: "rejected",
+        payload: { count, rejected: bad.slice(0, 10) },
+      } as never);
+    };
     const endpoint = new PushEndpoint({
       state,
+      open: !source.list && receiver === "" && receiverPassword === "",
+      onBadElements: (bad) => {
+        badElements += bad.length;
+        badLog(bad);
+        showCounts();
+      },
       onUnauthorized: () => {
         unauthorized.add(null);
         showCounts();
@@ -138,12 +161,13 @@ export = function (RED: NodeAPI): void {
     });
     const counts = (): NodeStatus => {
       const { reports, mo } = endpoint.stats;
-      if (refused.total === 0 && unauthorized.total === 0) {
-        return show(RED._("sms-receive.status.counts", { reports, mo }), { fill: "green", shape: "dot" });
-      }
       let text = RED._("sms-receive.status.counts", { reports, mo });
+      if (refused.total === 0 && unauthorized.total === 0 && badElements === 0) {
+        return show(text, { fill: "green", shape: "dot" });
+      }
       if (refused.total) text = RED._("sms-receive.status.countsRefused", { reports, mo, refused: refused.total });
       if (unauthorized.total) text += RED._("sms-receive.status.unauthorized", { count: unauthorized.total });
+      if (badElements) text += RED._("sms-receive.status.badElements", { count: badElements });
       return show(text, { fill: "yellow", shape: "dot" });
     };
     const showCounts = () => status.set(counts);

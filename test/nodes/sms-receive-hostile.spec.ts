@@ -113,6 +113,187 @@ describe("nodes/sms-receive: hostile pushes, replies to the inbox (real HTTP)", 
       }
     });
   });
+
+  describe("pushes built to stall (SPEC B4a)", () => {
+    it("64 KB of 'a&a&a…' as text/plain, wrong credentials: answered at once, the loop never held 50 ms", async () => {
+      const { reports, mo } = await start();
+      const body = "a&".repeat(32 * 1024);
+      assert.equal(body.length, 64 * 1024);
+      const { result, maxMs } = await loopDelayDuring(async () => {
+        const r = await post(`receiver=rcv&pswd=wrong&${body}`.slice(0, 64 * 1024), "text/plain");
+        return { status: r.status, text: await r.text() };
+      });
+      assert.ok([400, 401].includes(result.status), `${result.status} ${result.text}`);
+      assert.ok(maxMs < 50, `event loop held ${maxMs.toFixed(1)} ms`);
+      assert.equal(reports.msgs.length + mo.msgs.length, 0);
+    });
+
+    it("1000 repeats of one name with wrong credentials: 401, fast; one more param: 400 naming the limit", async () => {
+      const { reports, mo } = await start();
+      const repeats = Array.from({ length: 998 }, () => "a=1").join("&");
+      const { result, maxMs } = await loopDelayDuring(async () => {
+        const r = await post(`receiver=rcv&pswd=wrong&${repeats}`, "application/x-www-form-urlencoded");
+        return r.status;
+      });
+      assert.equal(result, 401);
+      assert.ok(maxMs < 50, `event loop held ${maxMs.toFixed(1)} ms`);
+      const over = await post(`receiver=rcv&pswd=${RECEIVER_PASSWORD}&${repeats}&b=1`, "text/plain");
+      assert.equal(over.status, 400);
+      assert.match(await over.text(), /more than 1000 parameters/);
+      // The query is counted on the raw string (Express's parser drops params beyond its limit).
+      const q = await fetch(`${base}/sms/push?${Array.from({ length: 1001 }, (_, i) => `p${i}=1`).join("&")}`);
+      assert.equal(q.status, 400);
+      await sleep(50);
+      assert.equal(reports.msgs.length + mo.msgs.length, 0);
+    });
+
+    it("a JSON body of many short strings and a 16-digit number: read in linear time", async () => {
+      await start();
+      const junk = Array.from({ length: 6000 }, (_, i) => `"${i % 10}"`).join(",");
+      const body = `{"receiver":"rcv","pswd":"wrong","msgid":1234567890123456789,"x":[${junk}]}`;
+      assert.ok(body.length < 64 * 1024);
+      const { result, maxMs } = await loopDelayDuring(async () => (await post(body, "application/json")).status);
+      assert.equal(result, 401);
+      assert.ok(maxMs < 50, `event loop held ${maxMs.toFixed(1)} ms`);
+    });
+
+    it("a name given twice keeps its first value: in the body, the query and a parsed form", async () => {
+      const { mo } = await start();
+      const good = `receiver=rcv&pswd=${RECEIVER_PASSWORD}`;
+      const moForm = "mobile=13900210021&msg=first&msg=second";
+      assert.equal((await post(`${good}&pswd=wrong&${moForm}`, "text/plain")).status, 200);
+      assert.equal(
+        (await post(`receiver=rcv&pswd=wrong&pswd=${RECEIVER_PASSWORD}&${moForm}`, "text/plain")).status,
+        401,
+      );
+      assert.equal((await fetch(`${base}/sms/push?${good}&pswd=wrong&${moForm}`)).status, 200);
+      assert.equal(
+        (await fetch(`${base}/sms/push?receiver=rcv&pswd=x&pswd=${RECEIVER_PASSWORD}&${moForm}`)).status,
+        401,
+      );
+      await mo.next(2);
+      assert.deepEqual(
+        mo.msgs.map((m) => (m.payload as Payload).text),
+        ["first", "first"],
+      );
+    });
+  });
+
+  describe("text as sent (SPEC B4a)", () => {
+    const TEXT = "优惠50%，链接 x.cn/s?q=%C4%E3 或 100%AB级";
+
+    it("a JSON inbound SMS with percent signs and escapes comes out unchanged (Node-RED's parser and ours)", async () => {
+      const { mo } = await start();
+      const body = JSON.stringify({ ...AUTH, mobile: "13900210021", msg: TEXT });
+      // Node-RED's own JSON parser reads it first when httpAdminRoot and httpNodeRoot are both "/".
+      const express = (await import("express")).default;
+      const outer = express();
+      outer.use(express.json());
+      outer.use(captured.httpNode!);
+      const parsedFirst = http.createServer(outer);
+      await new Promise<void>((r) => parsedFirst.listen(0, "127.0.0.1", r));
+      try {
+        const port = (parsedFirst.address() as AddressInfo).port;
+        const r1 = await fetch(`http://127.0.0.1:${port}/sms/push`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        });
+        assert.equal(r1.status, 200);
+      } finally {
+        parsedFirst.closeAllConnections();
+        await new Promise((r) => parsedFirst.close(r));
+      }
+      assert.equal((await post(body, "application/json")).status, 200);
+      await mo.next(2);
+      assert.deepEqual(
+        mo.msgs.map((m) => (m.payload as Payload).text),
+        [TEXT, TEXT],
+      );
+    });
+
+    it("a form value's GBK escapes are still repaired", async () => {
+      const { mo } = await start();
+      const r = await post(
+        `receiver=rcv&pswd=${RECEIVER_PASSWORD}&mobile=13900210021&msg=%C4%E3%BA%C3`,
+        "application/x-www-form-urlencoded",
+      );
+      assert.equal(r.status, 200);
+      const [m] = await mo.next(1);
+      assert.equal((m.payload as Payload).text, "你好");
+    });
+  });
+
+  describe("a JSON array with bad elements (SPEC B4a)", () => {
+    it("the valid ones emitted once and OK (a re-push emits nothing new); the bad ones counted, logged and at Catch", async () => {
+      const { mo, reports, caught } = await start({}, creds());
+      const arr = [
+        { mobile: "13900210021", msg: "one" },
+        { mobile: "13900210021" },
+        "not an object",
+        { msgid: "77", mobile: "13900210021", status: "DELIVRD", reportTime: "1012241002" },
+      ];
+      const seen: Inbound[] = [];
+      const off = inboxFor(state()).listen((m) => void seen.push(m));
+      try {
+        const r = await post(JSON.stringify(arr), "application/json");
+        assert.equal(r.status, 200);
+        assert.equal(await r.text(), "OK");
+        await mo.next(1);
+        await reports.next(1);
+        const [c] = await caught.next(1);
+        // To Catch with each bad element's index and reason (the log line says the same).
+        assert.deepEqual(c.payload, {
+          count: 2,
+          rejected: ["[1] neither a delivery report (status) nor an inbound SMS (mobile, msg)", "[2] not an object"],
+        });
+        assert.match(String((c.error as { message: string }).message), /badElements|malformed/);
+        const statuses = (helper.getNode("r") as unknown as { status: { args: Array<[{ text: string }]> } }).status
+          .args;
+        await waitFor(
+          () => statuses.some((a) => /badElements|malformed/.test(String(a[0]?.text))),
+          5000,
+          "the status counting the malformed ones",
+        );
+        // The platform got OK: it does not push again. Had it (a 400), the inbound SMS in it would
+        // have come out twice: it has no id to de-duplicate on.
+        assert.deepEqual(
+          seen.map((m) => m.text),
+          ["one"],
+        );
+      } finally {
+        off();
+      }
+    });
+
+    it("an array with no valid element: 400 naming the bad elements, nothing emitted", async () => {
+      const { mo, reports } = await start({}, creds());
+      const r = await post(JSON.stringify([{ mobile: "1" }, 5]), "application/json");
+      assert.equal(r.status, 400);
+      assert.match(await r.text(), /\[0\].*\[1\] not an object/);
+      await sleep(50);
+      assert.equal(mo.msgs.length + reports.msgs.length, 0);
+    });
+  });
+
+  describe("one of the two receiver credentials configured (the rule: either set means checked)", () => {
+    for (const [label, configured, right] of [
+      ["password only", { receiverPassword: RECEIVER_PASSWORD }, { pswd: RECEIVER_PASSWORD }],
+      ["receiver only", { receiver: "rcv" }, { receiver: "rcv" }],
+    ] as const) {
+      it(`${label}: a forged push is refused (401), the right one taken`, async () => {
+        const { reports } = await start({}, creds(configured));
+        const push = { msgid: "9", mobile: "13900210021", status: "DELIVRD", reportTime: "1012241002" };
+        assert.equal((await get({ ...push })).status, 401);
+        assert.equal((await get({ ...push, receiver: "x", pswd: "y" })).status, 401);
+        assert.equal((await post(JSON.stringify(push), "application/json")).status, 401);
+        assert.equal((await get({ ...push, ...right })).status, 200);
+        await reports.next(1);
+        await sleep(50);
+        assert.equal(reports.msgs.length, 1);
+      });
+    }
+  });
 });
 
 const AUTH_CREDS = { receiver: "rcv", receiverPassword: RECEIVER_PASSWORD };
