@@ -1,5 +1,6 @@
 // Text of pushes: form and JSON bytes in the declared charset, or UTF-8, or, for the older
 // platforms that percent-encode GBK (SPEC A5), GB18030 when the bytes are not UTF-8.
+import { isUtf8 } from "node:buffer";
 import type { Params } from "./parse";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -35,11 +36,9 @@ export function charsetOf(contentType: string | undefined): string {
 /** Bytes as text: in the declared charset, else UTF-8, else (not valid UTF-8) GB18030. */
 export function decodeText(bytes: Uint8Array, charset: TextDecoder | null = null): string {
   if (charset) return charset.decode(bytes);
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    return GB18030.decode(bytes);
-  }
+  // Checked, not tried: a fatal decoder's exception costs tens of microseconds, and a hostile form
+  // can hold a thousand components that are not UTF-8 (SPEC B4a).
+  return isUtf8(bytes) ? UTF8.decode(bytes) : GB18030.decode(bytes);
 }
 
 const hex = (b: number) =>
@@ -82,12 +81,18 @@ export class TooManyParams extends Error {
 export function parseForm(bytes: Uint8Array, charset: TextDecoder | null = null, max = MAX_PARAMS): Params {
   // A name like "__proto__" must stay a plain key: no prototype to set.
   const out = Object.create(null) as Params;
+  // Counted before anything is decoded: a form over the limit costs one scan for '&'.
   let count = 0;
   for (let start = 0; start < bytes.length;) {
     let end = bytes.indexOf(0x26, start);
     if (end < 0) end = bytes.length;
+    if (end > start && ++count > max) throw new TooManyParams();
+    start = end + 1;
+  }
+  for (let start = 0; start < bytes.length;) {
+    let end = bytes.indexOf(0x26, start);
+    if (end < 0) end = bytes.length;
     if (end > start) {
-      if (++count > max) throw new TooManyParams();
       const param = bytes.subarray(start, end);
       let eq = param.indexOf(0x3d);
       if (eq < 0) eq = param.length;
