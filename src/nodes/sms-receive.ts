@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from "node-red";
 import { CodeTable } from "../lib/platform/codes";
 import { toBool } from "../lib/props";
 import { trackerFor } from "../lib/alerts/tracking";
+import { inboxFor } from "../lib/alerts/inbox";
 import { leaseState } from "../lib/state/registry";
 import { getConfig, runtimeLang, showStateMode, StatusThrottle, type SmsCredentials } from "./common";
 import { afterStart, flowsStopping, watchRuntime } from "./lifecycle";
@@ -91,11 +92,37 @@ export = function (RED: NodeAPI): void {
     const reportError = (e: unknown) => node.error(RED._("sms-receive.errors.internal", { error: String(e) }));
     // Reports feed the account's delivery tracking (SPEC B7), whichever send node tracks them.
     const tracker = config ? trackerFor(config.state) : null;
+    // Inbound SMS reach the account's inbox (replies to sms-oncall, SPEC B11) the same way: after
+    // the answer is written, once each; a listener's failure is logged, never thrown.
+    const inbox = config ? inboxFor(config.state) : null;
     // Pushes with wrong receiver credentials (401): a platform set up with another password loses
     // every report, so they are counted on the status and logged (bounded) like refused sources.
     const unauthorized = new Refusals((count) => node.warn(RED._("sms-receive.errors.unauthorized", { count })));
+    // Elements of a JSON array refused while the rest were taken (answered OK, SPEC B4a): counted
+    // on the status; index and reason logged at most once a minute, and to Catch nodes.
+    let badElements = 0;
+    let badUnlogged = 0;
+    let badLoggedAt = -Infinity;
+    const badLog = (bad: string[]) => {
+      badUnlogged += bad.length;
+      if (Date.now() - badLoggedAt < 60_000) return;
+      badLoggedAt = Date.now();
+      const list = bad.slice(0, 10).join("; ") + (bad.length > 10 ? ` … (+${bad.length - 10})` : "");
+      const count = badUnlogged;
+      badUnlogged = 0;
+      node.error(RED._("sms-receive.errors.badElements", { count, list }), {
+        topic: "rejected",
+        payload: { count, rejected: bad.slice(0, 10) },
+      } as never);
+    };
     const endpoint = new PushEndpoint({
       state,
+      open: !source.list && receiver === "" && receiverPassword === "",
+      onBadElements: (bad) => {
+        badElements += bad.length;
+        badLog(bad);
+        showCounts();
+      },
       onUnauthorized: () => {
         unauthorized.add(null);
         showCounts();
@@ -104,6 +131,12 @@ export = function (RED: NodeAPI): void {
       onError: reportError,
       onReport: tracker
         ? (msgid, mobile, status) => void tracker.report(msgid, mobile, status).catch(reportError)
+        : undefined,
+      onMo: inbox
+        ? (mo) => {
+            if (inbox.size === 0) return;
+            inbox.deliver(mo).then((errors) => errors.forEach(reportError), reportError);
+          }
         : undefined,
       codes: config?.codes ?? new CodeTable(lang),
       offsetMinutes: config?.settings.offsetMinutes ?? 480,
@@ -128,12 +161,13 @@ export = function (RED: NodeAPI): void {
     });
     const counts = (): NodeStatus => {
       const { reports, mo } = endpoint.stats;
-      if (refused.total === 0 && unauthorized.total === 0) {
-        return show(RED._("sms-receive.status.counts", { reports, mo }), { fill: "green", shape: "dot" });
-      }
       let text = RED._("sms-receive.status.counts", { reports, mo });
+      if (refused.total === 0 && unauthorized.total === 0 && badElements === 0) {
+        return show(text, { fill: "green", shape: "dot" });
+      }
       if (refused.total) text = RED._("sms-receive.status.countsRefused", { reports, mo, refused: refused.total });
       if (unauthorized.total) text += RED._("sms-receive.status.unauthorized", { count: unauthorized.total });
+      if (badElements) text += RED._("sms-receive.status.badElements", { count: badElements });
       return show(text, { fill: "yellow", shape: "dot" });
     };
     const showCounts = () => status.set(counts);

@@ -12,7 +12,6 @@ import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { captured, helper, sleep } from "../support/nr";
 import { deployExample, readExample, sendsTo, type ExampleRun, type FlowNode, type Msg } from "../support/example";
 import { FakeClock, waitFor } from "../support/stub";
-import { bridgeReplies } from "./replies-bridge";
 
 const FILE = "12 - Acknowledge an alert by reply · 回复确认告警.json";
 const ONCALL = "13800138000";
@@ -29,7 +28,6 @@ describe('examples: "12 - Acknowledge an alert by reply" end to end (sms-oncall)
   let clock: FakeClock;
   let lease: StateLease;
   let pump: NodeJS.Timeout;
-  let unbridge: () => void;
   let events: Msg[];
   let failed: Msg[];
 
@@ -48,12 +46,10 @@ describe('examples: "12 - Acknowledge an alert by reply" end to end (sms-oncall)
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     sim.moUrl = `${base}${String(named("replies").path)}`;
-    unbridge = bridgeReplies(lease.state, received("inbound SMS"));
     events = received("events");
     failed = received("failed");
   });
   afterEach(async () => {
-    unbridge();
     await helper.unload();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));

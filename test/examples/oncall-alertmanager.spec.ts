@@ -10,13 +10,11 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { closeAllStates } from "../../src/lib/state/registry";
-import type { SmsConfigNode } from "../../src/nodes/common";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { freePort } from "../support/packed";
 import { captured, helper, sleep } from "../support/nr";
 import { deployExample, readExample, sendsTo, type ExampleRun, type FlowNode, type Msg } from "../support/example";
 import { waitFor } from "../support/stub";
-import { bridgeReplies } from "./replies-bridge";
 
 const FILE = "14 - Alertmanager to on-call, acknowledged by reply · Alertmanager 值班告警，回复确认.json";
 const ONCALL = "13800138000";
@@ -103,7 +101,6 @@ describe('examples: "14 - Alertmanager to on-call, acknowledged by reply" end to
   let flow: FlowNode[];
   let run: ExampleRun;
   let am: Alertmanager | null = null;
-  let unbridge: () => void;
   let events: Msg[];
   let failed: Msg[];
 
@@ -116,13 +113,10 @@ describe('examples: "14 - Alertmanager to on-call, acknowledged by reply" end to
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     sim.moUrl = `${base}${String(named("replies").path)}`;
-    const state = (helper.getNode(flow.find((n) => n.type === "sms-config")!.id) as unknown as SmsConfigNode).state;
-    unbridge = bridgeReplies(state, received("inbound SMS"));
     events = received("events");
     failed = received("failed");
   });
   afterEach(async () => {
-    unbridge();
     await am?.stop();
     am = null;
     await helper.unload();

@@ -4,8 +4,6 @@
 // (http in → sms-oncall → sms-send), the simulator is the platform and sends the replies.
 // Waits are real: a step waits at least a minute (SPEC B11), so each test takes a little over one.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedis, type RedisServer } from "../support/redis";
@@ -20,38 +18,11 @@ const SECOND = "13600136000";
 const PREFIX = "oncall-multi:";
 const STEP_MS = 60_000;
 
-/**
- * Until sms-receive hands each inbound SMS to the account's inbox itself (being wired on another
- * branch), the test flow does it: settings.js exposes the package's own registry and inbox (the
- * same module instances the nodes use), and a function node on sms-receive's second output
- * delivers to the account state's inbox. Remove with that change: the reply path is then the
- * package's own.
- */
-function bridgeSettings(userDir: string): void {
-  const file = path.join(userDir, "settings.js");
-  const text = fs.readFileSync(file, "utf8");
-  if (text.includes("cnsmsInbox")) return;
-  const lib = (m: string) => `require(require.resolve("@cnsms/node-red-sms/dist/lib/${m}", { paths: [__dirname] }))`;
-  fs.writeFileSync(
-    file,
-    text.replace(
-      "module.exports = {",
-      `module.exports = {\n  functionGlobalContext: { cnsmsInbox: ${lib("alerts/inbox")}, cnsmsRegistry: ${lib("state/registry")} },`,
-    ),
-  );
-}
-
 /** The flow (same ids on every instance that runs it). POST /alert-<id> {topic, text, status?} answers once decided. */
 function oncallFlow(o: { id: string; sim: string; redis: string; rota?: string[] }): object[] {
   const z = `tab-${o.id}`;
   const cfg = `cfg-${o.id}`;
   const oc = `oncall-${o.id}`;
-  const bridge = [
-    'const reg = global.get("cnsmsRegistry");',
-    `const lease = reg.leaseState({ url: ${JSON.stringify(o.sim)}, account: "demo", store: "redis", redisUrl: ${JSON.stringify(o.redis)}, redisPrefix: ${JSON.stringify(PREFIX)} });`,
-    'global.get("cnsmsInbox").inboxFor(lease.state).deliver(msg.payload).finally(() => lease.release());',
-    "return null;",
-  ].join("\n");
   return [
     { id: z, type: "tab", label: o.id },
     {
@@ -88,8 +59,7 @@ function oncallFlow(o: { id: string; sim: string; redis: string; rota?: string[]
     { id: `done-${o.id}`, type: "complete", z, scope: [oc], wires: [[`reply-${o.id}`]] },
     { id: `catch-${o.id}`, type: "catch", z, scope: [oc], wires: [[`reply-${o.id}`]] },
     { id: `reply-${o.id}`, type: "http response", z, statusCode: "200", wires: [] },
-    { id: `mo-${o.id}`, type: "sms-receive", z, config: cfg, path: `/mo-${o.id}`, wires: [[], [`bridge-${o.id}`]] },
-    { id: `bridge-${o.id}`, type: "function", z, func: bridge, outputs: 1, wires: [[]] },
+    { id: `mo-${o.id}`, type: "sms-receive", z, config: cfg, path: `/mo-${o.id}`, wires: [[], []] },
   ];
 }
 
@@ -118,14 +88,6 @@ async function alert(nr: RunningNodeRed, id: string, topic: string, text: string
   }
 }
 
-/** A packed Node-RED whose settings carry the inbox bridge (started once, stopped, edited, started again). */
-async function startBridged(): Promise<RunningNodeRed> {
-  const first = await startPackedNodeRed({ shareInstall: true });
-  await first.stop();
-  bridgeSettings(first.userDir);
-  return startPackedNodeRed({ userDir: first.userDir, port: first.port });
-}
-
 describe("multi: sms-oncall in two Node-RED processes on one Redis", function () {
   this.timeout(300_000);
   let redis: RedisServer;
@@ -137,7 +99,11 @@ describe("multi: sms-oncall in two Node-RED processes on one Redis", function ()
     this.timeout(300_000);
     redis = await startRedis();
     sim = await startSimulator({ reportDelayMs: 600_000 });
-    [a, b] = await Promise.all([startBridged(), startBridged()]);
+    // The reply path is the package's own: sms-receive hands each inbound SMS to the account's inbox.
+    [a, b] = await Promise.all([
+      startPackedNodeRed({ shareInstall: true }),
+      startPackedNodeRed({ shareInstall: true }),
+    ]);
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);

@@ -326,11 +326,6 @@ describe("nodes/sms-oncall with sms-send, the simulator and sms-receive (real ti
       sim.requests.filter((r) => r.path.endsWith("/HttpBatchSendSM")).map((r) => [r.params.mobile, r.params.msg]);
     const mo: Msg[] = [];
     helper.getNode("mo").on("input", (m: Msg) => mo.push(m));
-    // Until sms-receive hands inbound SMS to the account's inbox itself, this flow's Node-RED does.
-    helper.getNode("mo").on("input", (m: Msg) => {
-      const p = m.payload as { mobile: string; text: string; destcode: string };
-      void inboxFor((helper.getNode("cfg") as unknown as SmsConfigNode).state).deliver(p);
-    });
     helper.getNode("o").receive({ topic: "disk", payload: "disk full" } as never);
     await waitFor(() => texts().length === 2, 10_000, `the escalation (got ${JSON.stringify(texts())})`);
     assert.deepEqual(texts(), [

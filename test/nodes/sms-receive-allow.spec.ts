@@ -554,6 +554,35 @@ describe("nodes/sms-receive: who may push (SPEC B4, real sockets)", function () 
       );
     });
 
+    it("an unnamed node is labelled with its palette name (as the other nodes); the bad entries are listed after the sentence", () => {
+      const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html)![1];
+      let def: { label: (this: object) => string } | undefined;
+      const RED = {
+        nodes: { registerType: (_t: string, d: typeof def) => (def = d) },
+        settings: {},
+        _: (k: string) => k,
+      };
+      new Function("RED", "$", script)(RED, () => ({}));
+      const _ = (k: string) => t("en-US", k);
+      assert.equal(def!.label.call({ name: "", path: "/sms/push", _ }), "receive SMS");
+      assert.equal(def!.label.call({ name: "replies", path: "/sms/push", _ }), "replies");
+      const entries = '"300.1.1.1", "47.92.0.0/33"';
+      // One sentence for one entry or several: the list comes after a colon, never as the subject.
+      assert.match(
+        t("en-US", "sms-receive.errors.allow", { entries }),
+        /^Not an IPv4\/IPv6 address or CIDR range in Allow from: "300\.1\.1\.1", "47\.92\.0\.0\/33" \(/,
+      );
+      assert.match(
+        t("zh-CN", "sms-receive.errors.allow", { entries }),
+        /以下条目不是 IPv4\/IPv6 地址或 CIDR 网段："300\.1\.1\.1"/,
+      );
+    });
+
+    it("the status names what it counts, without jargon (no 'R 6 · MO 2')", () => {
+      assert.equal(t("en-US", "sms-receive.status.counts", { reports: 6, mo: 2 }), "reports 6 · SMS 2");
+      assert.equal(t("zh-CN", "sms-receive.status.counts", { reports: 6, mo: 2 }), "回执 6 · 短信 2");
+    });
+
     it("the form has both fields, and every new text is in en-US and zh-CN", () => {
       assert.match(html, /id="node-input-allow"/);
       assert.match(html, /id="node-input-trustProxy"/);

@@ -2,13 +2,22 @@
 // Kept apart so the node file stays a thin adapter and so this logic is testable on its own.
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "./charset";
+import {
+  charsetOf,
+  decodeText,
+  decoderFor,
+  firstValues,
+  MAX_PARAMS,
+  parseForm,
+  repairUndecoded,
+  TooManyParams,
+} from "./charset";
 import type { CodeTable } from "../platform/codes";
 import { normaliseMobile, type MobileCheck } from "../platform/numbers";
 import { parsePush, type Extra, type MoPush, type Params, type ReportPush } from "./parse";
 import { parseJson } from "./json";
 import { Reassembly, type Assembled } from "./reassembly";
-import type { AccountState } from "../state/index";
+import type { AccountState, ClaimBound } from "../state/index";
 import { formatInstant, parsePlatformTime } from "../platform/time";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -76,6 +85,17 @@ export interface ReceiveOptions {
   emitMo: (msg: MoMessage) => void;
   /** a report taken (not a duplicate): delivery tracking (SPEC B7) matches it to its send */
   onReport?: (msgid: string, mobile: string, status: string) => void;
+  /** an inbound SMS emitted (once, after dedupe and reassembly): the account's inbox (SPEC B11) reads replies in it */
+  onMo?: (mo: { mobile: string; text: string; destcode: string }) => void;
+  /**
+   * The endpoint takes pushes from anyone (no receiver credentials, no allow-list): its dedupe
+   * windows are then bounded per account (SPEC B4a), so forged pushes cannot exhaust memory.
+   */
+  open?: boolean;
+  /** most dedupe keys per account when `open` (tests lower it) */
+  maxOpenKeys?: number;
+  /** elements of a JSON array refused while others were taken (answered OK): index and reason each */
+  onBadElements?: (bad: string[], of: number) => void;
   /** a push refused for its receiver credentials (401): the node counts and logs it */
   onUnauthorized?: () => void;
   /** a state operation failed after the answer was written (the push is still emitted) */
@@ -137,6 +157,8 @@ interface PartMeta {
 /** Pending long-SMS parts per receiver: most messages, and most bytes of their parts. */
 export const MAX_PENDING = 1000;
 export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** Dedupe keys per account when anyone may push (SPEC B4a); beyond, the oldest are forgotten. */
+export const MAX_OPEN_KEYS = 100_000;
 
 // A duplicate window key names the push; beyond this length it is hashed, so pushed strings
 // cannot make the window's keys (memory, Redis) large.
@@ -184,8 +206,11 @@ export class PushEndpoint {
   private readonly unlisten: () => void;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly bound: ClaimBound | undefined;
 
   constructor(private readonly o: ReceiveOptions) {
+    // One group for the whole account (every receiver on its state, reports and parts alike).
+    this.bound = o.open ? { group: "push:dedupe", max: o.maxOpenKeys ?? MAX_OPEN_KEYS } : undefined;
     this.auth = o.receiver !== "" || o.receiverPassword !== "";
     this.expected = digest(credentialKey(o.receiver, o.receiverPassword));
     this.dedupeMs = o.dedupeMs ?? 600_000;
@@ -196,6 +221,7 @@ export class PushEndpoint {
       maxPending: o.maxPending ?? MAX_PENDING,
       maxBytes: o.maxPendingBytes ?? MAX_PENDING_BYTES,
       dedupeMs: this.dedupeMs,
+      claimBound: this.bound,
       onMessage: (m) => this.emitAssembled(m),
       onError: o.onError,
     });
@@ -210,7 +236,7 @@ export class PushEndpoint {
   private once(key: string, emit: () => void): () => void {
     return () =>
       this.track(
-        this.o.state.claim(`${this.o.scope}:seen:${key}`, this.dedupeMs).then(
+        this.o.state.claim(`${this.o.scope}:seen:${key}`, this.dedupeMs, this.bound).then(
           (first) => {
             if (first) emit();
             else this.stats.duplicates++;
@@ -283,10 +309,15 @@ export class PushEndpoint {
     const emit = emits.length ? () => emits.forEach((e) => e()) : undefined;
     if (bad.length === 0) return { answer: OK, emit };
     this.stats.rejected += bad.length;
+    // Some taken (SPEC B4a): OK, since a 400 would make the platform push the whole array again
+    // and every valid inbound SMS in it (they have no id to de-duplicate on) would come out again.
+    if (bad.length < items.length) {
+      this.o.onBadElements?.(bad, items.length);
+      return { answer: OK, emit };
+    }
     const listed = bad.length > 10 ? [...bad.slice(0, 10), `… (+${bad.length - 10})`] : bad;
     return {
       answer: { status: 400, body: `Bad Request: ${bad.length} of ${items.length} rejected: ${listed.join("; ")}` },
-      emit,
     };
   }
 
@@ -347,6 +378,7 @@ export class PushEndpoint {
       maxPending: this.o.maxPending ?? MAX_PENDING,
       maxBytes: this.o.maxPendingBytes ?? MAX_PENDING_BYTES,
       dedupeMs: this.dedupeMs,
+      claimBound: this.bound,
       onMessage: (m) => this.emitAssembled(m),
       onError: this.o.onError,
     }).flush();
@@ -386,6 +418,7 @@ export class PushEndpoint {
 
   private emitPlain(p: MoPush, mobile: string, receivedAt: string): void {
     this.stats.mo++;
+    this.o.onMo?.({ mobile, text: p.text, destcode: p.destcode });
     const ems = p.ems;
     const missing = ems ? Array.from({ length: ems.total }, (_, i) => i + 1).filter((n) => n !== ems.number) : [];
     this.o.emitMo({
@@ -409,6 +442,7 @@ export class PushEndpoint {
 
   private emitAssembled(m: Assembled<PartMeta>): void {
     this.stats.mo++;
+    this.o.onMo?.({ mobile: m.mobile, text: m.text, destcode: m.destcode });
     // The first part's time is when the sender's message began; the last part's receipt is when
     // it was complete here.
     const first = m.metas[0];
@@ -438,6 +472,7 @@ export type ParamsResult = { params: Params | Batch } | { answer: Answer };
 const PROBE: ParamsResult = { answer: OK };
 const TOO_LARGE: ParamsResult = { answer: { status: 413, body: "Payload Too Large" } };
 const UNREADABLE: ParamsResult = { answer: { status: 400, body: "Bad Request: unreadable body" } };
+const TOO_MANY: ParamsResult = { answer: { status: 400, body: `Bad Request: more than ${MAX_PARAMS} parameters` } };
 
 type PushRequest = IncomingMessage & { body?: unknown; _body?: boolean; query?: unknown };
 
@@ -448,6 +483,7 @@ type PushRequest = IncomingMessage & { body?: unknown; _body?: boolean; query?: 
  */
 export function readParams(req: PushRequest): ParamsResult | Promise<ParamsResult> {
   const query = queryOf(req);
+  if (query === null) return TOO_MANY;
   if (req.method !== "POST") return isEmpty(query) ? PROBE : { params: query };
   if (req._body || (req.body !== undefined && req.readableEnded)) return parsed(req.body, query, req);
   const declared = Number(req.headers["content-length"] ?? 0);
@@ -478,14 +514,36 @@ function isEmpty(o: object): boolean {
 }
 
 /**
- * The query: Express's parse, unless it left a value undecoded (its parser keeps a value whose
- * percent-escapes are not UTF-8 as it came): then the raw query string, read here (GB18030 bytes).
+ * The query, each name with its first value (SPEC B4a): Express's parse, unless it left a value
+ * undecoded (its parser keeps a value whose percent-escapes are not UTF-8 as it came): then the raw
+ * query string, read here (GB18030 bytes). Null when it has more than MAX_PARAMS params (Express's
+ * parser drops those beyond its limit silently, so they are counted on the raw string).
  */
-function queryOf(req: PushRequest): Params {
+function queryOf(req: PushRequest): Params | null {
+  const url = req.url ?? "";
+  const at = url.indexOf("?");
+  if (at < 0) return {};
+  if (countParams(url, at + 1) > MAX_PARAMS) return null;
   const q = req.query;
-  if (q && typeof q === "object" && !needsOwnParse(q as Params)) return q as Params;
-  const at = req.url?.indexOf("?") ?? -1;
-  return at < 0 ? {} : { ...parseForm(Buffer.from(req.url!.slice(at + 1), "latin1")) };
+  if (q && typeof q === "object" && !needsOwnParse(q as Params)) return firstValues(q as Params);
+  try {
+    return { ...parseForm(Buffer.from(url.slice(at + 1), "latin1")) };
+  } catch (e) {
+    if (e instanceof TooManyParams) return null;
+    throw e;
+  }
+}
+
+/** Non-empty `&`-separated params of `s` from `from`, counted up to one past MAX_PARAMS. */
+function countParams(s: string, from: number): number {
+  let n = 0;
+  for (let i = from; i <= s.length && n <= MAX_PARAMS;) {
+    let end = s.indexOf("&", i);
+    if (end < 0) end = s.length;
+    if (end > i) n++;
+    i = end + 1;
+  }
+  return n;
 }
 
 // Cheap on the common path: a value without "%" was decoded (or had nothing to decode).
@@ -498,13 +556,19 @@ function needsOwnParse(q: Params): boolean {
   return false;
 }
 
-/** A body Node-RED's own middleware parsed (with httpAdminRoot and httpNodeRoot both "/"). */
+/**
+ * A body Node-RED's own middleware parsed (with httpAdminRoot and httpNodeRoot both "/"). Only a
+ * form body gets the first-value rule and the GB18030 repair (SPEC B4a): a JSON body's text is
+ * emitted exactly as sent, and its arrays are values.
+ */
 function parsed(body: unknown, query: Params, req: PushRequest): ParamsResult {
+  const type = req.headers["content-type"];
   if (typeof body === "string" || Buffer.isBuffer(body)) {
-    return parseBody(Buffer.isBuffer(body) ? body : Buffer.from(body), req.headers["content-type"], query);
+    return parseBody(Buffer.isBuffer(body) ? body : Buffer.from(body), type, query);
   }
-  if (Array.isArray(body)) return { params: new Batch(body.map(repaired), query) };
-  if (isObject(body)) return { params: merge(query, repaired(body) as Params) };
+  const form = /urlencoded/i.test(type ?? "");
+  if (Array.isArray(body)) return { params: new Batch(form ? body.map(repaired) : body, query) };
+  if (isObject(body)) return { params: merge(query, form ? (repaired(firstValues(body)) as Params) : body) };
   return { params: query };
 }
 
@@ -545,7 +609,12 @@ function parseBody(bytes: Buffer, type: string | undefined, query: Params): Para
     if (!isObject(v)) return UNREADABLE;
     return { params: merge(query, v) };
   }
-  return { params: { ...query, ...parseForm(bytes, charset) } };
+  try {
+    return { params: { ...query, ...parseForm(bytes, charset) } };
+  } catch (e) {
+    if (e instanceof TooManyParams) return TOO_MANY;
+    throw e;
+  }
 }
 
 function isJson(bytes: Buffer, type: string | undefined): boolean {

@@ -1,3 +1,5 @@
+import { MAX_PARAMS } from "./charset";
+
 /** Params named by SPEC A3/A4; every other param is kept in `extra`. */
 const REPORT_NAMES = new Set(["receiver", "pswd", "msgid", "reportTime", "mobile", "status"]);
 const MO_NAMES = new Set(["receiver", "pswd", "moTime", "destcode", "mobile", "msg", "isems", "emshead"]);
@@ -145,6 +147,9 @@ export function parsePush(params: Params): PushResult {
   if (params === null || typeof params !== "object" || Array.isArray(params)) {
     return { ok: false, reason: "no parameters" };
   }
+  // The forms' limit (SPEC B4a) holds for a JSON push too: its keys are its params.
+  let count = 0;
+  for (const _k in params) if (++count > MAX_PARAMS) return { ok: false, reason: `more than ${MAX_PARAMS} parameters` };
   const receiver = str(params, "receiver");
   const pswd = str(params, "pswd");
   if (receiver === null || pswd === null) return { ok: false, reason: "receiver/pswd must be text" };

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
-import type { AccountState } from "../state/index";
+import type { AccountState, ClaimBound } from "../state/index";
 
 export interface LongPart<M> {
   mobile: string;
@@ -47,6 +47,8 @@ export interface ReassemblyOptions<M> {
   maxBytes: number;
   /** how long a part already handled is remembered, so a re-push is not emitted again */
   dedupeMs: number;
+  /** bounds the parts remembered as handled (an endpoint open to anyone, SPEC B4a) */
+  claimBound?: ClaimBound;
   clock?: Clock;
   onMessage: (m: Assembled<M>) => void;
   onError: (e: unknown) => void;
@@ -96,7 +98,8 @@ export class Reassembly<M> {
     const key = Reassembly.keyOf(part);
     // Remembered past completion, so a part pushed again after its message went out is not the
     // start of a new one; at least as long as the message may still be waiting for parts.
-    if (!(await state.claim(this.doneKey(key, part.number), this.o.dedupeMs + this.o.timeoutMs))) return "duplicate";
+    if (!(await state.claim(this.doneKey(key, part.number), this.o.dedupeMs + this.o.timeoutMs, this.o.claimBound)))
+      return "duplicate";
     const value = JSON.stringify({ t: part.text, m: part.meta });
     const r = await state.addPart(this.group, key, part.number, part.total, value, {
       ttlMs: this.o.timeoutMs + KEEP_MS,

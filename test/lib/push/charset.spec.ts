@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { charsetOf, decodeText, decoderFor, parseForm, repairUndecoded } from "../../../src/lib/push/charset";
+import {
+  charsetOf,
+  decodeText,
+  decoderFor,
+  firstValues,
+  MAX_PARAMS,
+  parseForm,
+  repairUndecoded,
+  TooManyParams,
+} from "../../../src/lib/push/charset";
 
 const form = (s: string, charset: string | null = null) =>
   parseForm(Buffer.from(s, "latin1"), charset ? decoderFor(charset)! : null);
@@ -29,14 +38,31 @@ describe("lib/push/charset", () => {
     assert.equal(charsetOf(undefined), "");
   });
 
-  it("forms: + is a space, %2B a plus, a repeated name an array, __proto__ a plain key", () => {
+  it("forms: + is a space, %2B a plus, a repeated name keeps its first value (SPEC B4a), __proto__ a plain key", () => {
     const f = form("a=1+2%2B3&r=x&r=y&r=z&__proto__=p&flag&=v&bad=%zz%4");
     assert.equal(Object.getPrototypeOf(f), null);
     assert.deepEqual(Object.keys(f), ["a", "r", "__proto__", "flag", "", "bad"]);
     assert.deepEqual(
       Object.keys(f).map((k) => f[k]),
-      ["1 2+3", ["x", "y", "z"], "p", "", "v", "%zz%4"],
+      ["1 2+3", "x", "p", "", "v", "%zz%4"],
     );
+  });
+
+  it("forms: at most 1000 params (SPEC B4a); more throw TooManyParams, repeats and empty ones included", () => {
+    const params = (n: number, name: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) => `${name(i)}=1`).join("&");
+    assert.equal(Object.keys(form(params(MAX_PARAMS, (i) => `p${i}`))).length, MAX_PARAMS);
+    assert.throws(() => form(params(MAX_PARAMS + 1, (i) => `p${i}`)), TooManyParams);
+    assert.throws(() => form(params(MAX_PARAMS + 1, () => "a")), TooManyParams);
+    // Empty segments ("&&") are no params.
+    assert.equal(Object.keys(form("&".repeat(50_000) + "a=1")).length, 1);
+  });
+
+  it("firstValues: arrays from another parser become their first value; nothing else changes", () => {
+    const p = { a: ["1", "2"], b: "x" };
+    assert.deepEqual(firstValues(p), { a: "1", b: "x" });
+    const same = { a: "1" };
+    assert.equal(firstValues(same), same);
   });
 
   it("property: UTF-8 forms read exactly as URLSearchParams reads them", () => {
@@ -45,8 +71,7 @@ describe("lib/push/charset", () => {
         const text = new URLSearchParams(pairs).toString();
         const expected = Object.create(null) as Record<string, unknown>;
         for (const [k, v] of new URLSearchParams(text)) {
-          const prev = expected[k];
-          expected[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+          if (expected[k] === undefined) expected[k] = v;
         }
         assert.deepEqual({ ...form(text) }, { ...expected });
       }),
