@@ -595,6 +595,12 @@ const planArb = fc.record({
   maxOpen: fc.integer({ min: 2, max: 4 }),
 });
 
+/** FC_SEED (and FC_PATH) replay a failure fast-check reported. */
+function seeded(): { seed?: number; path?: string } {
+  const seed = Number(process.env.FC_SEED);
+  return Number.isInteger(seed) ? { seed, path: process.env.FC_PATH || undefined } : {};
+}
+
 describe("lib/alerts: oncall property (a sequential model of SPEC B11, two instances, races)", function () {
   this.timeout(300_000);
 
@@ -610,7 +616,7 @@ describe("lib/alerts: oncall property (a sequential model of SPEC B11, two insta
           await h.close();
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 300, ...seeded() },
     );
   });
 
@@ -639,7 +645,7 @@ describe("lib/alerts: oncall property (a sequential model of SPEC B11, two insta
             await h.close();
           }
         }),
-        { numRuns: 30 },
+        { numRuns: 30, ...seeded() },
       );
     });
   });
