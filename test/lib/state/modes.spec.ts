@@ -4,11 +4,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { RedisLink } from "../../../src/lib/state/connect";
+import { Guard } from "../../../src/lib/alerts/guard";
+import { Reassembly, type Assembled } from "../../../src/lib/push/reassembly";
 import { FailoverState } from "../../../src/lib/state/failover";
 import { MemoryState } from "../../../src/lib/state/memory";
 import { RedisState, scopeTag } from "../../../src/lib/state/redis";
 import { startRedisCluster, type RedisCluster } from "../../support/redis-cluster";
-import { startRedisSentinel, type RedisSentinelSetup } from "../../support/redis-sentinel";
+import { startRedisSentinel, type RedisSentinelSetup, type SentinelDataNode } from "../../support/redis-sentinel";
 import { FakeClock, waitFor } from "../../support/stub";
 import { stateContract } from "./contract";
 
@@ -362,5 +364,212 @@ describe("state on Redis Sentinel (master, replica, 3 sentinels, SPEC B6a)", fun
     const twin = make(clock, prefix);
     await Promise.all([shared(state), shared(twin)]);
     return { state, twin: () => twin, cleanup: async () => undefined };
+  });
+});
+
+describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, long SMS and guard decisions", function () {
+  this.timeout(120_000);
+  // One setup per way of failing over, started together (a failover needs a replica the
+  // sentinels know: ~5-10 s).
+  let killed: RedisSentinelSetup;
+  let asked: RedisSentinelSetup;
+  const open: Array<{ close(): Promise<void> }> = [];
+  before(async () => {
+    [killed, asked] = await Promise.all([
+      startRedisSentinel({ password: PASSWORD }),
+      startRedisSentinel({ name: "alerts", password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD }),
+    ]);
+    await Promise.all([killed.ready(60_000), asked.ready(60_000)]);
+  });
+  after(() => Promise.all([killed?.stop(), asked?.stop()]));
+  afterEach(async () => {
+    for (const s of open.splice(0).reverse()) await s.close();
+  });
+
+  type Phase = "before" | "during" | "after";
+
+  async function traffic(
+    setup: RedisSentinelSetup,
+    fail: () => Promise<SentinelDataNode>,
+    expectLocal: boolean,
+  ): Promise<void> {
+    const prefix = "fo:";
+    const instance = (name: string) => {
+      const r = new RedisState({
+        mode: "sentinel",
+        url: setup.url,
+        master: setup.name,
+        password: PASSWORD,
+        sentinelPassword: setup === asked ? SENTINEL_PASSWORD : undefined,
+        prefix,
+        scope: SCOPE,
+      });
+      const f = new FailoverState(r, new MemoryState({}));
+      open.push(r, f);
+      const modes: Array<{ mode: string; at: number }> = [];
+      f.onMode((mode) => modes.push({ mode, at: Date.now() }));
+      const messages: Array<Assembled<null>> = [];
+      const errors: unknown[] = [];
+      const rx = new Reassembly<null>({
+        state: f,
+        scope: "rx",
+        timeoutMs: 3000,
+        maxPending: 1000,
+        maxBytes: 1 << 20,
+        dedupeMs: 600_000,
+        onMessage: (m) => messages.push(m),
+        onError: (e) => errors.push(e),
+      });
+      const offRx = rx.listen();
+      open.push({ close: async () => offRx() });
+      const guard = new Guard({ state: f, scope: "guard", window: 10, hours: "" });
+      return { name, r, f, modes, messages, errors, rx, guard };
+    };
+    const a = instance("a");
+    const b = instance("b");
+    await waitFor(() => a.f.mode === "shared" && b.f.mode === "shared", 15_000, "both on the master");
+
+    let phase: Phase = "before";
+    const reports = new Map<number, { phase: Phase; emitted: number }>();
+    const longs = new Map<number, Phase>();
+    const alerts = new Map<number, { phase: Phase; sent: number }>();
+    const failures: string[] = [];
+    const inflight = new Set<Promise<unknown>>();
+    const track = (p: Promise<unknown>) => {
+      const t = p
+        .catch((e: unknown) => failures.push(String((e as Error)?.message ?? e)))
+        .finally(() => inflight.delete(t));
+      inflight.add(t);
+    };
+    let stop = false;
+    const loop = (async () => {
+      for (let i = 0; !stop; i++) {
+        // A delivery report pushed to both instances (the platform retried on the other one):
+        // emitted by whichever claims it first.
+        const rep = { phase, emitted: 0 };
+        reports.set(i, rep);
+        for (const x of [a, b])
+          track(x.f.claim(`rx:seen:report-${i}`, 600_000).then((first) => first && rep.emitted++));
+        if (i % 3 === 0) {
+          // A long SMS in two parts, one to each instance.
+          longs.set(i, phase);
+          const part = { mobile: "13800138000", destcode: "1069", id: `L${i}`, total: 2, meta: null };
+          track(a.rx.add({ ...part, number: 1, text: `<${i}:1>` }));
+          track(b.rx.add({ ...part, number: 2, text: `<${i}:2>` }));
+        }
+        if (i % 2 === 0) {
+          // An alert, then its repeat on the other instance: the window holds the repeat back.
+          const al = { phase, sent: 0 };
+          alerts.set(i, al);
+          const alert = { msg: { topic: `alert-${i}` }, mobiles: ["13800138000"] };
+          const [first, second] = i % 4 === 0 ? [a, b] : [b, a];
+          track(
+            first.guard.decide(alert).then(async (d) => {
+              if (d.send) al.sent++;
+              if ((await second.guard.decide(alert)).send) al.sent++;
+            }),
+          );
+        }
+        await sleep(25);
+      }
+    })();
+    await waitFor(() => reports.size > 40, 10_000, "traffic before the failover");
+    const t0 = Date.now();
+    phase = "during";
+    const old = await fail();
+    const master = await setup.waitNewMaster(old, 30_000);
+    // Shared again: both instances on the new master (a write through each lands there).
+    const probeKey = (k: string) => `${prefix}{${scopeTag(SCOPE)}}:${k}`;
+    let seen = "";
+    try {
+      await waitFor(
+        async () => {
+          seen = `a ${a.f.mode}/${a.r.mode} ${a.f.problem?.message ?? ""}; b ${b.f.mode}/${b.r.mode} ${b.f.problem?.message ?? ""}`;
+          if (a.f.mode !== "shared" || b.f.mode !== "shared") return false;
+          const v = String(Math.random());
+          await a.f.put("probe-a", v, 60_000);
+          await b.f.put("probe-b", v, 60_000);
+          const [pa, pb] = [
+            await master.call("GET", probeKey("probe-a")),
+            await master.call("GET", probeKey("probe-b")),
+          ];
+          seen += ` probes on ${master.port}: ${pa} ${pb}`;
+          // A record is kept as "<expiry>|<value>".
+          return String(pa).endsWith(`|${v}`) && String(pb).endsWith(`|${v}`);
+        },
+        30_000,
+        "both instances shared again on the new master",
+        100,
+      );
+    } catch (e) {
+      stop = true;
+      await loop;
+      throw new Error(`${(e as Error).message}: ${seen}`);
+    }
+    const back = Date.now() - t0;
+    await waitFor(() => !a.f.unsettled && !b.f.unsettled, 15_000, "what was kept locally handed over");
+    phase = "after";
+    const mark = reports.size;
+    await waitFor(() => reports.size > mark + 40, 15_000, "traffic after the failover");
+    stop = true;
+    await loop;
+    await waitFor(() => inflight.size === 0, 15_000, "every operation answered");
+    await a.f.sync();
+    await b.f.sync();
+    // Incomplete long SMS come out after their wait (3 s since their last part).
+    const emittedLongs = () => new Set([...a.messages, ...b.messages].map((m) => m.id));
+    await waitFor(() => [...longs.keys()].every((i) => emittedLongs().has(`L${i}`)), 20_000, "every long SMS emitted");
+    await sleep(1000);
+
+    assert.ok(back < 30_000, `shared again after ${back} ms`);
+    assert.deepEqual(failures, [], "no operation failed");
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    const dups: string[] = [];
+    for (const [i, r] of reports) {
+      assert.ok(r.emitted >= 1, `report ${i} (${r.phase}) dropped`);
+      if (r.emitted > 1) {
+        assert.equal(r.phase, "during", `report ${i} emitted ${r.emitted} times ${r.phase} the failover`);
+        dups.push(`report ${i}`);
+      }
+    }
+    const all = [...a.messages, ...b.messages];
+    for (const [i, p] of longs) {
+      const got = all.filter((m) => m.id === `L${i}`);
+      const text = got.map((m) => m.text).join("");
+      assert.ok(text.includes(`<${i}:1>`) && text.includes(`<${i}:2>`), `long SMS ${i} (${p}): ${text}`);
+      if (p !== "during") {
+        assert.equal(got.length, 1, `long SMS ${i} emitted ${got.length} times ${p} the failover`);
+        assert.equal(got[0].complete, true);
+      } else if (got.length > 1) dups.push(`long ${i}`);
+    }
+    for (const [i, al] of alerts) {
+      assert.ok(al.sent >= 1, `alert ${i} (${al.phase}) never sent`);
+      if (al.phase !== "during") assert.equal(al.sent, 1, `alert ${i}'s repeat let through ${al.phase} the failover`);
+      else if (al.sent > 1) dups.push(`alert ${i}`);
+    }
+    const local = (x: typeof a) => x.modes.filter((m) => m.mode === "local" && m.at >= t0).length;
+    if (expectLocal) assert.ok(local(a) >= 1 && local(b) >= 1, "both instances went local meanwhile");
+    const count = (what: string) => dups.filter((d) => d.startsWith(what)).length;
+    console.log(
+      `      (shared again after ${back} ms; ${reports.size} reports, ${longs.size} long SMS, ${alerts.size} alerts; ` +
+        `local spells a ${local(a)}, b ${local(b)}; emitted twice during the failover: ${count("report")} reports, ` +
+        `${count("long")} long SMS, ${count("alert")} alert repeats)`,
+    );
+  }
+
+  it("the master SIGKILLed: local state, then shared again on the new master within 30 s; nothing dropped, duplicates only during the failover", async () => {
+    await traffic(killed, () => killed.killMaster(), true);
+  });
+
+  it("SENTINEL FAILOVER: shared again on the new master within 30 s; nothing dropped, duplicates only during the failover", async () => {
+    const old = await asked.master();
+    await traffic(
+      asked,
+      async () => {
+        await asked.failover();
+        return old;
+      },
+      false,
+    );
   });
 });
