@@ -18,6 +18,8 @@ const DATA_PW = "modes-redis-pw";
 const SENTINEL_PW = "modes-sentinel-pw";
 const MOBILE = "13900210021";
 const PATH = "/sms/push";
+/** a receive path whose long SMS wait 3 s for missing parts (the failover case) */
+const SHORT = "/sms/short";
 
 interface Emitted {
   inst: string;
@@ -116,7 +118,16 @@ function flow(inst: string, o: { sim: string; collector: string; redis: RedisCon
       partTimeout: "600",
       wires: [["wrap-report"], ["wrap-mo"]],
     },
-    { id: "catcher", type: "catch", z, scope: ["rx"], wires: [["wrap-error"]] },
+    {
+      id: "rx-short",
+      type: "sms-receive",
+      z,
+      config: "cfg",
+      path: SHORT,
+      partTimeout: "3",
+      wires: [["wrap-report"], ["wrap-mo"]],
+    },
+    { id: "catcher", type: "catch", z, scope: ["rx", "rx-short"], wires: [["wrap-error"]] },
     ...["report", "mo", "error"].flatMap(post),
   ];
 }
@@ -130,13 +141,13 @@ async function deploy(nr: RunningNodeRed, nodes: object[]): Promise<void> {
   assert.ok(res.ok, `deploy: HTTP ${res.status} ${await res.text()}`);
 }
 
-async function push(nr: RunningNodeRed, params: Record<string, string>): Promise<void> {
+async function push(nr: RunningNodeRed, params: Record<string, string>, path = PATH): Promise<void> {
   const q = new URLSearchParams({ receiver: RECEIVER, pswd: RECEIVER_PW, ...params });
   const end = Date.now() + 30_000;
   for (;;) {
     let res: Response | null = null;
     try {
-      res = await fetch(`${nr.url}${PATH}?${q}`, { signal: AbortSignal.timeout(15_000) });
+      res = await fetch(`${nr.url}${path}?${q}`, { signal: AbortSignal.timeout(15_000) });
     } catch {
       /* starting */
     }
@@ -168,13 +179,17 @@ function sameCases(
     secrets: string[];
     /** the account's keys in this Redis, and those without a TTL */
     keys(prefix: string): Promise<{ all: number; noTtl: string[] }>;
+    /** a failover of this Redis (resolves once the new master is there), where it has one */
+    failover?: () => Promise<void>;
   }>,
+  failover = false,
 ): void {
   describe(`multi: two Node-RED processes on ${name}`, function () {
     this.timeout(120_000);
     let stopBackend: () => Promise<void> = async () => undefined;
     let secrets: string[] = [];
     let keys: (prefix: string) => Promise<{ all: number; noTtl: string[] }>;
+    let failOver: (() => Promise<void>) | undefined;
     let prefix = "";
     let sim: Simulator;
     let collector: Awaited<ReturnType<typeof startCollector>>;
@@ -189,6 +204,7 @@ function sameCases(
       stopBackend = be.stop;
       secrets = be.secrets;
       keys = be.keys;
+      failOver = be.failover;
       sim = await startSimulator();
       collector = await startCollector();
       [a, b] = await Promise.all([
@@ -291,6 +307,68 @@ function sameCases(
       }
       assert.deepEqual(emitted("error"), []);
     });
+
+    if (failover)
+      it("the master SIGKILLed while reports and long SMS flow through both: shared again within 30 s, nothing dropped", async () => {
+        await untilShared();
+        const ids: string[] = [];
+        const longs: Array<{ key: string; mobile: string }> = [];
+        let stop = false;
+        let before = 0;
+        let after = 0;
+        const traffic = (async () => {
+          for (let i = 0; !stop; i++) {
+            const id = `fo-${i}`;
+            ids.push(id);
+            const sent = [push(a, report(id), SHORT), push(b, report(id), SHORT)];
+            if (i % 3 === 0) {
+              // A long SMS, one part to each instance.
+              const m = { key: `fo${i}`, mobile: nextMobile() };
+              longs.push(m);
+              sent.push(
+                push(a, part(m.mobile, 300 + i, 2, 1, partText(m.key, 1)), SHORT),
+                push(b, part(m.mobile, 300 + i, 2, 2, partText(m.key, 2)), SHORT),
+              );
+            }
+            await Promise.all(sent);
+            await sleep(50);
+          }
+        })();
+        try {
+          await until(() => ids.length > 20, "traffic before the failover");
+          // The pair in flight when the master dies is counted as during the failover.
+          before = ids.length - 1;
+          const t0 = Date.now();
+          await failOver!();
+          // Shared again: a report pushed to a, then b, emitted once (tried until it is).
+          await untilShared(30_000);
+          const back = Date.now() - t0;
+          assert.ok(back < 30_000, `shared again after ${back} ms`);
+          after = ids.length;
+          await until(() => ids.length > after + 20, "traffic after the failover");
+        } finally {
+          stop = true;
+          await traffic;
+        }
+        await until(() => ids.every((id) => reportsOf(id).length >= 1), "every report emitted", 30_000);
+        const mo = (mobile: string) => emitted("mo", (e) => e.payload.mobile === mobile);
+        // Parts kept apart during the failover come out after their 3 s wait, whole or in pieces.
+        const whole = (m: { key: string; mobile: string }) => {
+          const text = mo(m.mobile)
+            .map((e) => String(e.payload.text))
+            .join("");
+          return text.includes(partText(m.key, 1)) && text.includes(partText(m.key, 2));
+        };
+        await until(() => longs.every(whole), "every part of every long SMS emitted", 30_000);
+        const twice = ids.filter((id) => reportsOf(id).length > 1).length;
+        // Twice only during the failover (SPEC B6a): before it and once shared again, once each.
+        for (const id of [...ids.slice(0, before), ...ids.slice(after)])
+          assert.equal(reportsOf(id).length, 1, `${id} emitted ${reportsOf(id).length} times outside the failover`);
+        process.stdout.write(
+          `      (${ids.length} reports, ${longs.length} long SMS; ${twice} reports emitted twice)\n`,
+        );
+        assert.deepEqual(emitted("error"), []);
+      });
   });
 }
 
@@ -313,27 +391,36 @@ sameCases("a 3-master Redis Cluster", async () => {
   };
 });
 
-sameCases("Redis Sentinel (master, replica, 3 sentinels)", async () => {
-  const setup: RedisSentinelSetup = await startRedisSentinel({
-    name: "alerts",
-    password: DATA_PW,
-    sentinelPassword: SENTINEL_PW,
-  });
-  return {
-    redis: {
-      redisMode: "sentinel",
-      redisUrl: `${setup.url}/0`,
-      redisMaster: "alerts",
-      credentials: { redisPassword: DATA_PW, redisSentinelPassword: SENTINEL_PW },
-    },
-    secrets: [DATA_PW, SENTINEL_PW],
-    stop: () => setup.stop(),
-    keys: async (prefix) => {
-      const master = await setup.master();
-      const all = (await master.call("KEYS", `${prefix}*`)) as string[];
-      const noTtl: string[] = [];
-      for (const key of all) if (Number(await master.call("PTTL", key)) === -1) noTtl.push(key);
-      return { all: all.length, noTtl };
-    },
-  };
-});
+sameCases(
+  "Redis Sentinel (master, replica, 3 sentinels)",
+  async () => {
+    const setup: RedisSentinelSetup = await startRedisSentinel({
+      name: "alerts",
+      password: DATA_PW,
+      sentinelPassword: SENTINEL_PW,
+    });
+    return {
+      redis: {
+        redisMode: "sentinel",
+        redisUrl: `${setup.url}/0`,
+        redisMaster: "alerts",
+        credentials: { redisPassword: DATA_PW, redisSentinelPassword: SENTINEL_PW },
+      },
+      secrets: [DATA_PW, SENTINEL_PW],
+      stop: () => setup.stop(),
+      failover: async () => {
+        await setup.ready(60_000);
+        const old = await setup.killMaster();
+        await setup.waitNewMaster(old, 30_000);
+      },
+      keys: async (prefix) => {
+        const master = await setup.master();
+        const all = (await master.call("KEYS", `${prefix}*`)) as string[];
+        const noTtl: string[] = [];
+        for (const key of all) if (Number(await master.call("PTTL", key)) === -1) noTtl.push(key);
+        return { all: all.length, noTtl };
+      },
+    };
+  },
+  true,
+);
