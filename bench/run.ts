@@ -12,6 +12,7 @@ import { Reassembly } from "../src/lib/push/reassembly";
 import { MemoryState } from "../src/lib/state/memory";
 import { startRedis, type RedisServer } from "../test/support/redis";
 import { guardBench } from "./guard";
+import { benchModes } from "./modes";
 import { benchOncall } from "./oncall";
 import { countingProxy } from "./redis-count";
 import { benchPersonalise } from "./personalise";
@@ -507,6 +508,8 @@ async function main() {
   const track = await benchTracking({ log: (s) => line(s) });
   // Wave 3: on-call with 10,000 open alerts (memory, then a Redis of its own).
   const oncall = await benchOncall({ log: (s) => line(s) });
+  // Pushes through Node-RED on a Redis Cluster and on Sentinel, against memory in the same run.
+  const modes = await benchModes({ log: (s) => line(s) });
   line(
     `personalise 100,000   ${pers.personalise_100k_ms} ms (plain ${pers.plain_100k_ms} ms: ${pers.personalise_vs_plain}×); 3 texts ${pers.personalise_3texts_100k_ms} ms (${pers.personalise_3texts_vs_plain}×); plan only ${pers.personalise_plan_100k_ms} ms, render only ${pers.render_only_100k_ms} ms`,
   );
@@ -538,6 +541,7 @@ async function main() {
     ...track,
     ...pers,
     ...oncall,
+    ...modes,
   };
   line(JSON.stringify(result));
 }

@@ -5,7 +5,7 @@ export type RedisProblem = "url" | "prefix" | "auth" | "connect" | "command";
 
 // English for logs of the lib itself; the nodes translate by `kind` (with `detail`).
 const PROBLEM_TEXT: Record<RedisProblem, string> = {
-  url: "the Redis URL is not a redis:// or rediss:// URL",
+  url: "the Redis URL does not fit its mode (one server: redis://host:6379/0; sentinels or cluster nodes: a comma-separated list)",
   prefix: "the Redis key prefix may not hold { or } (they would break the account's hash tag)",
   auth: "Redis refused the user name or password",
   connect: "Redis is unreachable",
