@@ -312,6 +312,42 @@ describe("multi: the account state under Redis faults, two Node-RED processes on
     assert.deepEqual(errors(), []);
   });
 
+  for (const keepData of [true, false]) {
+    it(`Redis restarted ${keepData ? "with" : "without"} its data while a long SMS is pending: nothing dropped${keepData ? ", nothing twice" : ""}`, async () => {
+      await deployBoth({ redis: redis.url });
+      await untilShared();
+      const tag = keepData ? "keep" : "empty";
+      const m = { key: `restart-${tag}`, mobile: nextMobile() };
+      await push(a, part(m.mobile, 51, 2, 1, partText(m.key, 1)));
+      await push(a, report(`${tag}-before`));
+      await until(
+        async () => (await redis.command("KEYS", `${PREFIX}*parts:m:*${m.mobile}*`)).includes(m.mobile),
+        "part 1 stored in Redis",
+      );
+      await until(() => reportsOf(`${tag}-before`).length === 1, "the report emitted");
+      await redis.restart({ keepData });
+      await untilShared();
+      // The platform pushes the report again (it got no answer, say); part 2 reaches b.
+      await push(b, report(`${tag}-before`));
+      await push(b, part(m.mobile, 51, 2, 2, partText(m.key, 2)));
+      await until(() => moOf(m.mobile).length >= 1, "the long SMS emitted", 30_000);
+      await sleep(Number(PART_WAIT) * 1000 + 3000);
+      const got = moOf(m.mobile).map((e) => `${e.inst}:${e.payload.complete}:${e.payload.text}`);
+      process.stdout.write(
+        `      (restart ${keepData ? "with" : "without"} data: long SMS ${JSON.stringify(got)}; report out ${reportsOf(`${tag}-before`).length}×)\n`,
+      );
+      const parts = new Set(
+        moOf(m.mobile).flatMap((e) => [1, 2].filter((n) => String(e.payload.text).includes(partText(m.key, n)))),
+      );
+      assert.deepEqual([...parts].sort(), [1, 2], `every part of the long SMS emitted: ${JSON.stringify(got)}`);
+      if (keepData) {
+        assert.equal(got.length, 1, JSON.stringify(got));
+        assert.equal(reportsOf(`${tag}-before`).length, 1);
+      }
+      assert.deepEqual(errors(), []);
+    });
+  }
+
   const outageLines: Array<{ fault: string; inst: string; local: number; back: number }> = [];
   for (const fault of ["READONLY", "OOM"] as const) {
     it(`${fault} for 5 s (${fault === "READONLY" ? "Redis made a replica" : "maxmemory below use"}): pushes answered, each report and long SMS out once, the state shared again after`, async () => {
