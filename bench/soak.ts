@@ -31,6 +31,11 @@ const FAULT_GAP_MS = 2500;
  * alone 5 s after a failure unless Redis answers sooner; a reconnect backs off up to ~3 s).
  */
 const FAULT_AFTER_MS = 8000;
+/**
+ * faults: a push made this long before a fault may still have its commands under way when it
+ * begins (a command waits up to 1 s for its answer, and pushes queue under load)
+ */
+const FAULT_BEFORE_MS = 2000;
 /** faults: a long SMS's parts are waited for this long (a message split by a fault still comes out) */
 const FAULT_PART_WAIT_S = 20;
 const CONCURRENCY = 64;
@@ -129,7 +134,8 @@ async function main(): Promise<void> {
   const reportAt = new Float64Array(REPORTS * 2).fill(-1);
   const longAt = new Float64Array(LONG * 2).fill(-1);
   const faultLog: Array<{ name: string; from: number; to: number }> = [];
-  const nearFault = (t: number) => t >= 0 && faultLog.some((f) => t >= f.from - 100 && t <= f.to + FAULT_AFTER_MS);
+  const nearFault = (t: number) =>
+    t >= 0 && faultLog.some((f) => t >= f.from - FAULT_BEFORE_MS && t <= f.to + FAULT_AFTER_MS);
   let faultsOn = FAULTS;
   const faultLoop = proxy && redis ? runFaults(proxy, redis, () => faultsOn, faultLog, tStart) : Promise.resolve();
   /** faults: job `k` of `total` starts no earlier than its share of FAULT_SECONDS */
@@ -202,6 +208,41 @@ async function main(): Promise<void> {
   const unsettled = (state as unknown as { unsettled?: number }).unsettled ?? 0;
   const keysWithoutTtl = redis ? (await redis.keysWithoutTtl("soak:")).length : 0;
 
+  // Faults, something lost: where its parts are now (Redis, the local state), for the report.
+  const whereLost: string[] = [];
+  if (FAULTS && redis && !(reportSeen.every((v) => v > 0) && allParts())) {
+    const st = state as unknown as { mode: string; unsettled: number; local: { holdsShared: boolean } };
+    whereLost.push(`state ${st.mode}, unsettled ${st.unsettled}, local holds shared data: ${st.local.holdsShared}`);
+    // The Redis side of it: whether its link is up, and what the proxy saw.
+    const r = (state as unknown as { redis: Record<string, unknown> & { link: Record<string, unknown> } }).redis;
+    const link = r.link;
+    const pending = link.pending as Set<{ since: number }> | undefined;
+    whereLost.push(
+      `redis ${String(r.mode)} (ready ${String(r.ready)}, link.isReady ${String(link.isReady)}, problem ${(r.problem as Error | null)?.message}, ` +
+        `last answer ${Date.now() - Number(r.lastAnswer)} ms ago, polling ${String(r.polling)}); link pending ${pending?.size}, ` +
+        `oldest ${pending?.size ? Date.now() - [...pending][0].since : 0} ms, link.ready ${String(link.ready)}, last answer ${Date.now() - Number(link.lastAnswer)} ms ago; ` +
+        `proxy ${proxy?.mode} connections ${proxy?.connections}/${proxy?.accepted} ${JSON.stringify(proxy?.connectionInfo())}`,
+    );
+    const dueKeys = (await redis.call("KEYS", "soak:*due*")) as string[];
+    for (let i = 0, n = 0; i < LONG && n < 3; i++) {
+      if (![0, 1, 2].some((k) => partSeen[i * 3 + k] === 0)) continue;
+      n++;
+      const mobile = `138${String(i).padStart(8, "0")}`;
+      const keys = (await redis.call("KEYS", `soak:*${mobile}*`)) as string[];
+      const info: string[] = [];
+      for (const k of keys) {
+        const type = await redis.call("TYPE", k);
+        const body = type === "hash" ? JSON.stringify(await redis.call("HGETALL", k)).slice(0, 160) : type;
+        info.push(`${k.slice(0, 90)} pttl ${await redis.call("PTTL", k)} ${body}`);
+      }
+      for (const z of dueKeys) {
+        const all = (await redis.call("ZRANGE", z, "0", "-1", "WITHSCORES")) as string[];
+        for (let j = 0; j < all.length; j += 2)
+          if (all[j].includes(mobile)) info.push(`${z}: due in ${Number(all[j + 1]) - Date.now()} ms`);
+      }
+      whereLost.push(`#${i}: ${info.join(" | ") || "nothing in Redis"}`);
+    }
+  }
   // Before the stop: Redis stopping under a state kept for its grace period takes it local.
   const localDuringRun = wentLocal;
   await http.close();
@@ -222,18 +263,18 @@ async function main(): Promise<void> {
   const duplicated = dupReports.length + dupLong.length;
   // Within B6a's allowance (faults): pushed twice by the platform, out at most twice, a copy
   // pushed while a fault lasted or just after it.
-  const beyond = [
-    ...dupReports.filter(
-      (i) =>
-        reportSeen[i] > 2 || reportAt[i * 2 + 1] < 0 || !(nearFault(reportAt[i * 2]) || nearFault(reportAt[i * 2 + 1])),
-    ),
-    ...dupLong.filter(
-      (i) =>
-        i % 2 === 1 ||
-        [0, 1, 2].some((n) => partSeen[i * 3 + n] > 2) ||
-        !faultLog.some((f) => longAt[i * 2 + 1] >= f.from - 100 && longAt[i * 2] <= f.to + FAULT_AFTER_MS),
-    ),
-  ].length;
+  const beyondReports = dupReports.filter(
+    (i) =>
+      reportSeen[i] > 2 || reportAt[i * 2 + 1] < 0 || !(nearFault(reportAt[i * 2]) || nearFault(reportAt[i * 2 + 1])),
+  );
+  const beyondLong = dupLong.filter(
+    (i) =>
+      i % 2 === 1 ||
+      // Only the part pushed twice may come out twice (in the message and in a piece of it).
+      [0, 1, 2].some((n) => partSeen[i * 3 + n] > (n === i % 3 ? 2 : 1)) ||
+      !faultLog.some((f) => longAt[i * 2 + 1] >= f.from - FAULT_BEFORE_MS && longAt[i * 2] <= f.to + FAULT_AFTER_MS),
+  );
+  const beyond = beyondReports.length + beyondLong.length;
   const split = moSeen.filter((v, i) => v > 1 && !dupLong.includes(i)).length;
   line(
     `reports  ${pushes} pushes in ${reportSecs.toFixed(1)} s (${Math.round(pushes / reportSecs)} /s): ${reportSeen.filter((v) => v > 0).length} of ${REPORTS} emitted, ${reportSeen.filter((v) => v === 1).length} once`,
@@ -255,6 +296,33 @@ async function main(): Promise<void> {
       `result   lost ${lost}, duplicated ${duplicated} (reports ${dupReports.length}, long SMS ${dupLong.length}), beyond B6a's allowance ${beyond}`,
     );
   } else line(`result   lost ${lost}, duplicated ${duplicated}`);
+  if (FAULTS && beyond) {
+    const said = [
+      ...beyondLong.map(
+        (i) =>
+          `long #${i} (part pushed twice: ${i % 2 ? "none" : 1 + (i % 3)}) parts out ${[0, 1, 2].map((n) => partSeen[i * 3 + n]).join("/")} pushed ${longAt[i * 2]}..${longAt[i * 2 + 1]}`,
+      ),
+      ...beyondReports.map(
+        (i) => `report m${i} out ${reportSeen[i]}× pushed at ${reportAt[i * 2]} and ${reportAt[i * 2 + 1]}`,
+      ),
+    ];
+    line(`beyond   ${said.slice(0, 10).join(", ")}`);
+    line(`faults   at (ms): ${faultLog.map((f) => `${f.name} ${f.from}..${f.to}`).join("; ")}`);
+  }
+  if (FAULTS && lost) {
+    // What was lost, and when it was pushed against the faults (ms since the start): for a report.
+    const lostReports: string[] = [];
+    reportSeen.forEach((v, i) => v === 0 && lostReports.length < 10 && lostReports.push(`m${i}@${reportAt[i * 2]}`));
+    const lostLong: string[] = [];
+    for (let i = 0; i < LONG && lostLong.length < 10; i++) {
+      const seen = [0, 1, 2].map((n) => partSeen[i * 3 + n]);
+      if (seen.includes(0))
+        lostLong.push(`#${i} parts seen ${seen.join("/")} pushed ${longAt[i * 2]}..${longAt[i * 2 + 1]}`);
+    }
+    line(`lost     reports: ${lostReports.join(", ") || "none"}; long SMS: ${lostLong.join(", ") || "none"}`);
+    for (const w of whereLost) line(`where    ${w}`);
+    line(`faults   at (ms): ${faultLog.map((f) => `${f.name} ${f.from}..${f.to}`).join("; ")}`);
+  }
   line(
     `heap     after GC: start ${heap0.toFixed(1)} MB, after reports ${heap1.toFixed(1)} MB, after long MO ${heap2.toFixed(1)} MB (bound: start + ${HEAP_BOUND_MB} MB)`,
   );
