@@ -37,10 +37,10 @@ describe("state/connect: the black-hole watchdog with commands pipelined (a real
     link = connect({ mode: "single", url: proxy.url(), deadAfterMs: 1000, connectTimeoutMs: 1000 });
     const l = link;
     await waitFor(() => l.isReady, 5000, "the link ready");
-    // Every chunk takes 500 ms each way: the first PING's answer comes while the second is out.
-    proxy.delay(500);
+    // Every chunk takes 300 ms each way: the first PING's answer comes while the second is out.
+    proxy.delay(300);
     const first = l.send(["PING"], "x");
-    await sleep(200);
+    await sleep(150);
     const second = l.send(["PING"], "x");
     second.catch(() => undefined);
     assert.equal(await first, "PONG");
