@@ -721,8 +721,9 @@ class Link implements RedisLink {
         return;
       }
       const oldest = this.pending.values().next().value!.since;
-      // An answer in the very millisecond the oldest command left does not answer it.
-      if (this.ready && Date.now() - oldest >= this.s.deadAfterMs && this.lastAnswer <= oldest) {
+      // Silent for the whole time: the last answer (pipelined, it may have been an earlier
+      // command's, so it proves nothing about the oldest) is as old as the limit, or older.
+      if (this.ready && Date.now() - Math.max(oldest, this.lastAnswer) >= this.s.deadAfterMs) {
         this.release?.(new RedisStateError("connect", "no answer"));
       }
     }, every);
