@@ -88,6 +88,9 @@ const RESTORE_TTL_MS = 24 * 3600_000;
 /** The key whose absence tells that Redis lost its data, and how long it lives (renewed at each look). */
 const EPOCH_KEY = "state:epoch";
 const EPOCH_TTL_MS = 30 * 24 * 3600_000;
+/** How often the copies kept for a Redis that loses its data are checked against it, and how many of each kind. */
+const SWEEP_MS = 5000;
+const SWEEP_BATCH = 200;
 /** How long a close waits for what was kept here to reach Redis. */
 const CLOSE_SYNC_MS = 2000;
 /** Most operations left to settle (beyond, the oldest is given up: said in the log). */
@@ -138,6 +141,8 @@ export class FailoverState implements AccountState {
   private refill = false;
   /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
   private readonly shadow = new Shadow();
+  private sweeper: NodeJS.Timeout | null = null;
+  private sweeping = false;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -155,6 +160,10 @@ export class FailoverState implements AccountState {
     local.copies = true;
     this.last = this.describe();
     this.started = this.firstConnection();
+    if (redis) {
+      this.sweeper = setInterval(() => void this.sweepShadow(), SWEEP_MS);
+      this.sweeper.unref?.();
+    }
     redis?.onMode((m, reason) => {
       // Reconnected: the failure that sent us local is over, and what was kept here goes there.
       if (m === "shared") {
@@ -341,7 +350,7 @@ export class FailoverState implements AccountState {
         if (this.refill) {
           const now = this.local.clockNow();
           await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
-          await restoreShadow(r, this.shadow.copy(now), now);
+          await restoreShadow(r, await this.shadow.copy(now), now);
         }
       } catch (e) {
         this.fail(e);
@@ -381,6 +390,29 @@ export class FailoverState implements AccountState {
     const lost = this.epoch !== null && now !== this.epoch;
     this.epoch = now;
     return lost;
+  }
+
+  /**
+   * While Redis is healthy: forgets the copies whose data another process took (so a later data
+   * loss cannot bring them back), and keeps the epoch alive (its absence means the data is lost).
+   */
+  async sweepShadow(): Promise<void> {
+    const r = this.usable();
+    if (!r || this.sweeping || this.syncing || this.refill || this.epoch === null) return;
+    this.sweeping = true;
+    try {
+      // Written again only where it still exists: a Redis that lost it is found out by sync().
+      if (!(await r.renew(EPOCH_KEY, this.epoch, EPOCH_TTL_MS))) return void this.sync();
+      await this.shadow.sweep(SWEEP_BATCH, this.local.clockNow(), async (probes) => {
+        const there = await r.present([...probes, { key: EPOCH_KEY }]);
+        // Redis lost its data while this looked: absent says nothing then (sync() puts it back).
+        return there.pop() ? there : probes.map(() => true);
+      });
+    } catch {
+      // Redis failed meanwhile: the operations that meet it say so; the copies stay.
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** Whether anything kept here is still to be handed to Redis (tests, the soak). */
@@ -481,10 +513,12 @@ export class FailoverState implements AccountState {
   }
 
   async take(key: string): Promise<string | null> {
-    this.shadow.taken(key);
     const here = this.local.takeNow(key);
     const x = await this.exec("take", (r) => r.take(key));
-    if (x.state === "ok") return x.v ?? here;
+    if (x.state === "ok") {
+      this.shadow.taken(key);
+      return x.v ?? here;
+    }
     if (here !== null) return here;
     if (x.state === "skipped") return this.unreachable();
     throw x.e;
@@ -532,8 +566,7 @@ export class FailoverState implements AccountState {
     const x = await this.exec("append", (r, id) => r.append(key, items, max, ttlMs, id));
     if (x.state === "ok") {
       const now = this.local.clockNow();
-      const dropped = new Set(x.v);
-      this.shadow.appended(key, dropped.size ? items.filter((i) => !dropped.has(i)) : items, now + ttlMs, now);
+      this.shadow.appended(key, items, x.v, now + ttlMs, now);
       return x.v.map(unwrap);
     }
     if (x.state !== "unknown") return this.local.appendNow(key, items, max, ttlMs).map(unwrap);
@@ -551,7 +584,6 @@ export class FailoverState implements AccountState {
   }
 
   async takeList(key: string): Promise<string[]> {
-    this.shadow.listTaken(key);
     const here = this.local.takeListNow(key);
     const got = await this.takeBoth(
       "takeList",
@@ -562,6 +594,7 @@ export class FailoverState implements AccountState {
       (r, v) => r.mergeList(key, v, RESTORE_TTL_MS),
       (a, b) => a.concat(b),
     );
+    this.shadow.listTaken(key); // taken from Redis (a failed take threw, and the copy stays)
     return inArrivalOrder(got ?? []);
   }
 
@@ -595,9 +628,8 @@ export class FailoverState implements AccountState {
     return this.local.addPartNow(group, key, number, total, value, limits);
   }
 
-  takeParts(group: string, key: string): Promise<Map<number, string> | null> {
-    this.shadow.partsTaken(group, key);
-    return this.takeBoth(
+  async takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+    const got = await this.takeBoth(
       "takeParts",
       `p\n${group}\n${key}`,
       this.local.takePartsNow(group, key),
@@ -609,6 +641,8 @@ export class FailoverState implements AccountState {
         return there;
       },
     );
+    this.shadow.partsTaken(group, key);
+    return got;
   }
 
   async tally(key: string, members: readonly string[], ttlMs: number): Promise<void> {
@@ -635,9 +669,8 @@ export class FailoverState implements AccountState {
     return this.local.markNow(key, member, value);
   }
 
-  takeTally(key: string): Promise<Tally | null> {
-    this.shadow.tallyTaken(key);
-    return this.takeBoth(
+  async takeTally(key: string): Promise<Tally | null> {
+    const got = await this.takeBoth(
       "takeTally",
       `t\n${key}`,
       this.local.takeTallyNow(key),
@@ -657,6 +690,8 @@ export class FailoverState implements AccountState {
         return { marks: there.marks, pending: [...pending] };
       },
     );
+    this.shadow.tallyTaken(key);
+    return got;
   }
 
   async schedule(kind: string, id: string, at: number): Promise<void> {
@@ -675,9 +710,10 @@ export class FailoverState implements AccountState {
     if (opts.continueLocally) this.mirrored.add(kind);
     // A deadline whose work is done here needs no putting back.
     const done: DueHandler = (id) => {
+      const seq = this.shadow.deadlineSeq(kind, id);
       const p = handler(id);
-      if (!p) return void this.shadow.settled(kind, id);
-      return p.then(() => this.shadow.settled(kind, id));
+      if (!p) return void this.shadow.settled(kind, id, seq);
+      return p.then(() => this.shadow.settled(kind, id, seq));
     };
     const offLocal = this.local.onDue(kind, done);
     const offRemote = this.redis?.onDue(kind, done);
@@ -688,7 +724,7 @@ export class FailoverState implements AccountState {
   }
 
   async drain(kind: string): Promise<string[]> {
-    this.shadow.drained(kind);
+    await this.shadow.drained(kind);
     const x = await this.exec("drain", (r) => r.drain(kind));
     return [...new Set([...this.local.drainNow(kind), ...(x.state === "ok" ? x.v : [])])];
   }
@@ -701,6 +737,8 @@ export class FailoverState implements AccountState {
     this.closed = true;
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     await Promise.all([this.redis?.close(), this.local.close()]);
   }
 

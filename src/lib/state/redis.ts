@@ -29,6 +29,7 @@ import type {
 } from "./index";
 import { connect, maybeRan, type RedisLink, type RedisMode, type Reply } from "./connect";
 import { classify, RedisStateError } from "./problem";
+import type { Probe } from "./shadow";
 
 export { RedisStateError, type RedisProblem } from "./problem";
 
@@ -547,6 +548,24 @@ export class RedisState implements AccountState {
   /** One round trip (the failover asks whether Redis answers again). */
   async ping(): Promise<void> {
     await this.command(["PING"]);
+  }
+
+  /** Whether each probe is still in Redis: a key (EXISTS), or a member of a sorted set (ZSCORE). */
+  async present(probes: Probe[]): Promise<boolean[]> {
+    return Promise.all(
+      probes.map(async (p) =>
+        "key" in p
+          ? Number(await this.command(["EXISTS", this.key(p.key)])) === 1
+          : (await this.command(["ZSCORE", this.key(p.zset), p.member])) !== null,
+      ),
+    );
+  }
+
+  /** Writes a kept record again where it still exists (never makes it anew). */
+  async renew(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const expires = this.clock.now() + Math.ceil(ttlMs);
+    const ttl = String(Math.ceil(ttlMs) + SLACK_MS);
+    return (await this.command(["SET", this.key(key), `${expires}|${value}`, "PX", ttl, "XX"])) !== null;
   }
 
   /** A write of a short-lived key of its own: Redis takes writes again (after READONLY, OOM). */

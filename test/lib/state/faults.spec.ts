@@ -377,4 +377,50 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     );
     assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
   });
+
+  it("Redis restarted without its data brings back only what nobody took: a tally summed up and held alerts released by another instance stay gone", async () => {
+    const clock = new FakeClock();
+    clock.advance(Date.parse("2023-11-15T04:00:00Z") - clock.now()); // 12:00 at +08:00
+    const a = failover(clock, redis.url);
+    const b = failover(clock, redis.url);
+    await Promise.all([shared(a), shared(b)]);
+    await Promise.all([a.sync(), b.sync()]);
+    const guard = new Guard({ state: a, clock, window: 0, hours: "22:00-07:00", scope: "g2" });
+    assert.equal((await guard.decide({ msg: { topic: "disk" }, mobiles: ["13800138000"] })).held, true);
+    await a.tally("track:2", ["13800138000"], 3600_000);
+    await a.put("msg:2", "the msg", 3600_000);
+    // b sums the send up and releases the held alert (both taken from Redis).
+    assert.ok(await b.takeTally("track:2"));
+    assert.equal(await b.take("msg:2"), "the msg");
+    clock.advance(10 * 3600_000);
+    const gb = new Guard({ state: b, clock, window: 0, hours: "22:00-07:00", scope: "g2" });
+    assert.deepEqual(
+      (await gb.release()).map((r) => (r.msg as { topic: string }).topic),
+      ["disk"],
+    );
+    // a's sweep finds them gone from Redis and forgets its copies.
+    await a.sweepShadow();
+    await redis.restart({ keepData: false });
+    await waitFor(() => a.mode === "shared" && b.mode === "shared", 30_000, "both shared again");
+    await waitFor(async () => /\b1\b/.test(await redis.command("EXISTS", key("state:epoch"))), 10_000, "epoch");
+    await Promise.all([a.sync(), b.sync()]);
+    assert.equal(await b.takeTally("track:2"), null, "no second summary");
+    assert.equal(await b.get("msg:2"), null);
+    assert.deepEqual(await gb.release(), [], "not released twice");
+  });
+
+  it("a take that fails while Redis restarts empty keeps the copy: the tally comes back when Redis does", async () => {
+    const clock = new FakeClock();
+    const a = failover(clock, redis.url);
+    await shared(a);
+    await a.sync();
+    await a.tally("track:3", ["13800138000"], 3600_000);
+    await redis.kill();
+    await assert.rejects(a.takeTally("track:3"));
+    await redis.restart({ keepData: false });
+    await waitFor(() => a.mode === "shared" && !a.keptLocally, 30_000, "shared again");
+    await a.sync();
+    const t = await a.takeTally("track:3");
+    assert.deepEqual(t?.pending, ["13800138000"]);
+  });
 });
