@@ -452,8 +452,9 @@ describe("lib/alerts/personalise", () => {
               list.forEach((r, i) => {
                 const c = checks[i];
                 assert.ok(c.ok);
-                const g = groups.get(r.t) ?? { text: c.text, mobiles: [], recipients: [] };
-                groups.set(r.t, g);
+                // Grouped by the final text (SPEC B9a): "【" and "【签】【" are one SMS with signature 【签】.
+                const g = groups.get(c.text) ?? { text: c.text, mobiles: [], recipients: [] };
+                groups.set(c.text, g);
                 if (!g.mobiles.includes(numbers[i]!)) {
                   g.mobiles.push(numbers[i]!);
                   g.recipients.push(i);
