@@ -128,6 +128,19 @@ describe("nodes/sms-receive: hostile pushes, replies to the inbox (real HTTP)", 
       assert.equal(reports.msgs.length + mo.msgs.length, 0);
     });
 
+    it("a JSON array of 1000 elements under a query of 1000 params, wrong credentials: refused, the loop never held 50 ms", async () => {
+      const { reports, mo } = await start();
+      const query = Array.from({ length: 1000 }, (_, i) => `a${i}=1`).join("&");
+      const body = JSON.stringify(Array.from({ length: 1000 }, () => ({})));
+      const { result, maxMs, ours } = await loopDelayDuring(async () => {
+        const r = await post(body, "application/json", `/sms/push?${query}`);
+        return { status: r.status, text: await r.text() };
+      });
+      assert.ok([400, 401].includes(result.status), `${result.status} ${result.text}`);
+      assert.deepEqual(ours, [], `event loop held (monitorEventLoopDelay: ${maxMs.toFixed(1)} ms)`);
+      assert.equal(reports.msgs.length + mo.msgs.length, 0);
+    });
+
     it("1000 repeats of one name with wrong credentials: 401, fast; one more param: 400 naming the limit", async () => {
       const { reports, mo } = await start();
       const repeats = Array.from({ length: 998 }, () => "a=1").join("&");

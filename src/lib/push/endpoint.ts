@@ -289,6 +289,13 @@ export class PushEndpoint {
       this.stats.rejected++;
       return { answer: { status: 413, body: `Payload Too Large: more than ${MAX_BATCH} pushes in one request` } };
     }
+    // Each element gets the URL's params: 1,000 of them on 1,000 elements would be a million
+    // copies before the credential check (SPEC B4a: no push holds the event loop). Beyond a
+    // budget the request is refused as a whole.
+    if (!isEmpty(shared) && Object.keys(shared).length * items.length > MAX_BATCH_COPIES) {
+      this.stats.rejected++;
+      return { answer: { status: 400, body: `Bad Request: too many parameters for ${items.length} pushes` } };
+    }
     // Each element's params, on top of the ones in the URL; an element that is not an object has
     // only those (and is malformed).
     const whole = items.map((el) => (isObject(el) ? (isEmpty(shared) ? el : { ...shared, ...el }) : null));
@@ -472,6 +479,8 @@ export type ParamsResult = { params: Params | Batch } | { answer: Answer };
 const PROBE: ParamsResult = { answer: OK };
 const TOO_LARGE: ParamsResult = { answer: { status: 413, body: "Payload Too Large" } };
 const UNREADABLE: ParamsResult = { answer: { status: 400, body: "Bad Request: unreadable body" } };
+/** URL params times array elements merged at most (a real push carries a few of each). */
+const MAX_BATCH_COPIES = 20_000;
 const TOO_MANY: ParamsResult = { answer: { status: 400, body: `Bad Request: more than ${MAX_PARAMS} parameters` } };
 
 type PushRequest = IncomingMessage & { body?: unknown; _body?: boolean; query?: unknown };
@@ -568,8 +577,19 @@ function parsed(body: unknown, query: Params, req: PushRequest): ParamsResult {
   }
   const form = /urlencoded/i.test(type ?? "");
   if (Array.isArray(body)) return { params: new Batch(form ? body.map(repaired) : body, query) };
-  if (isObject(body)) return { params: merge(query, form ? (repaired(firstValues(body)) as Params) : body) };
+  if (isObject(body)) {
+    // Counted before anything is copied (Node-RED's parser takes up to 5 MB: 300,000 keys).
+    if (moreKeysThan(body, MAX_PARAMS)) return TOO_MANY;
+    return { params: merge(query, form ? (repaired(firstValues(body)) as Params) : body) };
+  }
   return { params: query };
+}
+
+/** Whether `o` has more than `max` own keys (stops counting there). */
+function moreKeysThan(o: object, max: number): boolean {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k) && ++n > max) return true;
+  return false;
 }
 
 function isObject(v: unknown): v is Params {
