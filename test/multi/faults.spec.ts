@@ -4,11 +4,10 @@
 // platform sends them; every message a node emits (and the receive node's status) is posted by a
 // core `http request` node to a collector here, so the test counts what each instance emitted.
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedis, type RedisServer } from "../support/redis";
+import { startCollector } from "../support/collector";
 import { waitFor } from "../support/stub";
 
 const PREFIX = "mfault:";
@@ -34,34 +33,6 @@ interface Emitted {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => waitFor(cond, ms, what, 50);
-
-/** Records every message the instances post (POST /<instance>/<kind>, JSON body). */
-async function startCollector(): Promise<{ url: string; got: Emitted[]; close(): Promise<void> }> {
-  const got: Emitted[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const [, inst, kind] = (req.url ?? "").split("/");
-      try {
-        got.push({ inst, kind, ...(JSON.parse(Buffer.concat(chunks).toString("utf8")) as object) } as Emitted);
-        res.end("ok");
-      } catch (e) {
-        res.statusCode = 400;
-        res.end(String(e));
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    got,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** The flow both instances run (same ids: one cluster); only where they post differs. */
 function flow(inst: string, o: { sim: string; redis: string; redisPassword?: string; collector: string }): object[] {
@@ -169,7 +140,7 @@ describe("multi: the account state under Redis faults, two Node-RED processes on
   this.timeout(180_000);
   let redis: RedisServer;
   let sim: Simulator;
-  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let collector: Awaited<ReturnType<typeof startCollector<Emitted>>>;
   let a: RunningNodeRed;
   let b: RunningNodeRed;
   let probes = 0;
@@ -183,7 +154,7 @@ describe("multi: the account state under Redis faults, two Node-RED processes on
       users: [[ACL_USER, "on", `>${ACL_PASSWORD}`, `~${PREFIX}*`, "&*", "+@all"]],
     });
     sim = await startSimulator();
-    collector = await startCollector();
+    collector = await startCollector<Emitted>();
     [a, b] = await Promise.all([
       startPackedNodeRed({ shareInstall: true }),
       startPackedNodeRed({ shareInstall: true }),

@@ -4,12 +4,11 @@
 // `redisPassword` / `redisSentinelPassword` credentials. Pushes come in over HTTP as the platform
 // sends them; every message a node emits is posted to a collector here, which counts them.
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedisCluster, type RedisCluster } from "../support/redis-cluster";
 import { startRedisSentinel, type RedisSentinelSetup } from "../support/redis-sentinel";
+import { startCollector } from "../support/collector";
 import { waitFor } from "../support/stub";
 
 const RECEIVER = "rcv";
@@ -31,33 +30,6 @@ interface Emitted {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => waitFor(cond, ms, what, 50);
-
-async function startCollector(): Promise<{ url: string; got: Emitted[]; close(): Promise<void> }> {
-  const got: Emitted[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const [, inst, kind] = (req.url ?? "").split("/");
-      try {
-        got.push({ inst, kind, ...(JSON.parse(Buffer.concat(chunks).toString("utf8")) as object) } as Emitted);
-        res.end("ok");
-      } catch (e) {
-        res.statusCode = 400;
-        res.end(String(e));
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    got,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** What the account says about Redis, per mode (credentials as the editor stores them). */
 interface RedisConfig {
@@ -192,7 +164,7 @@ function sameCases(
     let failOver: (() => Promise<void>) | undefined;
     let prefix = "";
     let sim: Simulator;
-    let collector: Awaited<ReturnType<typeof startCollector>>;
+    let collector: Awaited<ReturnType<typeof startCollector<Emitted>>>;
     let a: RunningNodeRed;
     let b: RunningNodeRed;
     let probes = 0;
@@ -206,7 +178,7 @@ function sameCases(
       keys = be.keys;
       failOver = be.failover;
       sim = await startSimulator();
-      collector = await startCollector();
+      collector = await startCollector<Emitted>();
       [a, b] = await Promise.all([
         startPackedNodeRed({ shareInstall: true }),
         startPackedNodeRed({ shareInstall: true }),

@@ -4,11 +4,10 @@
 // simulator is the platform, and every message a node emits is posted by a core `http request`
 // node to a collector here, so the test counts what each instance emitted.
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { startPackedNodeRed, type RunningNodeRed } from "../support/packed";
 import { startRedis, type RedisServer } from "../support/redis";
+import { startCollector } from "../support/collector";
 import { waitFor } from "../support/stub";
 
 const PREFIX = "mstate:";
@@ -35,34 +34,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for a condition, at most `ms` (two processes and Redis: seconds, not milliseconds). */
 const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => waitFor(cond, ms, what, 50);
-
-/** Records every message the instances post (POST /<instance>/<kind>, JSON body). */
-async function startCollector(): Promise<{ url: string; got: Emitted[]; close(): Promise<void> }> {
-  const got: Emitted[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const [, inst, kind] = (req.url ?? "").split("/");
-      try {
-        got.push({ inst, kind, ...(JSON.parse(Buffer.concat(chunks).toString("utf8")) as object) } as Emitted);
-        res.end("ok");
-      } catch (e) {
-        res.statusCode = 400;
-        res.end(String(e));
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    got,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 /**
  * The flow both instances run: the same node ids (one cluster); only where they post what they
@@ -192,7 +163,7 @@ describe("multi: the account state in two Node-RED processes on one Redis", func
   this.timeout(120_000);
   let redis: RedisServer;
   let sim: Simulator;
-  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let collector: Awaited<ReturnType<typeof startCollector<Emitted>>>;
   let a: RunningNodeRed;
   let b: RunningNodeRed;
   let probes = 0;
@@ -202,7 +173,7 @@ describe("multi: the account state in two Node-RED processes on one Redis", func
     this.timeout(300_000);
     redis = await startRedis();
     sim = await startSimulator();
-    collector = await startCollector();
+    collector = await startCollector<Emitted>();
     [a, b] = await Promise.all([
       startPackedNodeRed({ shareInstall: true }),
       startPackedNodeRed({ shareInstall: true }),
