@@ -124,6 +124,11 @@ export interface RedisLink {
   exec(commands: string[][], key: string): Promise<Reply[]>;
   /** connected (and, with sentinels, to the master): commands are sent */
   readonly isReady: boolean;
+  /**
+   * How often the link, reconnecting, found the master at another address than before (sentinel
+   * mode: a failover). What was written to the old master just before may be lost.
+   */
+  readonly masterMoves: number;
   /** ready: (re)connected; end: closed, or given up for good (auth); error: a RedisStateError, once per change of problem */
   on(event: "ready" | "end", fn: () => void): void;
   on(event: "error", fn: (e: unknown) => void): void;
@@ -654,6 +659,8 @@ class Link implements RedisLink {
   private readonly pending = new Set<{ since: number }>();
   private lastAnswer = 0;
   private watchdog: NodeJS.Timeout | null = null;
+  private masterAt: string | null = null;
+  masterMoves = 0;
 
   constructor(
     readonly mode: RedisMode,
@@ -818,6 +825,9 @@ class Link implements RedisLink {
       if (reason === null) {
         failures = 0;
         this.told = null;
+        const at = b.master ? `${b.master.host}:${b.master.port}` : null;
+        if (at !== null && this.masterAt !== null && at !== this.masterAt) this.masterMoves++;
+        if (at !== null) this.masterAt = at;
         this.ready = true;
         this.events.emit("ready");
         await gone;

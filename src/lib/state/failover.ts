@@ -139,6 +139,10 @@ export class FailoverState implements AccountState {
   private epoch: string | null = null;
   /** Redis lost its data and what was kept here is not all back yet */
   private refill = false;
+  /** the failovers (master moves) seen so far; one more: what was written just before may be lost */
+  private moves = 0;
+  /** Redis failed over and what it may have lost is not all back yet */
+  private moved = false;
   /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
   private readonly shadow = new Shadow();
   private sweeper: NodeJS.Timeout | null = null;
@@ -336,6 +340,13 @@ export class FailoverState implements AccountState {
     if (this.syncing) return this.syncing;
     const r = this.redis;
     if (!r || this.closed) return Promise.resolve();
+    // A failover (the master moved) may lose what was written to the old master just before (it
+    // took writes until it was turned into a replica of the new one). Noted before anything else
+    // runs, so no sweep forgets a copy of what it lost.
+    if (r.masterMoves !== this.moves) {
+      this.moves = r.masterMoves;
+      this.moved = true;
+    }
     const run = async () => {
       try {
         for (const key of [...this.pending.keys()]) await this.settle(key, r);
@@ -347,10 +358,13 @@ export class FailoverState implements AccountState {
         // Redis back without its data (restarted empty, or a replica that never had it): the
         // copies of shared records kept here are all there is now. They go back where absent.
         if (await this.dataLost(r)) this.refill = true;
-        if (this.refill) {
+        if (this.refill || this.moved) {
           const now = this.local.clockNow();
           await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
-          await restoreShadow(r, await this.shadow.copy(now), now);
+          // After a failover the new master has nearly everything: a deadline there (leased by a
+          // handler at work, or moved) stays as it is; only a lost one comes back.
+          await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
+          this.moved = false;
         }
       } catch (e) {
         this.fail(e);
@@ -398,7 +412,8 @@ export class FailoverState implements AccountState {
    */
   async sweepShadow(): Promise<void> {
     const r = this.usable();
-    if (!r || this.sweeping || this.syncing || this.refill || this.epoch === null) return;
+    if (!r || this.sweeping || this.syncing || this.refill || this.moved || this.epoch === null) return;
+    const moves = r.masterMoves;
     this.sweeping = true;
     try {
       // Written again only where it still exists: a Redis that lost it is found out by sync().
@@ -406,7 +421,13 @@ export class FailoverState implements AccountState {
       await this.shadow.sweep(SWEEP_BATCH, this.local.clockNow(), async (probes) => {
         const there = await r.present([...probes, { key: EPOCH_KEY }]);
         // Redis lost its data while this looked: absent says nothing then (sync() puts it back).
-        return there.pop() ? there : probes.map(() => true);
+        if (!there.pop()) return probes.map(() => true);
+        // Read from a master that stayed one: a master turned into a replica (a failover) drops
+        // what was written to it last, and absent would say nothing either. A write after the
+        // read proves it (a replica refuses it: the sweep stops, the copies stay).
+        const renewed = await r.renew(EPOCH_KEY, this.epoch!, EPOCH_TTL_MS);
+        if (!renewed || r.masterMoves !== moves) return probes.map(() => true);
+        return there;
       });
     } catch {
       // Redis failed meanwhile: the operations that meet it say so; the copies stay.
@@ -771,13 +792,20 @@ async function handOver(r: RedisState, s: Snapshot, now: number, refill = false)
 }
 
 /** Puts back what this process had put into a Redis that lost it (data first, then deadlines). */
-async function restoreShadow(r: RedisState, c: ShadowCopy, now: number): Promise<void> {
+async function restoreShadow(
+  r: RedisState,
+  c: ShadowCopy,
+  now: number,
+  deadlines: "earliest" | "absent",
+): Promise<void> {
   const ttl = (expires: number) => Math.max(1, expires - now);
   await each(c.records, (x) => r.putIfAbsent(x.key, x.value, ttl(x.expires)));
   await each(c.lists, (x) => r.mergeList(x.key, x.items, ttl(x.expires)));
-  await each(c.tallies, (x) => r.mergeTally(x.key, x.tally, ttl(x.expires)));
-  await each(c.parts, (x) => r.mergeParts(x.group, x.key, x.parts, ttl(x.expires)));
-  await each(c.deadlines, (x) => r.scheduleEarliest(x.kind, x.id, x.at));
+  await each(c.tallies, (x) => r.mergeTally(x.key, x.tally, ttl(x.expires), true));
+  await each(c.parts, (x) => r.mergeParts(x.group, x.key, x.parts, ttl(x.expires), true));
+  await each(c.deadlines, (x) =>
+    deadlines === "earliest" ? r.scheduleEarliest(x.kind, x.id, x.at) : r.scheduleIfAbsent(x.kind, x.id, x.at),
+  );
 }
 
 /** Puts a copy back into a Redis that lost it: only where nothing is there (a newer write wins). */

@@ -60,6 +60,13 @@ const RETRY_MAX_MS = 60_000;
  */
 const MEMO_DATA_MS = 24 * 3600_000;
 const MEMO_SHORT_MS = 10 * 60_000;
+/**
+ * A long SMS or a tally taken (emitted, summed up) leaves a mark this long. A failover puts back
+ * what the old master may have lost from each instance's copies (failover.ts); a copy of what
+ * another instance took just before is only forgotten at the next sweep (5 s) and must not come
+ * back: the mark, replicated with the take, says it went.
+ */
+const GONE_MS = 120_000;
 
 export interface RedisStateOptions {
   /** single (default), sentinel or cluster (SPEC B6a `redisMode`) */
@@ -85,7 +92,8 @@ const lua = (body: string) =>
     .replace(/\bSLACK\b/g, String(SLACK_MS))
     .replace(/\bDUE_KEEP\b/g, String(DUE_KEEP_MS))
     .replace(/\bMEMO_DATA\b/g, String(MEMO_DATA_MS))
-    .replace(/\bMEMO_SHORT\b/g, String(MEMO_SHORT_MS));
+    .replace(/\bMEMO_SHORT\b/g, String(MEMO_SHORT_MS))
+    .replace(/\bGONE\b/g, String(GONE_MS));
 
 /**
  * A script that remembers its answer: its last key is the memo (`op:<id>`); a run that finds it
@@ -241,7 +249,7 @@ const SCRIPTS = {
     end
     if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) + SLACK then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + SLACK) end
     return redis.call('LLEN', KEYS[1])`),
-  // KEYS: message hash, group index, group sizes, the memo. ARGV: number, value, total, ttl,
+  // KEYS: message hash, group index, group sizes, its gone mark, the memo. ARGV: number, value, total, ttl,
   // maxPending, message key, hash key prefix, now, maxBytes. Evicted messages' hashes are named from
   // the prefix: same hash tag, so the same slot (a Cluster keeps them together).
   addPart: memo(
@@ -254,6 +262,7 @@ const SCRIPTS = {
       redis.call('DEL', KEYS[1])
       redis.call('ZREM', KEYS[2], ARGV[6])
       unsize(KEYS[3], ARGV[6])
+      redis.call('SET', KEYS[4], '1', 'PX', GONE)
       return {'complete', all}
     end
     local ttl = tonumber(ARGV[4]) + SLACK
@@ -279,7 +288,7 @@ const SCRIPTS = {
     return out`,
     "MEMO_DATA",
   ),
-  // KEYS: message hash, group index, group sizes, the memo. ARGV: message key.
+  // KEYS: message hash, group index, group sizes, its gone mark, the memo. ARGV: message key.
   takeParts: memo(
     PART_FNS +
       `
@@ -287,12 +296,15 @@ const SCRIPTS = {
     redis.call('DEL', KEYS[1])
     redis.call('ZREM', KEYS[2], ARGV[1])
     unsize(KEYS[3], ARGV[1])
+    if #all > 0 then redis.call('SET', KEYS[4], '1', 'PX', GONE) end
     return all`,
     "MEMO_DATA",
   ),
   // Puts parts back (a failover), each part once; completeness is left to the message's deadline.
-  // KEYS: message hash, group index, group sizes. ARGV: message key, ttl, now, then number/value pairs.
+  // KEYS: message hash, group index, group sizes, and for a copy put back its "gone" mark (a
+  // message taken meanwhile stays gone: -1). ARGV: message key, ttl, now, then number/value pairs.
   mergeParts: lua(`
+    if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
     local added = 0
     for i = 4, #ARGV, 2 do
       if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then added = added + #ARGV[i + 1] + #ARGV[1] + 100 end
@@ -324,13 +336,16 @@ const SCRIPTS = {
     local p = redis.call('SMEMBERS', KEYS[2])
     local m = redis.call('HGETALL', KEYS[3])
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    redis.call('SET', KEYS[4], '1', 'PX', GONE)
     return {p, m}`,
     "MEMO_DATA",
   ),
   // Puts a tally back, or joins one kept in this process into the shared one: a member marked in
   // Redis keeps its mark (the first report wins). KEYS: count, pending, marks. ARGV: ttl, count,
-  // number of pending members, the pending members, then member/value pairs of the marks.
+  // number of pending members, the pending members, then member/value pairs of the marks. A copy
+  // put back also names the tally's "gone" mark (KEYS[4]): a tally taken meanwhile stays gone (-1).
   mergeTally: lua(`
+    if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
     local ttl, np = tonumber(ARGV[1]), tonumber(ARGV[3])
     if redis.call('EXISTS', KEYS[1]) == 0 then
       redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
@@ -347,9 +362,11 @@ const SCRIPTS = {
     end
     return redis.call('SCARD', KEYS[2])`),
   // One zset per kind (due:<kind>): a kind's deadlines never wait behind another kind's. ARGV: at,
-  // id, now, and 'LT' to keep an earlier deadline already there (a failover joining its own).
+  // id, now, and 'LT' to keep an earlier deadline already there (a failover joining its own) or
+  // 'NX' to keep any deadline already there.
   schedule: lua(`
     if ARGV[4] == 'LT' then redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
+    elseif ARGV[4] == 'NX' then redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
     else redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
     local want = tonumber(ARGV[1]) - tonumber(ARGV[3]) + DUE_KEEP
     if want < SLACK then want = SLACK end
@@ -473,6 +490,11 @@ export class RedisState implements AccountState {
 
   get mode(): StateMode {
     return this.ready && this.link.isReady ? "shared" : "local";
+  }
+
+  /** Failovers seen (sentinel mode): the master moved; writes made just before may be lost. */
+  get masterMoves(): number {
+    return this.link.masterMoves;
   }
 
   /** Why Redis is not usable now (null while it is). */
@@ -687,6 +709,11 @@ export class RedisState implements AccountState {
     return [`${group}:m:${key}`, `${group}:idx`, `${group}:sz`];
   }
 
+  /** The mark a message taken leaves (GONE_MS). */
+  private partsGone(group: string, key: string): string {
+    return `${group}:g:${key}`;
+  }
+
   async addPart(
     group: string,
     key: string,
@@ -698,7 +725,7 @@ export class RedisState implements AccountState {
   ): Promise<PartAdd> {
     const r = (await this.eval(
       "addPart",
-      this.partKeys(group, key),
+      [...this.partKeys(group, key), this.partsGone(group, key)],
       [
         number,
         value,
@@ -721,15 +748,27 @@ export class RedisState implements AccountState {
   }
 
   async takeParts(group: string, key: string, op = opId()): Promise<Map<number, string> | null> {
-    const parts = partsOf(await this.eval("takeParts", this.partKeys(group, key), [key], op));
+    const parts = partsOf(
+      await this.eval("takeParts", [...this.partKeys(group, key), this.partsGone(group, key)], [key], op),
+    );
     return parts.size ? parts : null;
   }
 
-  /** Puts parts of a message back (each part once); returns how many parts it holds now. */
-  async mergeParts(group: string, key: string, parts: Map<number, string>, ttlMs: number): Promise<number> {
+  /**
+   * Puts parts of a message back (each part once); returns how many parts it holds now. `copy`: a
+   * copy kept here put back after a failover or data loss, not if the message was taken since (-1).
+   */
+  async mergeParts(
+    group: string,
+    key: string,
+    parts: Map<number, string>,
+    ttlMs: number,
+    copy = false,
+  ): Promise<number> {
     const args: Array<string | number> = [key, Math.ceil(ttlMs), this.clock.now()];
     for (const [n, v] of parts) args.push(n, v);
-    return Number(await this.eval("mergeParts", this.partKeys(group, key), args));
+    const keys = this.partKeys(group, key);
+    return Number(await this.eval("mergeParts", copy ? [...keys, this.partsGone(group, key)] : keys, args));
   }
 
   private tallyKeys(key: string): string[] {
@@ -759,17 +798,21 @@ export class RedisState implements AccountState {
   }
 
   async takeTally(key: string, op = opId()): Promise<Tally | null> {
-    const r = (await this.eval("takeTally", this.tallyKeys(key), [], op)) as [string[], Reply] | null;
+    const r = (await this.eval("takeTally", [...this.tallyKeys(key), `${key}:g`], [], op)) as [string[], Reply] | null;
     if (!r) return null;
     return { pending: r[0] ?? [], marks: pairsToMap(r[1]) };
   }
 
-  /** Puts a tally back, or joins one kept locally (marks already in Redis win); returns members left. */
-  async mergeTally(key: string, t: Tally, ttlMs: number): Promise<number> {
+  /**
+   * Puts a tally back, or joins one kept locally (marks already in Redis win); returns members left.
+   * `copy`: a copy kept here put back after a failover or data loss, not if it was taken since (-1).
+   */
+  async mergeTally(key: string, t: Tally, ttlMs: number, copy = false): Promise<number> {
     const args: Array<string | number> = [Math.max(1, Math.ceil(ttlMs)), t.pending.length + t.marks.size];
     args.push(t.pending.length, ...t.pending);
     for (const [m, v] of t.marks) args.push(m, v);
-    return Number(await this.eval("mergeTally", this.tallyKeys(key), args));
+    const keys = this.tallyKeys(key);
+    return Number(await this.eval("mergeTally", copy ? [...keys, `${key}:g`] : keys, args));
   }
 
   async schedule(kind: string, id: string, at: number): Promise<void> {
@@ -779,6 +822,11 @@ export class RedisState implements AccountState {
   /** Sets deadline `id` at `at` unless it is already due earlier (a failover joining its own). */
   async scheduleEarliest(kind: string, id: string, at: number): Promise<void> {
     await this.eval("schedule", [`due:${kind}`], [Math.ceil(at), id, this.clock.now(), "LT"]);
+  }
+
+  /** Sets a deadline only where it has none (a leased one stays leased: its handler is at work). */
+  async scheduleIfAbsent(kind: string, id: string, at: number): Promise<void> {
+    await this.eval("schedule", [`due:${kind}`], [Math.ceil(at), id, this.clock.now(), "NX"]);
   }
 
   async cancel(kind: string, id: string): Promise<void> {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { RedisLink } from "../../../src/lib/state/connect";
 import { Guard } from "../../../src/lib/alerts/guard";
+import { Tracker, type SummaryMsg } from "../../../src/lib/alerts/tracking";
 import { Reassembly, type Assembled } from "../../../src/lib/push/reassembly";
 import { FailoverState } from "../../../src/lib/state/failover";
 import { MemoryState } from "../../../src/lib/state/memory";
@@ -367,7 +368,7 @@ describe("state on Redis Sentinel (master, replica, 3 sentinels, SPEC B6a)", fun
   });
 });
 
-describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, long SMS and guard decisions", function () {
+describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, long SMS, tracked sends and guard decisions", function () {
   this.timeout(120_000);
   // One setup per way of failing over, started together (a failover needs a replica the
   // sentinels know: ~5-10 s).
@@ -423,7 +424,19 @@ describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, 
       const offRx = rx.listen();
       open.push({ close: async () => offRx() });
       const guard = new Guard({ state: f, scope: "guard", window: 10, hours: "" });
-      return { name, r, f, modes, messages, errors, rx, guard };
+      // The same flows on both instances: one sms-send node id, listening on each.
+      const tracker = new Tracker(f);
+      const summaries: SummaryMsg[] = [];
+      const summedAt = new Map<string, number>();
+      const stopSummaries = tracker.listen("send1", {
+        summary: (m) => {
+          summaries.push(m);
+          if (!summedAt.has(m.msgid!)) summedAt.set(m.msgid!, Date.now());
+        },
+        error: (e) => errors.push(e),
+      });
+      open.push({ close: () => stopSummaries() });
+      return { name, r, f, modes, messages, errors, rx, guard, tracker, summaries, summedAt };
     };
     const a = instance("a");
     const b = instance("b");
@@ -433,6 +446,7 @@ describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, 
     const reports = new Map<number, { phase: Phase; emitted: number }>();
     const longs = new Map<number, Phase>();
     const alerts = new Map<number, { phase: Phase; sent: number }>();
+    const sends = new Map<number, { phase: Phase; reported: string[] }>();
     const failures: string[] = [];
     const inflight = new Set<Promise<unknown>>();
     const track = (p: Promise<unknown>) => {
@@ -468,6 +482,29 @@ describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, 
               if (d.send) al.sent++;
               if ((await second.guard.decide(alert)).send) al.sent++;
             }),
+          );
+        }
+        if (i % 5 === 0) {
+          // A tracked send of two numbers, opened on one instance; its reports arrive through the
+          // other one (both numbers: summed up at once; one of them for every other send: at the
+          // 4 s timeout, the other number pending).
+          const [opener, receiver] = i % 10 === 0 ? [a, b] : [b, a];
+          const reported = i % 10 === 0 ? ["13800000001", "13800000002"] : ["13800000001"];
+          sends.set(i, { phase, reported });
+          track(
+            (async () => {
+              await opener.tracker.expect();
+              await opener.tracker.open({
+                msgid: `T${i}`,
+                mobiles: ["13800000001", "13800000002"],
+                owner: "send1",
+                sentAt: Date.now(),
+                timeoutMs: 4000,
+                batch: { index: 1, count: 1 },
+                msg: { topic: `send-${i}` },
+              });
+              for (const m of reported) await receiver.tracker.report(`T${i}`, m, "DELIVRD");
+            })(),
           );
         }
         await sleep(25);
@@ -519,6 +556,16 @@ describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, 
     // Incomplete long SMS come out after their wait (3 s since their last part).
     const emittedLongs = () => new Set([...a.messages, ...b.messages].map((m) => m.id));
     await waitFor(() => [...longs.keys()].every((i) => emittedLongs().has(`L${i}`)), 20_000, "every long SMS emitted");
+    // Every tracked send summed up (at its 4 s timeout at the latest; a deadline lost with the old
+    // master's writes is back from what its instance kept).
+    const summed = () => new Set([...a.summaries, ...b.summaries].map((m) => m.msgid));
+    const unsummed = () =>
+      [...sends.keys()].filter((i) => !summed().has(`T${i}`)).map((i) => `T${i} (${sends.get(i)!.phase})`);
+    try {
+      await waitFor(() => unsummed().length === 0, 45_000, "every tracked send summed up");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}: missing ${unsummed().join(", ")}`);
+    }
     await sleep(1000);
 
     assert.ok(back < 30_000, `shared again after ${back} ms`);
@@ -547,13 +594,32 @@ describe("failover during traffic (Sentinel, SPEC B6a): two instances, reports, 
       if (al.phase !== "during") assert.equal(al.sent, 1, `alert ${i}'s repeat let through ${al.phase} the failover`);
       else if (al.sent > 1) dups.push(`alert ${i}`);
     }
+    const summaries = [...a.summaries, ...b.summaries];
+    for (const [i, t] of sends) {
+      const got = summaries.filter((m) => m.msgid === `T${i}`);
+      assert.ok(got.length >= 1, `send T${i} (${t.phase}) never summed up`);
+      // Summed up before the failover began, or opened after it: once. A summary taken from the
+      // old master while the new one was already promoted is lost with it and may come again.
+      const first = Math.min(a.summedAt.get(`T${i}`) ?? Infinity, b.summedAt.get(`T${i}`) ?? Infinity);
+      if (t.phase === "after" || first < t0) {
+        assert.equal(got.length, 1, `send T${i} (opened ${t.phase}) summed up ${got.length} times`);
+        const p = got[0].payload;
+        assert.deepEqual(p.delivered, t.reported, `send T${i}'s delivered`);
+        assert.equal(p.total, 2);
+        assert.equal(got[0].topic, `send-${i}`, "the summary carries its send's msg");
+      } else {
+        // A mark written to the old master may be lost with it: still pending then, never wrong.
+        for (const m of got) for (const d of m.payload.delivered) assert.ok(t.reported.includes(d));
+        if (got.length > 1) dups.push(`send T${i}`);
+      }
+    }
     const local = (x: typeof a) => x.modes.filter((m) => m.mode === "local" && m.at >= t0).length;
     if (expectLocal) assert.ok(local(a) >= 1 && local(b) >= 1, "both instances went local meanwhile");
     const count = (what: string) => dups.filter((d) => d.startsWith(what)).length;
     console.log(
       `      (shared again after ${back} ms; ${reports.size} reports, ${longs.size} long SMS, ${alerts.size} alerts; ` +
         `local spells a ${local(a)}, b ${local(b)}; emitted twice during the failover: ${count("report")} reports, ` +
-        `${count("long")} long SMS, ${count("alert")} alert repeats)`,
+        `${count("long")} long SMS, ${count("alert")} alert repeats, ${count("send")} summaries; ${sends.size} tracked sends)`,
     );
   }
 
