@@ -60,8 +60,13 @@ export function pushHandler(endpoint: PushEndpoint, onFailure: (err: unknown) =>
       // the node is gone and the connection with it: nothing left to tell
     }
   };
-  const respond = (res: Response, params: ParamsResult) => {
-    if ("answer" in params) return reply(res, params.answer);
+  const respond = (req: Request, res: Response, params: ParamsResult) => {
+    if ("answer" in params) {
+      // Answered before its body was read to the end (too large): the connection goes with the
+      // answer, so the rest is not read (Node's server closes it once the answer is out).
+      if (params.answer.status === 413 && !req.complete) res.setHeader("connection", "close");
+      return reply(res, params.answer);
+    }
     const result = endpoint.handle(params.params);
     reply(res, result.answer);
     if (result.emit) result.emit();
@@ -69,8 +74,8 @@ export function pushHandler(endpoint: PushEndpoint, onFailure: (err: unknown) =>
   return (req: Request, res: Response) => {
     try {
       const params = readParams(req);
-      if (params instanceof Promise) params.then((p) => respond(res, p)).catch((e: unknown) => failed(res, e));
-      else respond(res, params);
+      if (params instanceof Promise) params.then((p) => respond(req, res, p)).catch((e: unknown) => failed(res, e));
+      else respond(req, res, params);
     } catch (e) {
       failed(res, e);
     }

@@ -3,6 +3,7 @@
 // credential rule when only one of the two is configured. Real HTTP on Node-RED's httpNode.
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { inboxFor, type Inbound } from "../../src/lib/alerts/inbox";
 import type { SmsConfigNode } from "../../src/nodes/common";
@@ -115,6 +116,32 @@ describe("nodes/sms-receive: hostile pushes, replies to the inbox (real HTTP)", 
   });
 
   describe("pushes built to stall (SPEC B4a)", () => {
+    it("a chunked body that goes past 64 KiB and never ends: 413 at once, the connection closed, nothing emitted", async () => {
+      const { reports, mo } = await start();
+      const url = new URL(base);
+      const sock = net.connect(Number(url.port), "127.0.0.1");
+      let got = "";
+      let closed = false;
+      sock.on("data", (d) => (got += d.toString("latin1")));
+      sock.on("error", () => undefined);
+      sock.on("close", () => (closed = true));
+      await new Promise<void>((r) => sock.once("connect", () => r()));
+      sock.write(
+        "POST /sms/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+      );
+      const chunk = "a".repeat(8 * 1024);
+      // 72 KiB, then the request stays open: no terminating chunk ever comes.
+      for (let i = 0; i < 9 && !sock.destroyed; i++) sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      try {
+        await waitFor(() => got.includes("\r\n\r\n"), 10_000, "an answer before the body ends");
+        assert.match(got, /^HTTP\/1\.1 413 /);
+        await waitFor(() => closed, 10_000, "the connection closed (the rest is not read)");
+      } finally {
+        sock.destroy();
+      }
+      assert.equal(reports.msgs.length + mo.msgs.length, 0);
+    });
+
     it("64 KB of 'a&a&a…' as text/plain, wrong credentials: answered at once, the loop never held 50 ms", async () => {
       const { reports, mo } = await start();
       const body = "a&".repeat(32 * 1024);

@@ -504,9 +504,15 @@ export function readParams(req: PushRequest): ParamsResult | Promise<ParamsResul
     let size = 0;
     let over = false;
     req.on("data", (c: Buffer) => {
+      if (over) return;
       size += c.length;
-      if (size > MAX_BODY_BYTES) over = true;
-      else chunks.push(c);
+      if (size <= MAX_BODY_BYTES) return void chunks.push(c);
+      // Too large: answered now, not at the end of a body that may never end (the answer closes
+      // the connection, see receive-http.ts).
+      over = true;
+      chunks.length = 0;
+      req.pause();
+      resolve(TOO_LARGE);
     });
     req.on("end", () =>
       resolve(over ? TOO_LARGE : parseBody(Buffer.concat(chunks), req.headers["content-type"], query)),
