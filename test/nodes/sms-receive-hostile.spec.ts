@@ -85,6 +85,24 @@ describe("nodes/sms-receive: hostile pushes, replies to the inbox (real HTTP)", 
       }
     });
 
+    it("with 'Join long SMS parts' off, each part is emitted but none is read as a reply (a part is not what the person sent)", async () => {
+      const { mo } = await start({ reassemble: false });
+      const seen: Inbound[] = [];
+      const off = inboxFor(state()).listen((m) => void seen.push(m));
+      try {
+        const part = (n: number, msg: string) => ({ ...AUTH, ...MO, isems: "1", emshead: `8,2,${n}`, msg });
+        assert.equal((await get(part(1, "ok"))).status, 200);
+        assert.equal((await get(part(2, "1a"))).status, 200);
+        assert.equal((await get({ ...AUTH, ...MO, msg: "2a" })).status, 200);
+        await mo.next(3);
+        await waitFor(() => seen.length >= 1, 5000, "the plain SMS in the inbox");
+        await sleep(100);
+        assert.deepEqual(seen, [{ mobile: "13900210021", text: "2a", destcode: "10690001" }]);
+      } finally {
+        off();
+      }
+    });
+
     it("a listener that fails is logged, never thrown: the push is answered and emitted", async () => {
       const { mo } = await start();
       const off = inboxFor(state()).listen(() => Promise.reject(new Error("listener broke")));

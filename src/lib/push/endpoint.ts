@@ -85,7 +85,10 @@ export interface ReceiveOptions {
   emitMo: (msg: MoMessage) => void;
   /** a report taken (not a duplicate): delivery tracking (SPEC B7) matches it to its send */
   onReport?: (msgid: string, mobile: string, status: string) => void;
-  /** an inbound SMS emitted (once, after dedupe and reassembly): the account's inbox (SPEC B11) reads replies in it */
+  /**
+   * an inbound SMS emitted (once, after dedupe and reassembly; not a lone part of a long SMS): the
+   * account's inbox (SPEC B11) reads replies in it
+   */
   onMo?: (mo: { mobile: string; text: string; destcode: string }) => void;
   /**
    * The endpoint takes pushes from anyone (no receiver credentials, no allow-list): its dedupe
@@ -425,8 +428,9 @@ export class PushEndpoint {
 
   private emitPlain(p: MoPush, mobile: string, receivedAt: string): void {
     this.stats.mo++;
-    this.o.onMo?.({ mobile, text: p.text, destcode: p.destcode });
     const ems = p.ems;
+    // A part of a long SMS (reassembly off) is not what the person sent: never read as a reply.
+    if (!ems || ems.total <= 1) this.o.onMo?.({ mobile, text: p.text, destcode: p.destcode });
     const missing = ems ? Array.from({ length: ems.total }, (_, i) => i + 1).filter((n) => n !== ems.number) : [];
     this.o.emitMo({
       topic: "mo",
