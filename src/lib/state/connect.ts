@@ -35,7 +35,8 @@
 //   `reconnectStrategy: false`, and this module makes the next one.
 // - createCluster follows MOVED and ASK (also for MULTI, with ASKING) and fails offline commands
 //   at once; it is used as it is. It does not retry TRYAGAIN (a multi-key command or script while
-//   its slot is half migrated, refused before running): this module retries it for up to ~0.8 s.
+//   its slot is half migrated, refused before running): this module retries it for up to 5 s,
+//   never past the moment its caller stops waiting (the state's command timeout).
 //
 // Telling "the command never ran" from "it may have run" (maybeRan below says it):
 //
@@ -118,10 +119,14 @@ export type Reply = string | number | null | Reply[];
 
 export interface RedisLink {
   readonly mode: RedisMode;
-  /** one command; `key` routes it in a cluster (all keys of an account share one hash tag, so one slot) */
-  send(args: string[], key: string): Promise<Reply>;
+  /**
+   * one command; `key` routes it in a cluster (all keys of an account share one hash tag, so one
+   * slot). `until`: when its caller stops waiting; a refused command (TRYAGAIN) is not tried again
+   * after that (its refusal was the answer: running it later would surprise the caller).
+   */
+  send(args: string[], key: string, until?: number): Promise<Reply>;
   /** one MULTI/EXEC on the slot of `key` */
-  exec(commands: string[][], key: string): Promise<Reply[]>;
+  exec(commands: string[][], key: string, until?: number): Promise<Reply[]>;
   /** connected (and, with sentinels, to the master): commands are sent */
   readonly isReady: boolean;
   /**
@@ -218,8 +223,8 @@ interface Backend {
   readonly isReady: boolean;
   /** the master it talks to (sentinel mode), once ready */
   readonly master?: NodeAddress;
-  send(args: string[], key: string): Promise<Reply>;
-  exec(commands: string[][], key: string): Promise<Reply[]>;
+  send(args: string[], key: string, until?: number): Promise<Reply>;
+  exec(commands: string[][], key: string, until?: number): Promise<Reply[]>;
   close(): Promise<void>;
   destroy(): void;
 }
@@ -593,10 +598,11 @@ class ClusterBackend implements Backend {
     return this.up && !this.dead && this.cluster.isReady;
   }
 
-  private async retried<T>(run: () => Promise<T>): Promise<T> {
+  private async retried<T>(run: () => Promise<T>, callerUntil = Infinity): Promise<T> {
     // Bounded by time, not by tries: a slot's keys move one MIGRATE at a time, and on a busy
     // machine that takes longer than a few tries (a refused command never ran: retrying is safe).
-    const until = Date.now() + TRYAGAIN_MS;
+    // Never past its caller's wait: the caller has its answer then (it may have run) and goes on.
+    const until = Math.min(Date.now() + TRYAGAIN_MS, callerUntil);
     for (let i = 0; ; i++) {
       try {
         return await run();
@@ -607,16 +613,16 @@ class ClusterBackend implements Backend {
     }
   }
 
-  send(args: string[], key: string): Promise<Reply> {
-    return this.retried(() => this.cluster.sendCommand(key, false, args) as unknown as Promise<Reply>);
+  send(args: string[], key: string, until?: number): Promise<Reply> {
+    return this.retried(() => this.cluster.sendCommand(key, false, args) as unknown as Promise<Reply>, until);
   }
 
-  exec(commands: string[][], key: string): Promise<Reply[]> {
+  exec(commands: string[][], key: string, until?: number): Promise<Reply[]> {
     return this.retried(() => {
       const multi = this.cluster.multi(key);
       for (const c of commands) multi.addCommand(key, false, c);
       return multi.exec() as unknown as Promise<Reply[]>;
-    });
+    }, until);
   }
 
   async close(): Promise<void> {
@@ -685,14 +691,14 @@ class Link implements RedisLink {
     this.events.off(event, fn as (...a: unknown[]) => void);
   }
 
-  send(args: string[], key: string): Promise<Reply> {
+  send(args: string[], key: string, until?: number): Promise<Reply> {
     const b = this.usable();
-    return b instanceof Error ? Promise.reject(b) : this.track(() => b.send(args, key));
+    return b instanceof Error ? Promise.reject(b) : this.track(() => b.send(args, key, until));
   }
 
-  exec(commands: string[][], key: string): Promise<Reply[]> {
+  exec(commands: string[][], key: string, until?: number): Promise<Reply[]> {
     const b = this.usable();
-    return b instanceof Error ? Promise.reject(b) : this.track(() => b.exec(commands, key));
+    return b instanceof Error ? Promise.reject(b) : this.track(() => b.exec(commands, key, until));
   }
 
   private usable(): Backend | Error {

@@ -541,7 +541,7 @@ export class RedisState implements AccountState {
 
   private command(args: string[], ms = this.timeoutMs): Promise<Reply> {
     if (this.closed) return Promise.reject(new RedisStateError("command", "closed"));
-    return this.answered(this.bounded(this.link.send(args, this.route), ms));
+    return this.answered(this.bounded(this.link.send(args, this.route, Date.now() + ms), ms));
   }
 
   private answered<T>(p: Promise<T>): Promise<T> {
@@ -784,12 +784,8 @@ export class RedisState implements AccountState {
     for (let i = 0; i < members.length; i += 10_000) commands.push(["SADD", p, ...members.slice(i, i + 10_000)]);
     commands.push(["PEXPIRE", p, ttl], ["SET", t, String(members.length), "PX", ttl]);
     // A 50,000-number request is 50,000 members: more time than one small command.
-    await this.answered(
-      this.bounded(
-        this.link.exec(commands, this.route),
-        Math.max(this.timeoutMs, 10 * this.timeoutMs * Math.ceil(members.length / 10_000)),
-      ),
-    );
+    const ms = Math.max(this.timeoutMs, 10 * this.timeoutMs * Math.ceil(members.length / 10_000));
+    await this.answered(this.bounded(this.link.exec(commands, this.route, Date.now() + ms), ms));
   }
 
   async mark(key: string, member: string, value: string): Promise<Mark> {

@@ -496,6 +496,41 @@ describe("state/connect: cluster (3 masters)", function () {
     for (let k = 0; k < 30; k++) await w.link.send(["DEL", `{acct}:k${k}`], `{acct}:k${k}`);
   });
 
+  it("TRYAGAIN is not tried again once its caller gave up: the command never runs after its answer (a refusal) was given", async () => {
+    const w = clusterLink();
+    await ready(w);
+    const from = await cluster.ownerOf("{acct}:tg");
+    const to = cluster.nodes.find((n) => n !== from)!;
+    const slot = String(await cluster.slotOf("{acct}:tg"));
+    const [fromId, toId] = [String(await from.call("CLUSTER", "MYID")), String(await to.call("CLUSTER", "MYID"))];
+    await w.link.send(["SET", "{acct}:tg", "1", "PX", "60000"], "{acct}:tg");
+    // The slot half moved: one key still here, the other not: a script over both is refused.
+    await to.call("CLUSTER", "SETSLOT", slot, "IMPORTING", fromId);
+    await from.call("CLUSTER", "SETSLOT", slot, "MIGRATING", toId);
+    const script = "redis.call('SET', KEYS[2], 'ran', 'PX', 60000) return 1";
+    let settled = false;
+    const t0 = Date.now();
+    const p = w.link.send(["EVAL", script, "2", "{acct}:tg", "{acct}:tg2"], "{acct}:tg", Date.now() + 300);
+    p.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => (settled = true));
+    try {
+      await waitFor(() => settled, 3000, "the refusal, soon after the caller's limit");
+    } finally {
+      // The move called off: a retry still going on now would run the script.
+      await from.call("CLUSTER", "SETSLOT", slot, "STABLE");
+      await to.call("CLUSTER", "SETSLOT", slot, "STABLE");
+    }
+    const e = await failure(p);
+    assert.match(String((e as Error).message), /^TRYAGAIN/);
+    assert.equal(maybeRan(e), false);
+    assert.ok(Date.now() - t0 < 3000);
+    await sleep(1500);
+    assert.equal(await from.call("GET", "{acct}:tg2"), null, "the script ran after its refusal was given");
+    await w.link.send(["DEL", "{acct}:tg"], "{acct}:tg");
+  });
+
   it("the slot's master reset mid-command: maybe ran, and ran once; while it is unreachable, commands fail at once", async () => {
     const owner = await cluster.ownerOf("{acct}:r");
     const proxy = await FaultProxy.start(owner.port);

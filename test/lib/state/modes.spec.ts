@@ -207,8 +207,8 @@ describe("state on Redis Cluster (3 masters, SPEC B6a)", function () {
     // While a slot migrates, Redis refuses (TRYAGAIN, before running anything) a script whose
     // keys are partly there: every script that writes a fresh key next to existing ones (the
     // memo of an admission, of a part) is refused until the last key has moved. The link retries
-    // for ~0.8 s; past that the account runs on local state for the moment (nothing ran in Redis,
-    // so nothing is doubled) and hands what it kept over once Redis answers again.
+    // while the state waits (1 s); past that the account runs on local state for the moment
+    // (nothing ran in Redis, so nothing is doubled) and hands what it kept over once Redis answers.
     it("moving the account's slot away and on (ASK, MOVED, TRYAGAIN) while claims, lists, caps, long SMS and tallies flow through two instances loses nothing and counts no mark twice", async () => {
       const clock = new FakeClock();
       const failover = () => {
