@@ -15,30 +15,16 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ALL_NODES, captured, flowWith, helper, PASSWORD, RECEIVER_PASSWORD, sleep } from "../support/nr";
+import { fuzzSeed, rngFor } from "../support/rng";
 import { waitFor } from "../support/stub";
 import { watchLoop } from "../nodes/receive-stalls";
 
 const LONG = process.env.FUZZ_LONG === "1";
-const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() * 2654435761) >>> 0;
+const SEED = fuzzSeed();
 const PUSHES = Number(process.env.FUZZ_PUSHES ?? (LONG ? 20_000 : 1500));
 const CONCURRENCY = 4;
 const LIMIT = 64 * 1024;
 
-/** mulberry32: one stream per push (a case replays alone). */
-function rngFor(seed: number, index: number) {
-  let a = (seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
-  const chance = (p: number) => next() < p;
-  const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)];
-  return { next, int, chance, pick };
-}
 type Rng = ReturnType<typeof rngFor>;
 
 type Fields = Array<[string, string]>;

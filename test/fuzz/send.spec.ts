@@ -26,10 +26,11 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { startSimulator, type Simulator } from "../../src/simulator/simulator";
 import { ALL_NODES, flowWith, helper, PASSWORD, type FlowNode } from "../support/nr";
+import { fuzzSeed, rngFor as seeded } from "../support/rng";
 import { waitFor } from "../support/stub";
 
 const LONG = process.env.FUZZ_LONG === "1";
-const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() * 2654435761) >>> 0;
+const SEED = fuzzSeed();
 const ONLY = process.env.FUZZ_CASE === undefined ? null : Number(process.env.FUZZ_CASE);
 const INPUTS = Number(process.env.FUZZ_INPUTS ?? (LONG ? 3000 : 150));
 /** inputs per flow load (the helper's spies keep every call's arguments until unloaded) */
@@ -39,19 +40,9 @@ const BIG_STRING = LONG ? 2_000_000 : 200_000;
 
 const LOCAL_CODES = ["INVALID_PAYLOAD", "INVALID_MOBILE", "EMPTY_MESSAGE", "MESSAGE_TOO_LONG", "TEMPLATE"];
 
-/** mulberry32: small, fast, good enough to pick inputs; one stream per input (replayable alone). */
+/** One stream per input (replayable alone), with the harness's own picks on top. */
 function rngFor(seed: number, index: number) {
-  let a = (seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
-  const chance = (p: number) => next() < p;
-  const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)];
+  const { next, int, chance, pick } = seeded(seed, index);
   /**
    * At most one large thing (a long list, a huge string) per input, with probability `p`: sizes
    * multiply when nested, and the input is built on the event loop the node runs on.
