@@ -90,6 +90,11 @@ const EPOCH_KEY = "state:epoch";
 const EPOCH_TTL_MS = 30 * 24 * 3600_000;
 /** How often the copies kept for a Redis that loses its data are checked against it, and how many of each kind. */
 const SWEEP_MS = 5000;
+/**
+ * Writes made this long before a failover was noticed may be lost with the old master (it takes
+ * writes until the sentinels turn it into a replica, and the link notices within seconds).
+ */
+const MOVE_LOSS_MS = 30_000;
 const SWEEP_BATCH = 200;
 /** How long a close waits for what was kept here to reach Redis. */
 const CLOSE_SYNC_MS = 2000;
@@ -141,8 +146,8 @@ export class FailoverState implements AccountState {
   private refill = false;
   /** the failovers (master moves) seen so far; one more: what was written just before may be lost */
   private moves = 0;
-  /** Redis failed over and what it may have lost is not all back yet */
-  private moved = false;
+  /** Redis failed over (noticed then) and what it may have lost is not all back yet */
+  private moved: number | null = null;
   /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
   private readonly shadow = new Shadow();
   private sweeper: NodeJS.Timeout | null = null;
@@ -345,7 +350,7 @@ export class FailoverState implements AccountState {
     // runs, so no sweep forgets a copy of what it lost.
     if (r.masterMoves !== this.moves) {
       this.moves = r.masterMoves;
-      this.moved = true;
+      this.moved ??= this.local.clockNow();
     }
     const run = async () => {
       try {
@@ -358,13 +363,17 @@ export class FailoverState implements AccountState {
         // Redis back without its data (restarted empty, or a replica that never had it): the
         // copies of shared records kept here are all there is now. They go back where absent.
         if (await this.dataLost(r)) this.refill = true;
-        if (this.refill || this.moved) {
+        if (this.refill || this.moved !== null) {
           const now = this.local.clockNow();
-          await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
+          // After a failover, versioned records only as this process wrote them just before: a
+          // copy of one another process deleted since (an on-call alert resolved) must not come
+          // back, and the new master has all older writes.
+          const since = this.refill ? undefined : this.moved! - MOVE_LOSS_MS;
+          await each(this.local.copiesNow(since), (x) => restoreCopy(r, x, now));
           // After a failover the new master has nearly everything: a deadline there (leased by a
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
-          this.moved = false;
+          this.moved = null;
         }
       } catch (e) {
         this.fail(e);
@@ -412,7 +421,7 @@ export class FailoverState implements AccountState {
    */
   async sweepShadow(): Promise<void> {
     const r = this.usable();
-    if (!r || this.sweeping || this.syncing || this.refill || this.moved || this.epoch === null) return;
+    if (!r || this.sweeping || this.syncing || this.refill || this.moved !== null || this.epoch === null) return;
     const moves = r.masterMoves;
     this.sweeping = true;
     try {
@@ -572,7 +581,7 @@ export class FailoverState implements AccountState {
       if (version !== null) {
         for (const w of writes) {
           const rec = w.value === null ? null : { value: w.value, version };
-          this.local.copyNow(w.key, rec, this.local.clockNow() + w.ttlMs);
+          this.local.copyNow(w.key, rec, this.local.clockNow() + w.ttlMs, true);
         }
       }
       return version;

@@ -40,6 +40,8 @@ class Rec {
     readonly value: string,
     readonly version: string,
     readonly base?: string,
+    /** a copy of what this process wrote to Redis: when */
+    readonly wrote?: number,
   ) {}
 }
 
@@ -401,14 +403,16 @@ export class MemoryState implements AccountState {
     else this.tombstones.delete(key);
   }
 
-  /** Keeps a copy of a shared versioned record (a failover reads through this state). */
-  copyNow(key: string, rec: Versioned | null, expires: number): void {
+  /** Keeps a copy of a shared versioned record (a failover reads and writes through this state). */
+  copyNow(key: string, rec: Versioned | null, expires: number, written = false): void {
     const now = this.clock.now();
     const mine = this.live(key, now)?.value;
     // A copy changed here is not overwritten by what Redis said: it goes to Redis when it is back.
     if (mine instanceof Rec && mine.base !== undefined) return;
-    if (rec === null) this.entries.delete(key);
-    else if (expires > now) this.set(key, new Rec(rec.value, rec.version), expires);
+    if (rec === null) return void this.entries.delete(key);
+    // Read back as written here: still this process's write.
+    const wrote = written ? now : mine instanceof Rec && mine.version === rec.version ? mine.wrote : undefined;
+    if (expires > now) this.set(key, new Rec(rec.value, rec.version, undefined, wrote), expires);
   }
 
   /** Puts a claim back unless one is there (a handover that failed). */
@@ -508,12 +512,16 @@ export class MemoryState implements AccountState {
     return out;
   }
 
-  /** Copies of shared versioned records kept here (unchanged here): what Redis held, as last seen. */
-  copiesNow(): Array<{ key: string; value: string; expires: number }> {
+  /**
+   * Copies of shared versioned records kept here (unchanged here): what Redis held, as last seen.
+   * `writtenSince`: only those this process wrote to Redis since then.
+   */
+  copiesNow(writtenSince?: number): Array<{ key: string; value: string; expires: number }> {
     const now = this.clock.now();
     const out: Array<{ key: string; value: string; expires: number }> = [];
     for (const [key, e] of this.entries) {
       if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) {
+        if (writtenSince !== undefined && !((e.value.wrote ?? -Infinity) >= writtenSince)) continue;
         out.push({ key, value: e.value.value, expires: e.expires });
       }
     }
