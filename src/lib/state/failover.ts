@@ -26,7 +26,7 @@ import type {
   Versioned,
 } from "./index";
 import type { MemoryState, Snapshot } from "./memory";
-import { Shadow, type ShadowCopy } from "./shadow";
+import { Shadow, type Probe, type ShadowCopy } from "./shadow";
 import { maybeRan, RedisStateError } from "./problem";
 import { opId, type RedisState } from "./redis";
 
@@ -152,6 +152,8 @@ export class FailoverState implements AccountState {
   private readonly shadow = new Shadow();
   private sweeper: NodeJS.Timeout | null = null;
   private sweeping = false;
+  /** copies of versioned records still to check in this pass of the sweep */
+  private copyQueue: string[] = [];
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -427,7 +429,7 @@ export class FailoverState implements AccountState {
     try {
       // Written again only where it still exists: a Redis that lost it is found out by sync().
       if (!(await r.renew(EPOCH_KEY, this.epoch, EPOCH_TTL_MS))) return void this.sync();
-      await this.shadow.sweep(SWEEP_BATCH, this.local.clockNow(), async (probes) => {
+      const present = async (probes: Probe[]) => {
         const there = await r.present([...probes, { key: EPOCH_KEY }]);
         // Redis lost its data while this looked: absent says nothing then (sync() puts it back).
         if (!there.pop()) return probes.map(() => true);
@@ -437,7 +439,19 @@ export class FailoverState implements AccountState {
         const renewed = await r.renew(EPOCH_KEY, this.epoch!, EPOCH_TTL_MS);
         if (!renewed || r.masterMoves !== moves) return probes.map(() => true);
         return there;
-      });
+      };
+      await this.shadow.sweep(SWEEP_BATCH, this.local.clockNow(), present);
+      // Copies of versioned records too: one another process deleted (an on-call alert resolved)
+      // must not come back after a data loss. A pass over all of them, a batch per sweep.
+      if (!this.copyQueue.length) this.copyQueue = this.local.copyKeysNow();
+      const batch = this.copyQueue
+        .splice(0, SWEEP_BATCH)
+        .map((key) => ({ key, version: this.local.copyVersionNow(key) }));
+      const live = batch.filter((c) => c.version !== null);
+      if (live.length) {
+        const there = await present(live.map((c) => ({ key: c.key })));
+        live.forEach((c, i) => there[i] || this.local.dropCopyNow(c.key, c.version!));
+      }
     } catch {
       // Redis failed meanwhile: the operations that meet it say so; the copies stay.
     } finally {

@@ -415,6 +415,27 @@ export class MemoryState implements AccountState {
     if (expires > now) this.set(key, new Rec(rec.value, rec.version, undefined, wrote), expires);
   }
 
+  /** The keys of the copies of shared versioned records kept here (a failover's sweep checks them). */
+  copyKeysNow(): string[] {
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const [key, e] of this.entries) {
+      if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) out.push(key);
+    }
+    return out;
+  }
+
+  /** The version of the copy kept for `key`, or null (none, or changed here). */
+  copyVersionNow(key: string): string | null {
+    const v = this.live(key, this.clock.now())?.value;
+    return v instanceof Rec && v.base === undefined ? v.version : null;
+  }
+
+  /** Forgets the copy of `key` if it is still that version (Redis no longer has the record). */
+  dropCopyNow(key: string, version: string): void {
+    if (this.copyVersionNow(key) === version) this.entries.delete(key);
+  }
+
   /** Puts a claim back unless one is there (a handover that failed). */
   claimBackNow(key: string, expires: number): void {
     if (!this.live(key, this.clock.now())) this.set(key, true, expires);

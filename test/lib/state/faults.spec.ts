@@ -378,7 +378,7 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
   });
 
-  it("Redis restarted without its data brings back only what nobody took: a tally summed up and held alerts released by another instance stay gone", async () => {
+  it("Redis restarted without its data brings back only what nobody took: a tally summed up, held alerts released and a record deleted by another instance stay gone", async () => {
     const clock = new FakeClock();
     clock.advance(Date.parse("2023-11-15T04:00:00Z") - clock.now()); // 12:00 at +08:00
     const a = failover(clock, redis.url);
@@ -389,9 +389,13 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     assert.equal((await guard.decide({ msg: { topic: "disk" }, mobiles: ["13800138000"] })).held, true);
     await a.tally("track:2", ["13800138000"], 3600_000);
     await a.put("msg:2", "the msg", 3600_000);
-    // b sums the send up and releases the held alert (both taken from Redis).
+    // An on-call alert a opened (a versioned record: a keeps a copy of it).
+    assert.ok(await a.cas([{ key: "oc:disk", expect: null, value: "open", ttlMs: 24 * 3600_000 }]));
+    // b sums the send up and releases the held alert (both taken from Redis), and resolves the alert.
     assert.ok(await b.takeTally("track:2"));
     assert.equal(await b.take("msg:2"), "the msg");
+    const alert = await b.read("oc:disk");
+    assert.ok(await b.cas([{ key: "oc:disk", expect: alert!.version, value: null, ttlMs: 24 * 3600_000 }]));
     clock.advance(10 * 3600_000);
     const gb = new Guard({ state: b, clock, window: 0, hours: "22:00-07:00", scope: "g2" });
     assert.deepEqual(
@@ -407,6 +411,11 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     assert.equal(await b.takeTally("track:2"), null, "no second summary");
     assert.equal(await b.get("msg:2"), null);
     assert.deepEqual(await gb.release(), [], "not released twice");
+    assert.equal(
+      await b.read("oc:disk"),
+      null,
+      "the resolved alert came back (it would swallow the next one of its key)",
+    );
   });
 
   it("a take that fails while Redis restarts empty keeps the copy: the tally comes back when Redis does", async () => {
