@@ -467,6 +467,9 @@ async function main() {
   // the guard and tracking benches build hundreds of MB): allocation-heavy work then slows apart from
   // the code measured (personalised 100,000: ~180 ms first, ~300 ms at the end). prep is measured
   // again after the Node-RED runs to show that.
+  // BENCH_ONLY=receive: the push benchmark alone (its ratio to core, measured again and again
+  // without the 10 minutes of the rest).
+  if (process.env.BENCH_ONLY === "receive") return receiveOnly();
   const prep = prep50k();
   const pers = benchPersonalise();
   const redis = await startRedis();
@@ -544,6 +547,26 @@ async function main() {
     ...modes,
   };
   line(JSON.stringify(result));
+}
+
+async function receiveOnly() {
+  const redis = await startRedis();
+  const rt = await startRuntime();
+  const recv = await receiveThroughput(rt, redis);
+  await rt.stop();
+  await redis.stop();
+  line(`recv  sms-receive     ${recv.ours.toFixed(0)} req/s  p99 ${recv.oursP99} ms  (report pushes, auth on)`);
+  line(`recv  core flow       ${recv.core.toFixed(0)} req/s  p99 ${recv.coreP99} ms  (http in → http response)`);
+  if (recv.bad) line(`recv  non-2xx or errors: ${recv.bad}`);
+  line(
+    JSON.stringify({
+      receive_req_per_s: Math.round(recv.ours),
+      core_receive_req_per_s: Math.round(recv.core),
+      receive_vs_core: +(recv.ours / recv.core).toFixed(2),
+      receive_p99_ms: recv.oursP99,
+      core_p99_ms: recv.coreP99,
+    }),
+  );
 }
 
 main().then(
