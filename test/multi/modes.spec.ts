@@ -70,6 +70,7 @@ function flow(inst: string, o: { sim: string; collector: string; redis: RedisCon
       name: "sim",
       url: o.sim,
       tz: "+08:00",
+      rate: "0",
       store: "redis",
       redisPrefix: o.prefix,
       ...redis,
@@ -99,8 +100,53 @@ function flow(inst: string, o: { sim: string; collector: string; redis: RedisCon
       partTimeout: "3",
       wires: [["wrap-report"], ["wrap-mo"]],
     },
-    { id: "catcher", type: "catch", z, scope: ["rx", "rx-short"], wires: [["wrap-error"]] },
-    ...["report", "mo", "error"].flatMap(post),
+    // POST /send {text, topic}: a tracked send to two numbers (its summary at 6 s at the latest);
+    // POST /guard {topic}: an alert through a 30 s window. Both answered at once.
+    { id: "in-send", type: "http in", z, url: "/send", method: "post", wires: [["send-body", "ok"]] },
+    {
+      id: "send-body",
+      type: "function",
+      z,
+      func: "msg.topic = msg.payload.topic; msg.payload = msg.payload.text; delete msg.req; delete msg.res; return msg;",
+      outputs: 1,
+      wires: [["send"]],
+    },
+    {
+      id: "send",
+      type: "sms-send",
+      z,
+      config: "cfg",
+      mobile: "13800000001,13800000002",
+      needstatus: true,
+      track: true,
+      trackTimeout: "0.1",
+      outputs: 2,
+      wires: [["wrap-sent"], ["wrap-summary"]],
+    },
+    { id: "in-guard", type: "http in", z, url: "/guard", method: "post", wires: [["guard-body", "ok"]] },
+    {
+      id: "guard-body",
+      type: "function",
+      z,
+      func: "msg.topic = msg.payload.topic; msg.payload = 'alert ' + msg.topic; delete msg.req; delete msg.res; return msg;",
+      outputs: 1,
+      wires: [["guard"]],
+    },
+    {
+      id: "guard",
+      type: "sms-guard",
+      z,
+      config: "cfg",
+      mobile: MOBILE,
+      key: "topic",
+      window: "30",
+      dailyCap: "0",
+      hours: "",
+      wires: [["wrap-passed"], []],
+    },
+    { id: "ok", type: "http response", z, statusCode: "200", headers: {}, wires: [] },
+    { id: "catcher", type: "catch", z, scope: ["rx", "rx-short", "send", "guard"], wires: [["wrap-error"]] },
+    ...["report", "mo", "error", "sent", "summary", "passed"].flatMap(post),
   ];
 }
 
@@ -153,6 +199,8 @@ function sameCases(
     keys(prefix: string): Promise<{ all: number; noTtl: string[] }>;
     /** a failover of this Redis (resolves once the new master is there), where it has one */
     failover?: () => Promise<void>;
+    /** a failover asked for (SENTINEL FAILOVER: the old master takes writes a moment longer, then drops them) */
+    askFailover?: () => Promise<void>;
   }>,
   failover = false,
 ): void {
@@ -162,6 +210,7 @@ function sameCases(
     let secrets: string[] = [];
     let keys: (prefix: string) => Promise<{ all: number; noTtl: string[] }>;
     let failOver: (() => Promise<void>) | undefined;
+    let askFailover: (() => Promise<void>) | undefined;
     let prefix = "";
     let sim: Simulator;
     let collector: Awaited<ReturnType<typeof startCollector<Emitted>>>;
@@ -177,7 +226,8 @@ function sameCases(
       secrets = be.secrets;
       keys = be.keys;
       failOver = be.failover;
-      sim = await startSimulator();
+      askFailover = be.askFailover;
+      sim = await startSimulator({ receiver: RECEIVER, receiverPassword: RECEIVER_PW });
       collector = await startCollector<Emitted>();
       [a, b] = await Promise.all([
         startPackedNodeRed({ shareInstall: true }),
@@ -186,6 +236,8 @@ function sameCases(
       prefix = `m${name.length}:`;
       const o = { sim: sim.url, collector: collector.url, redis: be.redis, prefix };
       await Promise.all([deploy(a, flow("a", o)), deploy(b, flow("b", o))]);
+      // The platform pushes delivery reports to b (tracked sends go out from both).
+      sim.reportUrl = `${b.url}${SHORT}`;
     });
     after(async () => {
       // Neither instance logged a Redis password.
@@ -280,67 +332,133 @@ function sameCases(
       assert.deepEqual(emitted("error"), []);
     });
 
-    if (failover)
-      it("the master SIGKILLed while reports and long SMS flow through both: shared again within 30 s, nothing dropped", async () => {
-        await untilShared();
-        const ids: string[] = [];
-        const longs: Array<{ key: string; mobile: string }> = [];
-        let stop = false;
-        let before = 0;
-        let after = 0;
-        const traffic = (async () => {
-          for (let i = 0; !stop; i++) {
-            const id = `fo-${i}`;
-            ids.push(id);
-            const sent = [push(a, report(id), SHORT), push(b, report(id), SHORT)];
-            if (i % 3 === 0) {
-              // A long SMS, one part to each instance.
-              const m = { key: `fo${i}`, mobile: nextMobile() };
-              longs.push(m);
-              sent.push(
-                push(a, part(m.mobile, 300 + i, 2, 1, partText(m.key, 1)), SHORT),
-                push(b, part(m.mobile, 300 + i, 2, 2, partText(m.key, 2)), SHORT),
-              );
-            }
-            await Promise.all(sent);
-            await sleep(50);
-          }
-        })();
-        try {
-          await until(() => ids.length > 20, "traffic before the failover");
-          // The pair in flight when the master dies is counted as during the failover.
-          before = ids.length - 1;
-          const t0 = Date.now();
-          await failOver!();
-          // Shared again: a report pushed to a, then b, emitted once (tried until it is).
-          await untilShared(30_000);
-          const back = Date.now() - t0;
-          assert.ok(back < 30_000, `shared again after ${back} ms`);
-          after = ids.length;
-          await until(() => ids.length > after + 20, "traffic after the failover");
-        } finally {
-          stop = true;
-          await traffic;
-        }
-        await until(() => ids.every((id) => reportsOf(id).length >= 1), "every report emitted", 30_000);
-        const mo = (mobile: string) => emitted("mo", (e) => e.payload.mobile === mobile);
-        // Parts kept apart during the failover come out after their 3 s wait, whole or in pieces.
-        const whole = (m: { key: string; mobile: string }) => {
-          const text = mo(m.mobile)
-            .map((e) => String(e.payload.text))
-            .join("");
-          return text.includes(partText(m.key, 1)) && text.includes(partText(m.key, 2));
-        };
-        await until(() => longs.every(whole), "every part of every long SMS emitted", 30_000);
-        const twice = ids.filter((id) => reportsOf(id).length > 1).length;
-        // Twice only during the failover (SPEC B6a): before it and once shared again, once each.
-        for (const id of [...ids.slice(0, before), ...ids.slice(after)])
-          assert.equal(reportsOf(id).length, 1, `${id} emitted ${reportsOf(id).length} times outside the failover`);
-        process.stdout.write(
-          `      (${ids.length} reports, ${longs.length} long SMS; ${twice} reports emitted twice)\n`,
-        );
-        assert.deepEqual(emitted("error"), []);
+    const post = async (nr: RunningNodeRed, path: string, body: object) => {
+      const res = await fetch(`${nr.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
       });
+      assert.equal(res.status, 200, `${path} on ${nr.url}`);
+      await res.text();
+    };
+
+    /**
+     * Reports, long SMS, tracked sends and guard decisions through both instances while `fail`
+     * fails Redis over: shared again within 30 s; nothing dropped; twice only during the failover.
+     */
+    async function traffic(fail: () => Promise<void>): Promise<void> {
+      await untilShared();
+      const ids: string[] = [];
+      const longs: Array<{ key: string; mobile: string }> = [];
+      const sends: string[] = [];
+      const alerts: string[] = [];
+      const run = `r${Date.now().toString(36)}`;
+      let stop = false;
+      let before = 0;
+      let after = 0;
+      const marks = { sends: [0, 0], alerts: [0, 0] };
+      const traffic = (async () => {
+        for (let i = 0; !stop; i++) {
+          const id = `fo-${run}-${i}`;
+          ids.push(id);
+          const sent = [push(a, report(id), SHORT), push(b, report(id), SHORT)];
+          if (i % 3 === 0) {
+            // A long SMS, one part to each instance.
+            const m = { key: `fo${i}`, mobile: nextMobile() };
+            longs.push(m);
+            sent.push(
+              push(a, part(m.mobile, 300 + i, 2, 1, partText(m.key, 1)), SHORT),
+              push(b, part(m.mobile, 300 + i, 2, 2, partText(m.key, 2)), SHORT),
+            );
+          }
+          if (i % 4 === 0) {
+            // A tracked send, from each instance in turn; its reports come to b.
+            const topic = `ts-${run}-${i}`;
+            sends.push(topic);
+            sent.push(post(i % 8 ? b : a, "/send", { text: `tracked ${i}`, topic }));
+          }
+          if (i % 2 === 0) {
+            // An alert, then its repeat on the other instance: the window holds the repeat.
+            const topic = `g-${run}-${i}`;
+            alerts.push(topic);
+            const [first, second] = i % 4 ? [b, a] : [a, b];
+            sent.push(post(first, "/guard", { topic }).then(() => post(second, "/guard", { topic })));
+          }
+          await Promise.all(sent);
+          await sleep(50);
+        }
+      })();
+      try {
+        await until(() => ids.length > 20, "traffic before the failover");
+        // What is in flight when the master fails is counted as during the failover.
+        before = ids.length - 1;
+        marks.sends[0] = sends.length - 1;
+        marks.alerts[0] = alerts.length - 1;
+        const t0 = Date.now();
+        await fail();
+        // Shared again: a report pushed to a, then b, emitted once (tried until it is).
+        await untilShared(30_000);
+        const back = Date.now() - t0;
+        assert.ok(back < 30_000, `shared again after ${back} ms`);
+        after = ids.length;
+        marks.sends[1] = sends.length;
+        marks.alerts[1] = alerts.length;
+        await until(() => ids.length > after + 20, "traffic after the failover");
+      } finally {
+        stop = true;
+        await traffic;
+      }
+      await until(() => ids.every((id) => reportsOf(id).length >= 1), "every report emitted", 30_000);
+      const mo = (mobile: string) => emitted("mo", (e) => e.payload.mobile === mobile);
+      // Parts kept apart during the failover come out after their 3 s wait, whole or in pieces.
+      const whole = (m: { key: string; mobile: string }) => {
+        const text = mo(m.mobile)
+          .map((e) => String(e.payload.text))
+          .join("");
+        return text.includes(partText(m.key, 1)) && text.includes(partText(m.key, 2));
+      };
+      await until(() => longs.every(whole), "every part of every long SMS emitted", 30_000);
+      // Every tracked send sent once and summed up (within its 6 s timeout, or at it).
+      const summaries = (topic: string) => emitted("summary", (e) => e.topic === topic);
+      await until(
+        () => sends.every((t) => summaries(t).length >= 1),
+        `every tracked send summed up (missing: ${sends.filter((t) => !summaries(t).length)})`,
+        45_000,
+      );
+      const outside = <T>(all: T[], [from, to]: number[]) => [...all.slice(0, from), ...all.slice(to)];
+      for (const t of sends) {
+        assert.equal(emitted("sent", (e) => e.topic === t).length, 1, `${t} sent once`);
+        for (const e of summaries(t)) assert.equal(e.payload.total, 2);
+      }
+      for (const t of outside(sends, marks.sends))
+        assert.equal(summaries(t).length, 1, `${t} summed up ${summaries(t).length} times outside the failover`);
+      // Every alert through once; its repeat held, but during the failover.
+      const passed = (topic: string) => emitted("passed", (e) => e.topic === topic).length;
+      for (const t of alerts) assert.ok(passed(t) >= 1, `${t} never let through`);
+      for (const t of outside(alerts, marks.alerts))
+        assert.equal(passed(t), 1, `${t}'s repeat let through outside the failover`);
+      const twice = ids.filter((id) => reportsOf(id).length > 1).length;
+      // Twice only during the failover (SPEC B6a): before it and once shared again, once each.
+      for (const id of [...ids.slice(0, before), ...ids.slice(after)])
+        assert.equal(reportsOf(id).length, 1, `${id} emitted ${reportsOf(id).length} times outside the failover`);
+      process.stdout.write(
+        `      (${ids.length} reports, ${longs.length} long SMS, ${sends.length} tracked sends, ${alerts.length} alerts; ` +
+          `twice: ${twice} reports, ${sends.filter((t) => summaries(t).length > 1).length} summaries, ` +
+          `${alerts.filter((t) => passed(t) > 1).length} alert repeats)\n`,
+      );
+      assert.deepEqual(emitted("error"), []);
+    }
+
+    if (failover) {
+      // Asked for first: it needs the replica the SIGKILL case leaves dead.
+      it("SENTINEL FAILOVER while reports, long SMS, tracked sends and guard decisions flow through both: shared again within 30 s, nothing dropped", async () => {
+        await traffic(askFailover!);
+      });
+      it("the master SIGKILLed while reports, long SMS, tracked sends and guard decisions flow through both: shared again within 30 s, nothing dropped", async () => {
+        await traffic(failOver!);
+      });
+    }
   });
 }
 
@@ -383,6 +501,12 @@ sameCases(
       failover: async () => {
         await setup.ready(60_000);
         const old = await setup.killMaster();
+        await setup.waitNewMaster(old, 30_000);
+      },
+      askFailover: async () => {
+        await setup.ready(60_000);
+        const old = await setup.master();
+        await setup.failover();
         await setup.waitNewMaster(old, 30_000);
       },
       keys: async (prefix) => {
