@@ -103,6 +103,24 @@ describe("nodes/sms-receive: hostile pushes, replies to the inbox (real HTTP)", 
       }
     });
 
+    it("a long SMS that went out incomplete (its wait over) is emitted but not read as a reply", async () => {
+      const { mo } = await start({ partTimeout: 1 });
+      const seen: Inbound[] = [];
+      const off = inboxFor(state()).listen((m) => void seen.push(m));
+      try {
+        const part = (n: number, msg: string) => ({ ...AUTH, ...MO, isems: "1", emshead: `9,2,${n}`, msg });
+        assert.equal((await get(part(1, "ok"))).status, 200);
+        const [out] = await mo.next(1, 10_000);
+        assert.equal((out.payload as Payload).complete, false);
+        assert.equal((await get({ ...AUTH, ...MO, msg: "2a" })).status, 200);
+        await waitFor(() => seen.length >= 1, 5000, "the plain SMS in the inbox");
+        await sleep(100);
+        assert.deepEqual(seen, [{ mobile: "13900210021", text: "2a", destcode: "10690001" }]);
+      } finally {
+        off();
+      }
+    });
+
     it("a listener that fails is logged, never thrown: the push is answered and emitted", async () => {
       const { mo } = await start();
       const off = inboxFor(state()).listen(() => Promise.reject(new Error("listener broke")));

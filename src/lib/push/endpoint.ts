@@ -453,7 +453,8 @@ export class PushEndpoint {
 
   private emitAssembled(m: Assembled<PartMeta>): void {
     this.stats.mo++;
-    this.o.onMo?.({ mobile: m.mobile, text: m.text, destcode: m.destcode });
+    // Only a whole message is read as a reply: what arrived of one is not what the person sent.
+    if (m.complete) this.o.onMo?.({ mobile: m.mobile, text: m.text, destcode: m.destcode });
     // The first part's time is when the sender's message began; the last part's receipt is when
     // it was complete here.
     const first = m.metas[0];

@@ -607,8 +607,10 @@ class ClusterBackend implements Backend {
       try {
         return await run();
       } catch (e) {
-        if (Date.now() >= until || !(e instanceof ErrorReply) || !/^TRYAGAIN\b/.test(e.message) || this.dead) throw e;
-        await delay(10 * 2 ** Math.min(i, 4));
+        const wait = 10 * 2 ** Math.min(i, 4);
+        if (Date.now() + wait >= until || !(e instanceof ErrorReply) || !/^TRYAGAIN\b/.test(e.message) || this.dead)
+          throw e;
+        await delay(wait);
       }
     }
   }

@@ -28,7 +28,7 @@ import type {
 import type { MemoryState, Snapshot } from "./memory";
 import { Shadow, type Probe, type ShadowCopy } from "./shadow";
 import { maybeRan, RedisStateError } from "./problem";
-import { opId, type RedisState } from "./redis";
+import { GONE_MS, opId, type RedisState } from "./redis";
 
 /**
  * What each operation does when Redis may have run it but did not answer (SPEC B6a):
@@ -91,10 +91,13 @@ const EPOCH_TTL_MS = 30 * 24 * 3600_000;
 /** How often the copies kept for a Redis that loses its data are checked against it, and how many of each kind. */
 const SWEEP_MS = 5000;
 /**
- * Writes made this long before a failover was noticed may be lost with the old master (it takes
- * writes until the sentinels turn it into a replica, and the link notices within seconds).
+ * Versioned writes (cas) are kept this long, at most CAS_LOG_MAX of them, to be sent again after a
+ * failover: the old master takes writes until the sentinels turn it into a replica, and the link
+ * notices within seconds. Well within the cas memo's life (10 min), which makes sending one again
+ * harmless where it was not lost.
  */
-const MOVE_LOSS_MS = 30_000;
+const CAS_LOG_MS = 60_000;
+const CAS_LOG_MAX = 10_000;
 const SWEEP_BATCH = 200;
 /** How long a close waits for what was kept here to reach Redis. */
 const CLOSE_SYNC_MS = 2000;
@@ -154,6 +157,9 @@ export class FailoverState implements AccountState {
   private sweeping = false;
   /** copies of versioned records still to check in this pass of the sweep */
   private copyQueue: string[] = [];
+  private copyPass = 0;
+  /** the versioned writes of the last minute, to send again after a failover */
+  private readonly casLog = new CasLog();
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -344,16 +350,17 @@ export class FailoverState implements AccountState {
    * before the deadline that takes it). Whatever cannot be handed over stays here for next time.
    */
   sync(): Promise<void> {
-    if (this.syncing) return this.syncing;
     const r = this.redis;
     if (!r || this.closed) return Promise.resolve();
     // A failover (the master moved) may lose what was written to the old master just before (it
     // took writes until it was turned into a replica of the new one). Noted before anything else
-    // runs, so no sweep forgets a copy of what it lost.
+    // runs (also while a sync is under way: the sweep then calls again), so no sweep forgets a
+    // copy of what it lost.
     if (r.masterMoves !== this.moves) {
       this.moves = r.masterMoves;
       this.moved ??= this.local.clockNow();
     }
+    if (this.syncing) return this.syncing;
     const run = async () => {
       try {
         for (const key of [...this.pending.keys()]) await this.settle(key, r);
@@ -367,11 +374,12 @@ export class FailoverState implements AccountState {
         if (await this.dataLost(r)) this.refill = true;
         if (this.refill || this.moved !== null) {
           const now = this.local.clockNow();
-          // After a failover, versioned records only as this process wrote them just before: a
-          // copy of one another process deleted since (an on-call alert resolved) must not come
-          // back, and the new master has all older writes.
-          const since = this.refill ? undefined : this.moved! - MOVE_LOSS_MS;
-          await each(this.local.copiesNow(since), (x) => restoreCopy(r, x, now));
+          if (this.refill) await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
+          // After a failover, the versioned writes made here just before are sent again, in their
+          // order, under their own ids: one the new master has answers from its memo (nothing
+          // changes: a record another process deleted since stays deleted); a lost one runs again
+          // as it was, all its keys or none, deletions too, and only if nothing changed them since.
+          else for (const c of this.casLog.live()) await r.cas(c.writes, c.id);
           // After a failover the new master has nearly everything: a deadline there (leased by a
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
@@ -423,7 +431,9 @@ export class FailoverState implements AccountState {
    */
   async sweepShadow(): Promise<void> {
     const r = this.usable();
-    if (!r || this.sweeping || this.syncing || this.refill || this.moved !== null || this.epoch === null) return;
+    if (!r || this.sweeping || this.syncing || this.epoch === null) return;
+    // What a failover or a data loss may have taken is put back first (sync), then swept.
+    if (this.refill || this.moved !== null || r.masterMoves !== this.moves) return void this.sync();
     const moves = r.masterMoves;
     this.sweeping = true;
     try {
@@ -440,14 +450,21 @@ export class FailoverState implements AccountState {
         if (!renewed || r.masterMoves !== moves) return probes.map(() => true);
         return there;
       };
-      await this.shadow.sweep(SWEEP_BATCH, this.local.clockNow(), present);
+      // A whole pass within half the life of a taken item's mark (GONE_MS): a copy of what
+      // another process took is forgotten before the mark that keeps a failover from putting
+      // it back is gone.
+      const batch = (size: number) => Math.max(SWEEP_BATCH, Math.ceil((size * SWEEP_MS) / (GONE_MS / 2)));
+      await this.shadow.sweep(batch(this.shadow.largest), this.local.clockNow(), present);
       // Copies of versioned records too: one another process deleted (an on-call alert resolved)
       // must not come back after a data loss. A pass over all of them, a batch per sweep.
-      if (!this.copyQueue.length) this.copyQueue = this.local.copyKeysNow();
-      const batch = this.copyQueue
-        .splice(0, SWEEP_BATCH)
+      if (!this.copyQueue.length) {
+        this.copyQueue = await this.local.copyKeys();
+        this.copyPass = this.copyQueue.length;
+      }
+      const copies = this.copyQueue
+        .splice(0, batch(this.copyPass))
         .map((key) => ({ key, version: this.local.copyVersionNow(key) }));
-      const live = batch.filter((c) => c.version !== null);
+      const live = copies.filter((c) => c.version !== null);
       if (live.length) {
         const there = await present(live.map((c) => ({ key: c.key })));
         live.forEach((c, i) => there[i] || this.local.dropCopyNow(c.key, c.version!));
@@ -588,14 +605,16 @@ export class FailoverState implements AccountState {
     await this.started;
     if (this.syncing) await this.syncing;
     if (writes.some((w) => this.local.changedHere(w.key))) await this.sync();
-    const x = await this.exec("cas", (r, id) => r.cas(writes, id));
+    let sent = "";
+    const x = await this.exec("cas", (r, id) => r.cas(writes, (sent = id)));
     if (x.state === "ok") {
+      this.casLog.add(sent, writes);
       // The copy kept here follows what Redis now holds.
       const version = x.v;
       if (version !== null) {
         for (const w of writes) {
           const rec = w.value === null ? null : { value: w.value, version };
-          this.local.copyNow(w.key, rec, this.local.clockNow() + w.ttlMs, true);
+          this.local.copyNow(w.key, rec, this.local.clockNow() + w.ttlMs);
         }
       }
       return version;
@@ -894,4 +913,32 @@ function shortReason(e: unknown): string {
   if (/offline|closed|socket/i.test(text)) return "connection lost";
   // A Redis error reply starts with its code (WRONGTYPE, OOM, READONLY, ...): say only that.
   return /^[A-Z]{3,}\b/.exec(text)?.[0] ?? "error";
+}
+
+/** The versioned writes of the last CAS_LOG_MS (real time: the memo that makes a resend harmless lives in Redis's). */
+class CasLog {
+  private readonly items: Array<{ at: number; id: string; writes: CasWrite[] }> = [];
+  private head = 0;
+
+  add(id: string, writes: CasWrite[]): void {
+    this.items.push({ at: Date.now(), id, writes });
+    this.prune();
+  }
+
+  live(): Array<{ id: string; writes: CasWrite[] }> {
+    this.prune();
+    return this.items.slice(this.head);
+  }
+
+  private prune(): void {
+    const old = Date.now() - CAS_LOG_MS;
+    const items = this.items;
+    while (this.head < items.length && (items[this.head].at < old || items.length - this.head > CAS_LOG_MAX))
+      this.head++;
+    // Compacted now and then, not at each write.
+    if (this.head > 1024 && this.head * 2 > items.length) {
+      items.splice(0, this.head);
+      this.head = 0;
+    }
+  }
 }

@@ -40,8 +40,6 @@ class Rec {
     readonly value: string,
     readonly version: string,
     readonly base?: string,
-    /** a copy of what this process wrote to Redis: when */
-    readonly wrote?: number,
   ) {}
 }
 
@@ -404,22 +402,23 @@ export class MemoryState implements AccountState {
   }
 
   /** Keeps a copy of a shared versioned record (a failover reads and writes through this state). */
-  copyNow(key: string, rec: Versioned | null, expires: number, written = false): void {
+  copyNow(key: string, rec: Versioned | null, expires: number): void {
     const now = this.clock.now();
     const mine = this.live(key, now)?.value;
     // A copy changed here is not overwritten by what Redis said: it goes to Redis when it is back.
     if (mine instanceof Rec && mine.base !== undefined) return;
-    if (rec === null) return void this.entries.delete(key);
-    // Read back as written here: still this process's write.
-    const wrote = written ? now : mine instanceof Rec && mine.version === rec.version ? mine.wrote : undefined;
-    if (expires > now) this.set(key, new Rec(rec.value, rec.version, undefined, wrote), expires);
+    if (rec === null) this.entries.delete(key);
+    else if (expires > now) this.set(key, new Rec(rec.value, rec.version), expires);
   }
 
   /** The keys of the copies of shared versioned records kept here (a failover's sweep checks them). */
-  copyKeysNow(): string[] {
+  async copyKeys(): Promise<string[]> {
     const now = this.clock.now();
     const out: string[] = [];
+    let n = 0;
     for (const [key, e] of this.entries) {
+      // A turn of the event loop now and then: 300,000 entries are not one long hold.
+      if (++n % 5000 === 0) await new Promise((r) => setImmediate(r));
       if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) out.push(key);
     }
     return out;
@@ -533,16 +532,12 @@ export class MemoryState implements AccountState {
     return out;
   }
 
-  /**
-   * Copies of shared versioned records kept here (unchanged here): what Redis held, as last seen.
-   * `writtenSince`: only those this process wrote to Redis since then.
-   */
-  copiesNow(writtenSince?: number): Array<{ key: string; value: string; expires: number }> {
+  /** Copies of shared versioned records kept here (unchanged here): what Redis held, as last seen. */
+  copiesNow(): Array<{ key: string; value: string; expires: number }> {
     const now = this.clock.now();
     const out: Array<{ key: string; value: string; expires: number }> = [];
     for (const [key, e] of this.entries) {
       if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) {
-        if (writtenSince !== undefined && !((e.value.wrote ?? -Infinity) >= writtenSince)) continue;
         out.push({ key, value: e.value.value, expires: e.expires });
       }
     }

@@ -66,7 +66,7 @@ const MEMO_SHORT_MS = 10 * 60_000;
  * another instance took just before is only forgotten at the next sweep (5 s) and must not come
  * back: the mark, replicated with the take, says it went.
  */
-const GONE_MS = 120_000;
+export const GONE_MS = 10 * 60_000;
 
 export interface RedisStateOptions {
   /** single (default), sentinel or cluster (SPEC B6a `redisMode`) */
@@ -256,6 +256,9 @@ const SCRIPTS = {
     PART_FNS +
       `
     if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'duplicate'} end
+    -- A new message under the key of one taken before (a late part after it went out
+    -- incomplete): the mark of the old one must not refuse putting this one back.
+    if redis.call('HLEN', KEYS[1]) == 1 then redis.call('DEL', KEYS[4]) end
     local size = #ARGV[2] + #ARGV[6] + 100
     if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
       local all = redis.call('HGETALL', KEYS[1])

@@ -188,6 +188,17 @@ export class Shadow {
    * Checks the oldest `n` copies of each kind against Redis (`present` answers, in order, whether
    * each probe is still there) and forgets those Redis no longer has: another process took them.
    */
+  /** Entries of the fullest kind (how large a sweep's batches must be). */
+  get largest(): number {
+    return Math.max(
+      this.records.map.size,
+      this.lists.map.size,
+      this.tallies.map.size,
+      this.parts.map.size,
+      this.deadlines.map.size,
+    );
+  }
+
   async sweep(n: number, now: number, present: (probes: Probe[]) => Promise<boolean[]>): Promise<void> {
     const maps: Array<Bounded<Entry>> = [this.records, this.lists, this.tallies, this.parts, this.deadlines];
     for (const m of maps) {

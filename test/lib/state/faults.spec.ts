@@ -418,6 +418,71 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
     );
   });
 
+  describe("a failover that loses the old master's last writes (the loss made by hand: a deterministic SENTINEL FAILOVER)", () => {
+    /** A RedisState whose link can be told "the master moved" (what a Sentinel failover does). */
+    function movable(clock: Clock) {
+      const r = redisState(clock, redis.url);
+      let moves = 0;
+      Object.defineProperty(r, "masterMoves", { get: () => moves });
+      const f = new FailoverState(r, new MemoryState({ clock }));
+      open.push(f);
+      return { f, move: () => moves++ };
+    }
+    /** A RESP bulk string's value, or null. */
+    const value = (raw: string) => (raw.startsWith("$-1") ? null : raw.split("\r\n")[1]);
+    const get = async (k: string) => value(await redis.command("GET", key(k)));
+    const memos = async () =>
+      (await redis.command("KEYS", `${key("op:")}*`)).split("\r\n").filter((l) => l.includes("op:"));
+
+    it("the versioned writes of the last minute are sent again: a lost one comes back whole, a lost deletion is redone, one not lost changes nothing", async () => {
+      const clock = new FakeClock();
+      const a = movable(clock);
+      const b = failover(clock, redis.url);
+      await Promise.all([shared(a.f), shared(b)]);
+      await Promise.all([a.f.sync(), b.sync()]);
+      const day = 24 * 3600_000;
+      const v0 = await a.f.cas([{ key: "count", expect: null, value: "0", ttlMs: day }]);
+      const vRes = await a.f.cas([{ key: "resolved", expect: null, value: "open", ttlMs: day }]);
+      // Not lost: a opened it, b resolved it (deleted) since. A resend must not bring it back.
+      const vx = await a.f.cas([{ key: "x", expect: null, value: "open", ttlMs: day }]);
+      assert.ok(v0 && vRes && vx);
+      assert.ok(await b.cas([{ key: "x", expect: (await b.read("x"))!.version, value: null, ttlMs: day }]));
+      // What the new master will have: everything so far.
+      const before = { count: await get("count"), resolved: await get("resolved") };
+      const memosBefore = new Set(await memos());
+      // Lost with the old master: an alert opened with its count (one write of two keys), and a resolve.
+      assert.ok(
+        await a.f.cas([
+          { key: "alert", expect: null, value: "open", ttlMs: day },
+          { key: "count", expect: v0, value: "1", ttlMs: day },
+        ]),
+      );
+      assert.ok(await a.f.cas([{ key: "resolved", expect: vRes, value: null, ttlMs: day }]));
+      await redis.command("DEL", key("alert"));
+      await redis.command("SET", key("count"), before.count!, "PX", String(day));
+      await redis.command("SET", key("resolved"), before.resolved!, "PX", String(day));
+      for (const m of await memos()) if (!memosBefore.has(m)) await redis.command("DEL", m);
+      a.move();
+      await a.f.sync();
+      assert.match((await get("alert")) ?? "", /\|open$/, "the lost alert back");
+      assert.match((await get("count")) ?? "", /\|1$/, "with the count written with it");
+      assert.equal(await get("resolved"), null, "the lost resolve redone");
+      assert.equal(await get("x"), null, "the alert b resolved since came back");
+    });
+
+    it("a late part of a long SMS that went out incomplete is put back after a failover (the mark of the one taken does not refuse it)", async () => {
+      const r = redisState(systemClock, redis.url);
+      await shared(r);
+      const limits = { ttlMs: 60_000, maxPending: 100, maxBytes: 1 << 20 };
+      assert.equal((await r.addPart("g", "L", 1, 3, "a", limits)).result, "added");
+      assert.ok(await r.takeParts("g", "L")); // out incomplete at its timeout: marked as taken
+      assert.equal((await r.addPart("g", "L", 3, 3, "c", limits)).result, "added"); // a late part: a new message
+      await redis.command("DEL", key("g:m:L")); // lost with the old master
+      const put = await r.mergeParts("g", "L", new Map([[3, "c"]]), 60_000, true);
+      assert.equal(put, 1, "the late part refused by the old message's mark");
+    });
+  });
+
   it("a take that fails while Redis restarts empty keeps the copy: the tally comes back when Redis does", async () => {
     const clock = new FakeClock();
     const a = failover(clock, redis.url);
