@@ -154,7 +154,7 @@ export class FailoverState implements AccountState {
   /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
   private readonly shadow = new Shadow();
   private sweeper: NodeJS.Timeout | null = null;
-  private sweeping = false;
+  private sweeping: Promise<void> | null = null;
   /** copies of versioned records still to check in this pass of the sweep */
   private copyQueue: string[] = [];
   private copyPass = 0;
@@ -178,7 +178,7 @@ export class FailoverState implements AccountState {
     this.last = this.describe();
     this.started = this.firstConnection();
     if (redis) {
-      this.sweeper = setInterval(() => void this.sweepShadow(), SWEEP_MS);
+      this.sweeper = setInterval(() => void (this.sweeping ?? this.sweepShadow()), SWEEP_MS);
       this.sweeper.unref?.();
     }
     redis?.onMode((m, reason) => {
@@ -428,17 +428,23 @@ export class FailoverState implements AccountState {
   /**
    * While Redis is healthy: forgets the copies whose data another process took (so a later data
    * loss cannot bring them back), and keeps the epoch alive (its absence means the data is lost).
+   * A call during a sweep waits for it and then sweeps again: it sees what changed before it.
    */
   async sweepShadow(): Promise<void> {
+    while (this.sweeping) await this.sweeping;
     const r = this.usable();
-    if (!r || this.sweeping || this.syncing || this.epoch === null) return;
+    if (!r || this.syncing || this.epoch === null) return;
     // What a failover or a data loss may have taken is put back first (sync), then swept.
     if (this.refill || this.moved !== null || r.masterMoves !== this.moves) return void this.sync();
+    this.sweeping = this.sweep(r, this.epoch).finally(() => (this.sweeping = null));
+    return this.sweeping;
+  }
+
+  private async sweep(r: RedisState, epoch: string): Promise<void> {
     const moves = r.masterMoves;
-    this.sweeping = true;
     try {
       // Written again only where it still exists: a Redis that lost it is found out by sync().
-      if (!(await r.renew(EPOCH_KEY, this.epoch, EPOCH_TTL_MS))) return void this.sync();
+      if (!(await r.renew(EPOCH_KEY, epoch, EPOCH_TTL_MS))) return void this.sync();
       const present = async (probes: Probe[]) => {
         const there = await r.present([...probes, { key: EPOCH_KEY }]);
         // Redis lost its data while this looked: absent says nothing then (sync() puts it back).
@@ -446,7 +452,7 @@ export class FailoverState implements AccountState {
         // Read from a master that stayed one: a master turned into a replica (a failover) drops
         // what was written to it last, and absent would say nothing either. A write after the
         // read proves it (a replica refuses it: the sweep stops, the copies stay).
-        const renewed = await r.renew(EPOCH_KEY, this.epoch!, EPOCH_TTL_MS);
+        const renewed = await r.renew(EPOCH_KEY, epoch, EPOCH_TTL_MS);
         if (!renewed || r.masterMoves !== moves) return probes.map(() => true);
         return there;
       };
@@ -471,8 +477,6 @@ export class FailoverState implements AccountState {
       }
     } catch {
       // Redis failed meanwhile: the operations that meet it say so; the copies stay.
-    } finally {
-      this.sweeping = false;
     }
   }
 
