@@ -98,6 +98,11 @@ const SWEEP_MS = 5000;
  */
 const CAS_LOG_MS = 60_000;
 const CAS_LOG_MAX = 10_000;
+/** kept at most this long while a failover waits to be put back (the memo lives 10 min) */
+const CAS_LOG_HELD_MS = 9 * 60_000;
+/** A replayed write refused is tried again this often, this many times in all (see replay()). */
+const REPLAY_RETRY_MS = 2000;
+const REPLAY_TRIES = 5;
 const SWEEP_BATCH = 200;
 /** How long a close waits for what was kept here to reach Redis. */
 const CLOSE_SYNC_MS = 2000;
@@ -359,6 +364,9 @@ export class FailoverState implements AccountState {
     if (r.masterMoves !== this.moves) {
       this.moves = r.masterMoves;
       this.moved ??= this.local.clockNow();
+      // What to send again is counted back from when Redis last answered as it should (the loss
+      // was before the failure, not when the sync can run).
+      this.casLog.hold((this.failing ? this.failedAt : Date.now()) - CAS_LOG_MS);
     }
     if (this.syncing) return this.syncing;
     const run = async () => {
@@ -373,17 +381,23 @@ export class FailoverState implements AccountState {
         // copies of shared records kept here are all there is now. They go back where absent.
         if (await this.dataLost(r)) this.refill = true;
         if (this.refill || this.moved !== null) {
+          // A move noticed while this runs is put back by the next sync (what this sent may have
+          // gone to a master that failed over again).
+          const seen = this.moves;
           const now = this.local.clockNow();
           if (this.refill) await each(this.local.copiesNow(), (x) => restoreCopy(r, x, now));
           // After a failover, the versioned writes made here just before are sent again, in their
           // order, under their own ids: one the new master has answers from its memo (nothing
           // changes: a record another process deleted since stays deleted); a lost one runs again
           // as it was, all its keys or none, deletions too, and only if nothing changed them since.
-          else for (const c of this.casLog.live()) await r.cas(c.writes, c.id);
+          else await this.replay(r, this.casLog.live(), REPLAY_TRIES);
           // After a failover the new master has nearly everything: a deadline there (leased by a
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
-          this.moved = null;
+          if (this.moves === seen) {
+            this.moved = null;
+            this.casLog.hold(null);
+          }
         }
       } catch (e) {
         this.fail(e);
@@ -478,6 +492,22 @@ export class FailoverState implements AccountState {
     } catch {
       // Redis failed meanwhile: the operations that meet it say so; the copies stay.
     }
+  }
+
+  /**
+   * Sends logged writes again (a failover). One refused may wait for another process's lost write
+   * it came after (a step, then an acknowledgement from another instance): that one's own replay
+   * puts the record back where this one expects it, so the refused are tried again a few times.
+   */
+  private async replay(r: RedisState, writes: Array<{ id: string; writes: CasWrite[] }>, tries: number): Promise<void> {
+    const refused: typeof writes = [];
+    for (const c of writes) if ((await r.cas(c.writes, c.id)) === null) refused.push(c);
+    if (!refused.length || tries <= 1 || this.closed) return;
+    const t = setTimeout(() => {
+      if (this.closed || r.mode !== "shared") return;
+      this.replay(r, refused, tries - 1).catch(() => undefined); // Redis failed again: its next sync replays all
+    }, REPLAY_RETRY_MS);
+    t.unref?.();
   }
 
   /** Whether anything kept here is still to be handed to Redis (tests, the soak). */
@@ -612,7 +642,8 @@ export class FailoverState implements AccountState {
     let sent = "";
     const x = await this.exec("cas", (r, id) => r.cas(writes, (sent = id)));
     if (x.state === "ok") {
-      this.casLog.add(sent, writes);
+      // Only what was done: a write refused by its expectations must not run on a replay.
+      if (x.v !== null) this.casLog.add(sent, writes);
       // The copy kept here follows what Redis now holds.
       const version = x.v;
       if (version !== null) {
@@ -924,6 +955,13 @@ class CasLog {
   private readonly items: Array<{ at: number; id: string; writes: CasWrite[] }> = [];
   private head = 0;
 
+  /** while a failover is to be put back: nothing since this is pruned (up to the memo's life) */
+  private held: number | null = null;
+
+  hold(since: number | null): void {
+    this.held = since === null ? null : Math.min(this.held ?? Infinity, since);
+  }
+
   add(id: string, writes: CasWrite[]): void {
     this.items.push({ at: Date.now(), id, writes });
     this.prune();
@@ -935,7 +973,8 @@ class CasLog {
   }
 
   private prune(): void {
-    const old = Date.now() - CAS_LOG_MS;
+    const now = Date.now();
+    const old = Math.max(now - CAS_LOG_HELD_MS, Math.min(now - CAS_LOG_MS, this.held ?? Infinity));
     const items = this.items;
     while (this.head < items.length && (items[this.head].at < old || items.length - this.head > CAS_LOG_MAX))
       this.head++;

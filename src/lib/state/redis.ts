@@ -100,7 +100,7 @@ const lua = (body: string) =>
  * answers from it. `NK` is the number of the script's own keys. A body returns a table (never
  * nil: `false` stands for "nothing").
  */
-const memo = (body: string, keep: "MEMO_DATA" | "MEMO_SHORT") =>
+const memo = (body: string, keep: "MEMO_DATA" | "MEMO_SHORT", unless = "false") =>
   lua(`
     local NK = #KEYS - 1
     local known = redis.call('GET', KEYS[#KEYS])
@@ -108,7 +108,7 @@ const memo = (body: string, keep: "MEMO_DATA" | "MEMO_SHORT") =>
     local out = (function()
 ${body}
     end)()
-    redis.call('SET', KEYS[#KEYS], cjson.encode(out), 'PX', ${keep})
+    if not (${unless}) then redis.call('SET', KEYS[#KEYS], cjson.encode(out), 'PX', ${keep}) end
     return out`);
 
 // Lua pieces shared by the scripts that keep long-SMS parts. A message is a hash (part number ->
@@ -120,6 +120,13 @@ const PART_FNS = `
       local n = tonumber(redis.call('HGET', sz, m) or '0')
       if n ~= 0 then redis.call('HINCRBY', sz, '*', 0 - n) end
       redis.call('HDEL', sz, m)
+    end
+    -- The part numbers of a message taken (HGETALL pairs), kept GONE ms: a copy of them put back
+    -- after a failover is refused, a late part of a new message under the same key is not.
+    local function gone(mark, all)
+      if #all == 0 then return end
+      for i = 1, #all, 2 do redis.call('SADD', mark, all[i]) end
+      redis.call('PEXPIRE', mark, GONE)
     end`;
 
 const SCRIPTS = {
@@ -170,6 +177,9 @@ const SCRIPTS = {
     end
     return {1}`,
     "MEMO_SHORT",
+    // A refusal is not remembered: asked again it is refused again (versions never come back),
+    // except after a failover lost the write it waited for, and then running it is right.
+    "out[1] == 0",
   ),
   // KEYS: window and cap key per check, the memo; ARGV: now, then per check window ttl, cap max,
   // cap ttl (-1 = none)
@@ -256,16 +266,13 @@ const SCRIPTS = {
     PART_FNS +
       `
     if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'duplicate'} end
-    -- A new message under the key of one taken before (a late part after it went out
-    -- incomplete): the mark of the old one must not refuse putting this one back.
-    if redis.call('HLEN', KEYS[1]) == 1 then redis.call('DEL', KEYS[4]) end
     local size = #ARGV[2] + #ARGV[6] + 100
     if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
       local all = redis.call('HGETALL', KEYS[1])
       redis.call('DEL', KEYS[1])
       redis.call('ZREM', KEYS[2], ARGV[6])
       unsize(KEYS[3], ARGV[6])
-      redis.call('SET', KEYS[4], '1', 'PX', GONE)
+      gone(KEYS[4], all)
       return {'complete', all}
     end
     local ttl = tonumber(ARGV[4]) + SLACK
@@ -299,19 +306,21 @@ const SCRIPTS = {
     redis.call('DEL', KEYS[1])
     redis.call('ZREM', KEYS[2], ARGV[1])
     unsize(KEYS[3], ARGV[1])
-    if #all > 0 then redis.call('SET', KEYS[4], '1', 'PX', GONE) end
+    gone(KEYS[4], all)
     return all`,
     "MEMO_DATA",
   ),
   // Puts parts back (a failover), each part once; completeness is left to the message's deadline.
-  // KEYS: message hash, group index, group sizes, and for a copy put back its "gone" mark (a
-  // message taken meanwhile stays gone: -1). ARGV: message key, ttl, now, then number/value pairs.
+  // KEYS: message hash, group index, group sizes, and for a copy put back its "gone" mark (parts
+  // taken meanwhile stay gone; -1 when nothing was put back for that). ARGV: message key, ttl, now,
+  // then number/value pairs.
   mergeParts: lua(`
-    if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
-    local added = 0
+    local added, skipped = 0, 0
     for i = 4, #ARGV, 2 do
-      if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then added = added + #ARGV[i + 1] + #ARGV[1] + 100 end
+      if KEYS[4] and redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 1 then skipped = skipped + 1
+      elseif redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then added = added + #ARGV[i + 1] + #ARGV[1] + 100 end
     end
+    if skipped > 0 and added == 0 and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
     local ttl = tonumber(ARGV[2]) + SLACK
     redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
     if added > 0 then
@@ -712,9 +721,9 @@ export class RedisState implements AccountState {
     return [`${group}:m:${key}`, `${group}:idx`, `${group}:sz`];
   }
 
-  /** The mark a message taken leaves (GONE_MS). */
+  /** The mark a message taken leaves (GONE_MS): the numbers of its parts. */
   private partsGone(group: string, key: string): string {
-    return `${group}:g:${key}`;
+    return `${group}:gp:${key}`;
   }
 
   async addPart(

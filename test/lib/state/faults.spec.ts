@@ -13,7 +13,7 @@ import { closeAllStates, leaseState } from "../../../src/lib/state/registry";
 import type { Clock } from "../../../src/lib/clock";
 import { systemClock } from "../../../src/lib/clock";
 import { FaultProxy } from "../../support/fault-proxy";
-import { startRedis, type RedisServer } from "../../support/redis";
+import { rawCommand, startRedis, type RedisServer, type Reply } from "../../support/redis";
 import { FakeClock, waitFor } from "../../support/stub";
 
 const SCOPE = "http://p\nfaults";
@@ -428,11 +428,39 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       open.push(f);
       return { f, move: () => moves++ };
     }
-    /** A RESP bulk string's value, or null. */
-    const value = (raw: string) => (raw.startsWith("$-1") ? null : raw.split("\r\n")[1]);
-    const get = async (k: string) => value(await redis.command("GET", key(k)));
-    const memos = async () =>
-      (await redis.command("KEYS", `${key("op:")}*`)).split("\r\n").filter((l) => l.includes("op:"));
+    const cmd = async (...args: string[]) => (await rawCommand(redis.port, args)).value;
+    type Kept = { key: string; type: string; value: Reply; ttl: number };
+    /** Every key of this test as it is now (the replica's copy when the master is lost). */
+    async function snapshot(): Promise<Kept[]> {
+      const read: Record<string, (k: string) => Promise<Reply>> = {
+        string: (k) => cmd("GET", k),
+        set: (k) => cmd("SMEMBERS", k),
+        hash: (k) => cmd("HGETALL", k),
+        zset: (k) => cmd("ZRANGE", k, "0", "-1", "WITHSCORES"),
+        list: (k) => cmd("LRANGE", k, "0", "-1"),
+      };
+      const out: Kept[] = [];
+      for (const key of (await cmd("KEYS", `${prefix}*`)) as string[]) {
+        const type = String(await cmd("TYPE", key));
+        out.push({ key, type, value: await read[type](key), ttl: Number(await cmd("PTTL", key)) });
+      }
+      return out;
+    }
+    /** The old master's last writes lost: every key back as the snapshot had it (memos too). */
+    async function loseSince(snap: Kept[]): Promise<void> {
+      for (const key of (await cmd("KEYS", `${prefix}*`)) as string[]) await cmd("DEL", key);
+      for (const k of snap) {
+        const v = k.value as string[];
+        if (k.type === "string") await cmd("SET", k.key, k.value as string);
+        else if (k.type === "set") await cmd("SADD", k.key, ...v);
+        else if (k.type === "hash") await cmd("HSET", k.key, ...v);
+        else if (k.type === "list") await cmd("RPUSH", k.key, ...v);
+        else for (let i = 0; i < v.length; i += 2) await cmd("ZADD", k.key, v[i + 1], v[i]);
+        if (k.ttl > 0) await cmd("PEXPIRE", k.key, String(k.ttl));
+      }
+    }
+    const get = async (k: string) => (await cmd("GET", key(k))) as string | null;
+    const day = 24 * 3600_000;
 
     it("the versioned writes of the last minute are sent again: a lost one comes back whole, a lost deletion is redone, one not lost changes nothing", async () => {
       const clock = new FakeClock();
@@ -440,16 +468,13 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       const b = failover(clock, redis.url);
       await Promise.all([shared(a.f), shared(b)]);
       await Promise.all([a.f.sync(), b.sync()]);
-      const day = 24 * 3600_000;
       const v0 = await a.f.cas([{ key: "count", expect: null, value: "0", ttlMs: day }]);
       const vRes = await a.f.cas([{ key: "resolved", expect: null, value: "open", ttlMs: day }]);
       // Not lost: a opened it, b resolved it (deleted) since. A resend must not bring it back.
       const vx = await a.f.cas([{ key: "x", expect: null, value: "open", ttlMs: day }]);
       assert.ok(v0 && vRes && vx);
       assert.ok(await b.cas([{ key: "x", expect: (await b.read("x"))!.version, value: null, ttlMs: day }]));
-      // What the new master will have: everything so far.
-      const before = { count: await get("count"), resolved: await get("resolved") };
-      const memosBefore = new Set(await memos());
+      const snap = await snapshot();
       // Lost with the old master: an alert opened with its count (one write of two keys), and a resolve.
       assert.ok(
         await a.f.cas([
@@ -458,10 +483,7 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
         ]),
       );
       assert.ok(await a.f.cas([{ key: "resolved", expect: vRes, value: null, ttlMs: day }]));
-      await redis.command("DEL", key("alert"));
-      await redis.command("SET", key("count"), before.count!, "PX", String(day));
-      await redis.command("SET", key("resolved"), before.resolved!, "PX", String(day));
-      for (const m of await memos()) if (!memosBefore.has(m)) await redis.command("DEL", m);
+      await loseSince(snap);
       a.move();
       await a.f.sync();
       assert.match((await get("alert")) ?? "", /\|open$/, "the lost alert back");
@@ -470,16 +492,58 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       assert.equal(await get("x"), null, "the alert b resolved since came back");
     });
 
-    it("a late part of a long SMS that went out incomplete is put back after a failover (the mark of the one taken does not refuse it)", async () => {
+    it("a write refused by its expectations is not sent again: the one that won stays", async () => {
+      const clock = new FakeClock();
+      const a = movable(clock);
+      const b = movable(clock);
+      await Promise.all([shared(a.f), shared(b.f)]);
+      await Promise.all([a.f.sync(), b.f.sync()]);
+      const va = await a.f.cas([{ key: "x", expect: null, value: "step", ttlMs: day }]);
+      const snap = await snapshot();
+      // b acknowledges; a's next step, decided on the old version, is refused.
+      assert.ok(await b.f.cas([{ key: "x", expect: va, value: "acked", ttlMs: day }]));
+      assert.equal(await a.f.cas([{ key: "x", expect: va, value: "next step", ttlMs: day }]), null);
+      await loseSince(snap);
+      a.move();
+      await a.f.sync();
+      b.move();
+      await b.f.sync();
+      assert.match((await get("x")) ?? "", /\|acked$/, "a refused write ran on the replay");
+    });
+
+    it("two instances' lost writes to one record come back in their order, whichever instance sends first", async () => {
+      const clock = new FakeClock();
+      const a = movable(clock);
+      const b = movable(clock);
+      await Promise.all([shared(a.f), shared(b.f)]);
+      await Promise.all([a.f.sync(), b.f.sync()]);
+      const v0 = await a.f.cas([{ key: "y", expect: null, value: "open", ttlMs: day }]);
+      const snap = await snapshot();
+      // Both lost: a's step, then b's acknowledgement of it.
+      const va = await a.f.cas([{ key: "y", expect: v0, value: "step 2", ttlMs: day }]);
+      assert.ok(await b.f.cas([{ key: "y", expect: va, value: "acked", ttlMs: day }]));
+      await loseSince(snap);
+      // b notices the failover first: its write waits for a's.
+      b.move();
+      await b.f.sync();
+      assert.match((await get("y")) ?? "", /\|open$/);
+      a.move();
+      await a.f.sync();
+      await waitFor(async () => /\|acked$/.test((await get("y")) ?? ""), 15_000, "b's acknowledgement after a's step");
+    });
+
+    it("a late part of a long SMS that went out incomplete, lost in a failover, is put back (the old message's mark does not refuse it)", async () => {
       const r = redisState(systemClock, redis.url);
       await shared(r);
       const limits = { ttlMs: 60_000, maxPending: 100, maxBytes: 1 << 20 };
       assert.equal((await r.addPart("g", "L", 1, 3, "a", limits)).result, "added");
       assert.ok(await r.takeParts("g", "L")); // out incomplete at its timeout: marked as taken
+      const snap = await snapshot();
       assert.equal((await r.addPart("g", "L", 3, 3, "c", limits)).result, "added"); // a late part: a new message
-      await redis.command("DEL", key("g:m:L")); // lost with the old master
-      const put = await r.mergeParts("g", "L", new Map([[3, "c"]]), 60_000, true);
-      assert.equal(put, 1, "the late part refused by the old message's mark");
+      await loseSince(snap);
+      assert.equal(await r.mergeParts("g", "L", new Map([[3, "c"]]), 60_000, true), 1, "the late part refused");
+      // A copy of the part taken stays refused.
+      assert.equal(await r.mergeParts("g", "L", new Map([[1, "a"]]), 60_000, true), 1);
     });
   });
 
