@@ -98,6 +98,7 @@ const SWEEP_MS = 5000;
  */
 const CAS_LOG_MS = 60_000;
 const CAS_LOG_MAX = 10_000;
+const CAS_LOG_MAX_CHARS = 16 * 1024 * 1024;
 /** kept at most this long while a failover waits to be put back (the memo lives 10 min) */
 const CAS_LOG_HELD_MS = 9 * 60_000;
 /** A replayed write refused is tried again this often, this many times in all (see replay()). */
@@ -952,8 +953,9 @@ function shortReason(e: unknown): string {
 
 /** The versioned writes of the last CAS_LOG_MS (real time: the memo that makes a resend harmless lives in Redis's). */
 class CasLog {
-  private readonly items: Array<{ at: number; id: string; writes: CasWrite[] }> = [];
+  private readonly items: Array<{ at: number; id: string; writes: CasWrite[]; size: number }> = [];
   private head = 0;
+  private chars = 0;
 
   /** while a failover is to be put back: nothing since this is pruned (up to the memo's life) */
   private held: number | null = null;
@@ -963,7 +965,10 @@ class CasLog {
   }
 
   add(id: string, writes: CasWrite[]): void {
-    this.items.push({ at: Date.now(), id, writes });
+    let size = 0;
+    for (const w of writes) size += w.key.length + (w.value?.length ?? 0);
+    this.items.push({ at: Date.now(), id, writes, size });
+    this.chars += size;
     this.prune();
   }
 
@@ -976,8 +981,11 @@ class CasLog {
     const now = Date.now();
     const old = Math.max(now - CAS_LOG_HELD_MS, Math.min(now - CAS_LOG_MS, this.held ?? Infinity));
     const items = this.items;
-    while (this.head < items.length && (items[this.head].at < old || items.length - this.head > CAS_LOG_MAX))
-      this.head++;
+    while (
+      this.head < items.length &&
+      (items[this.head].at < old || items.length - this.head > CAS_LOG_MAX || this.chars > CAS_LOG_MAX_CHARS)
+    )
+      this.chars -= items[this.head++].size;
     // Compacted now and then, not at each write.
     if (this.head > 1024 && this.head * 2 > items.length) {
       items.splice(0, this.head);
