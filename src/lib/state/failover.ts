@@ -166,6 +166,11 @@ export class FailoverState implements AccountState {
   private copyPass = 0;
   /** the versioned writes of the last minute, to send again after a failover */
   private readonly casLog = new CasLog();
+  /** when Redis last stopped answering as it should (what a failover lost was written before) */
+  private outageSince: number | null = null;
+  /** a replay and its retries are under way */
+  private replaying = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
   // List items carry their arrival (time and order) and an id: kept here and in Redis they are
@@ -188,6 +193,7 @@ export class FailoverState implements AccountState {
       this.sweeper.unref?.();
     }
     redis?.onMode((m, reason) => {
+      if (m === "local") this.outageSince ??= Date.now();
       // Reconnected: the failure that sent us local is over, and what was kept here goes there.
       if (m === "shared") {
         this.failing = null;
@@ -266,6 +272,7 @@ export class FailoverState implements AccountState {
   private fail(e: unknown): void {
     this.failing = e instanceof RedisStateError ? e : new RedisStateError("command", shortReason(e));
     this.failedAt = Date.now();
+    this.outageSince ??= this.failedAt;
     this.failingUntil = this.failedAt + RETRY_REDIS_MS;
     this.update(this.failing.message);
     this.startProbe();
@@ -367,7 +374,10 @@ export class FailoverState implements AccountState {
       this.moved ??= this.local.clockNow();
       // What to send again is counted back from when Redis last answered as it should (the loss
       // was before the failure, not when the sync can run).
-      this.casLog.hold((this.failing ? this.failedAt : Date.now()) - CAS_LOG_MS);
+      this.casLog.hold((this.outageSince ?? Date.now()) - CAS_LOG_MS);
+    } else if (this.moved === null && !this.replaying) {
+      // Back on the same master: the outage is over, nothing to send again.
+      this.outageSince = null;
     }
     if (this.syncing) return this.syncing;
     const run = async () => {
@@ -395,10 +405,7 @@ export class FailoverState implements AccountState {
           // After a failover the new master has nearly everything: a deadline there (leased by a
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
-          if (this.moves === seen) {
-            this.moved = null;
-            this.casLog.hold(null);
-          }
+          if (this.moves === seen) this.moved = null;
         }
       } catch (e) {
         this.fail(e);
@@ -501,14 +508,41 @@ export class FailoverState implements AccountState {
    * puts the record back where this one expects it, so the refused are tried again a few times.
    */
   private async replay(r: RedisState, writes: Array<{ id: string; writes: CasWrite[] }>, tries: number): Promise<void> {
+    this.replaying = true;
     const refused: typeof writes = [];
-    for (const c of writes) if ((await r.cas(c.writes, c.id)) === null) refused.push(c);
-    if (!refused.length || tries <= 1 || this.closed) return;
+    try {
+      for (const c of writes) {
+        // Tried again only when each record it expects is a version: versions never come back, so
+        // it runs only on the very record it was decided on. "Absent" comes back (a record made
+        // and deleted again after the failover), and a create waiting on it could undo that.
+        if ((await r.cas(c.writes, c.id)) === null && c.writes.every((w) => w.expect !== null)) refused.push(c);
+      }
+    } catch (e) {
+      this.replayFailed();
+      throw e;
+    }
+    if (!refused.length || tries <= 1 || this.closed) return this.replayed();
     const t = setTimeout(() => {
-      if (this.closed || r.mode !== "shared") return;
-      this.replay(r, refused, tries - 1).catch(() => undefined); // Redis failed again: its next sync replays all
+      this.retries.delete(t);
+      if (this.closed) return;
+      if (r.mode !== "shared") return this.replayFailed();
+      this.replay(r, refused, tries - 1).catch(() => undefined);
     }, REPLAY_RETRY_MS);
     t.unref?.();
+    this.retries.add(t);
+  }
+
+  /** Redis failed during a replay: the next sync sends the whole log again (kept since the outage). */
+  private replayFailed(): void {
+    this.replaying = false;
+    this.moved ??= this.local.clockNow();
+  }
+
+  private replayed(): void {
+    this.replaying = false;
+    if (this.moved !== null) return;
+    this.casLog.hold(null);
+    this.outageSince = null;
   }
 
   /** Whether anything kept here is still to be handed to Redis (tests, the soak). */
@@ -837,6 +871,8 @@ export class FailoverState implements AccountState {
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;
     if (this.sweeper) clearInterval(this.sweeper);
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     this.sweeper = null;
     await Promise.all([this.redis?.close(), this.local.close()]);
   }

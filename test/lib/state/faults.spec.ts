@@ -511,25 +511,49 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       assert.match((await get("x")) ?? "", /\|acked$/, "a refused write ran on the replay");
     });
 
-    it("two instances' lost writes to one record come back in their order, whichever instance sends first", async () => {
+    for (const first of ["a", "b"] as const)
+      it(`two instances' lost writes to one record come back in their order (${first === "a" ? "the earlier one's instance" : "the later one's instance"} sends first)`, async () => {
+        const clock = new FakeClock();
+        const a = movable(clock);
+        const b = movable(clock);
+        await Promise.all([shared(a.f), shared(b.f)]);
+        await Promise.all([a.f.sync(), b.f.sync()]);
+        const v0 = await a.f.cas([{ key: "y", expect: null, value: "open", ttlMs: day }]);
+        const snap = await snapshot();
+        // Both lost: a's step, then b's acknowledgement of it.
+        const va = await a.f.cas([{ key: "y", expect: v0, value: "step 2", ttlMs: day }]);
+        assert.ok(await b.f.cas([{ key: "y", expect: va, value: "acked", ttlMs: day }]));
+        await loseSince(snap);
+        for (const x of first === "a" ? [a, b] : [b, a]) {
+          x.move();
+          await x.f.sync();
+        }
+        await waitFor(
+          async () => /\|acked$/.test((await get("y")) ?? ""),
+          15_000,
+          "b's acknowledgement after a's step",
+        );
+        assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
+      });
+
+    it("a lost create refused on its replay is not tried again: a record made and deleted again since stays deleted", async () => {
       const clock = new FakeClock();
       const a = movable(clock);
       const b = movable(clock);
       await Promise.all([shared(a.f), shared(b.f)]);
       await Promise.all([a.f.sync(), b.f.sync()]);
-      const v0 = await a.f.cas([{ key: "y", expect: null, value: "open", ttlMs: day }]);
       const snap = await snapshot();
-      // Both lost: a's step, then b's acknowledgement of it.
-      const va = await a.f.cas([{ key: "y", expect: v0, value: "step 2", ttlMs: day }]);
-      assert.ok(await b.f.cas([{ key: "y", expect: va, value: "acked", ttlMs: day }]));
+      assert.ok(await a.f.cas([{ key: "z", expect: null, value: "old open by a", ttlMs: day }])); // lost
       await loseSince(snap);
-      // b notices the failover first: its write waits for a's.
       b.move();
       await b.f.sync();
-      assert.match((await get("y")) ?? "", /\|open$/);
+      // After the failover, b opens it anew; a's replay is refused (it exists); b resolves it.
+      const vb = await b.f.cas([{ key: "z", expect: null, value: "open by b", ttlMs: day }]);
       a.move();
       await a.f.sync();
-      await waitFor(async () => /\|acked$/.test((await get("y")) ?? ""), 15_000, "b's acknowledgement after a's step");
+      assert.ok(await b.f.cas([{ key: "z", expect: vb, value: null, ttlMs: day }]));
+      await sleep(4500); // two retry periods
+      assert.equal(await get("z"), null, "the old create came back after the resolve");
     });
 
     it("a late part of a long SMS that went out incomplete, lost in a failover, is put back (the old message's mark does not refuse it)", async () => {
@@ -541,9 +565,11 @@ describe("state under faults (SPEC B6a): a real Redis, its faults made for real"
       const snap = await snapshot();
       assert.equal((await r.addPart("g", "L", 3, 3, "c", limits)).result, "added"); // a late part: a new message
       await loseSince(snap);
+      // A copy of the part taken before stays refused; the late one comes back.
+      assert.equal(await r.mergeParts("g", "L", new Map([[1, "a"]]), 60_000, true), -1);
       assert.equal(await r.mergeParts("g", "L", new Map([[3, "c"]]), 60_000, true), 1, "the late part refused");
-      // A copy of the part taken stays refused.
       assert.equal(await r.mergeParts("g", "L", new Map([[1, "a"]]), 60_000, true), 1);
+      assert.deepEqual(await redis.keysWithoutTtl(prefix), []);
     });
   });
 
