@@ -520,7 +520,21 @@ describe("lib/platform/client (real local HTTP server)", () => {
     type Classify = (e: unknown, isSend: boolean, written: boolean) => SmsError;
     const classify = (c as unknown as { transportError: Classify }).transportError.bind(c);
     const coded = (code: string) => Object.assign(new Error("x"), { code });
-    for (const code of ["ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]) {
+    for (const code of [
+      "ENOTFOUND",
+      "EAI_AGAIN",
+      "EAI_FAIL",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EADDRNOTAVAIL",
+      "ERR_INVALID_URL",
+      "UND_ERR_CONNECT_TIMEOUT",
+      "ECONNRESET",
+      "ECONNABORTED",
+      "ETIMEDOUT",
+      "EPIPE",
+      "UND_ERR_SOCKET",
+    ]) {
       const before = classify(coded(code), true, false);
       assert.equal(before.code, "NETWORK");
       assert.equal(before.outcomeUnknown, false, code);
@@ -538,8 +552,14 @@ describe("lib/platform/client (real local HTTP server)", () => {
       assert.equal(after.outcomeUnknown, true, code);
       assert.equal(after.retryable, false, code);
     }
-    const t = classify(coded("UND_ERR_HEADERS_TIMEOUT"), true, true);
-    assert.equal(t.code, "TIMEOUT");
-    assert.equal(t.outcomeUnknown, true);
+    for (const code of ["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]) {
+      const t = classify(coded(code), true, true);
+      assert.equal(t.code, "TIMEOUT", code);
+      assert.equal(t.outcomeUnknown, true, code);
+    }
+    // Every connect-phase code is the telling one under an outer code.
+    for (const code of ["EAI_FAIL", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ERR_INVALID_URL"]) {
+      assert.equal(errorCode({ code: "UND_ERR_SOCKET", cause: { code } }), code);
+    }
   });
 });
