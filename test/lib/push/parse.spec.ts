@@ -202,6 +202,7 @@ describe("lib/push/parse", () => {
         ok: false,
         reason: "receiver/pswd must be text",
       });
+      assert.deepEqual(parsePush({ ...report, pswd: { a: 1 } }), { ok: false, reason: "receiver/pswd must be text" });
       assert.deepEqual(parsePush({ ...report, pswd: ["x"], receiver: [{}] }), {
         ok: false,
         reason: "receiver/pswd must be text",
@@ -269,7 +270,7 @@ describe("lib/push/parse", () => {
       assert.equal(bytes({ a: "xy" }), 2 + 16 + 4);
       assert.equal(bytes({ n: 1 }), 2 + 16);
       assert.equal(bytes({ o: { k: "v" } }), 2 + 32 + 16 + 2 + 16 + 2);
-      assert.equal(bytes({ ab: { k: "v" }, c: "d" }), 4 + 68 + 2 + 18);
+      assert.equal(bytes({ ab: { kk: "v" }, c: "d" }), 4 + 70 + 2 + 18);
     });
 
     it("a __proto__ param is an own enumerable key of extra (it reaches the message)", () => {
