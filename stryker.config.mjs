@@ -32,6 +32,12 @@ export default {
   buildCommand: "npx tsc -p tsconfig.test.json",
   tsconfigFile: "tsconfig.none.json",
   mochaOptions: {
+    // Only the state reset of .mocharc.json's root hooks. The runner loads these before any mutant
+    // is active, and the secrets audit imports every node (test/support/nr.ts), so every module of
+    // the core was evaluated once with no mutant: a mutant in module-level code (a code table, a
+    // Set of error codes, a path) could never be switched on and came out "survived". The state
+    // reset imports only src/lib/state, which is not mutated here.
+    require: ["build/test/support/state-reset.js"],
     // MUTATE_SPEC (comma-separated globs) narrows the tests for a run on part of the code.
     spec: process.env.MUTATE_SPEC?.split(",") ?? [
       "build/test/lib/platform/**/*.spec.js",

@@ -68,6 +68,13 @@ describe("lib/platform/client (real local HTTP server)", () => {
     assert.equal(got.form.get("extno"), "12");
   });
 
+  it("drops every trailing slash of the base URL path; refuses a URL that is not http(s)", async () => {
+    await make(stub.url + "/gw//").send(req);
+    assert.equal(stub.requests[0].path, "/gw/msg/HttpBatchSendSM");
+    assert.throws(() => make("ftp://127.0.0.1/"), TypeError);
+    client = undefined;
+  });
+
   it("keeps a path prefix of the base URL and omits empty product/extno", async () => {
     await make(stub.url + "/gw/").send(req);
     assert.equal(stub.requests[0].path, "/gw/msg/HttpBatchSendSM");
@@ -93,7 +100,53 @@ describe("lib/platform/client (real local HTTP server)", () => {
     assert.equal(e.code, 102);
     assert.equal(e.outcomeUnknown, false);
     assert.match(e.message, /102.*wrong password/);
+    assert.equal(e.details?.resptime, "20110725160412");
+    assert.equal(e.details?.description, "wrong password");
     assert.equal(stub.requests.length, 1);
+  });
+
+  it("runs `starting` when the send has its turn, before its request goes out", async () => {
+    let seenAtStart = -1;
+    const r = await make(stub.url).send(req, undefined, () => {
+      seenAtStart = stub.requests.length;
+    });
+    assert.equal(seenAtStart, 0);
+    assert.equal(r.msgid, "1234567890100");
+    assert.equal(stub.requests.length, 1);
+  });
+
+  it("takes any 2xx answer as the platform's reply", async () => {
+    stub.script(reply("20110725160412,0\n299", 299));
+    assert.equal((await make(stub.url).send(req)).msgid, "299");
+  });
+
+  it("reads a reply up to maxReplyBytes; one byte more is BAD_RESPONSE, outcome unknown, one request", async () => {
+    const body = "20110725160412,0\n42";
+    stub.script(reply(body));
+    assert.equal((await make(stub.url, { maxReplyBytes: Buffer.byteLength(body) }).send(req)).msgid, "42");
+    await client?.close();
+    // A reply that would read well but is longer than the bound (trailing blanks) is not read.
+    stub.script(reply(body + " \r\n".repeat(100)));
+    const e = await failure(make(stub.url, { maxReplyBytes: Buffer.byteLength(body) + 1, retries: 3 }).send(req));
+    assert.equal(e.code, "BAD_RESPONSE");
+    assert.equal(e.outcomeUnknown, true);
+    assert.equal(stub.requests.length, 2);
+  });
+
+  it("a retry waits for a connection another send holds (queue 0): never QUEUE_FULL", async () => {
+    const c = make(stub.url, { queue: 0, rate: 0, connections: 1, retries: 1, retryBaseMs: 150, retryMaxMs: 150 });
+    // The first send's 103 is retried while a second send holds the only connection.
+    stub.script(reply("20110725160412,103"), reply("20110725160412,0\n2", 200, 400), reply("20110725160412,0\n3"));
+    const first = c.send(req);
+    await waitFor(() => stub.requests.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = c.send(req);
+    await waitFor(() => stub.requests.length === 2);
+    const r = await first;
+    assert.equal(r.msgid, "3");
+    assert.equal(r.attempts, 2);
+    assert.equal((await second).msgid, "2");
+    assert.equal(stub.requests.length, 3);
   });
 
   for (const code of [103, 104]) {
@@ -295,6 +348,13 @@ describe("lib/platform/client (real local HTTP server)", () => {
     }
   });
 
+  it("spaces sends by the account's own rate (5/s: 220 ms)", async () => {
+    const c = make(stub.url, { rate: 5 });
+    await Promise.all(Array.from({ length: 3 }, () => c.send(req)));
+    const at = stub.requests.map((r) => r.at);
+    assert.ok(at[2] - at[0] >= 2 * 220 * 0.9, `3 requests at 5/s took ${at[2] - at[0]} ms`);
+  });
+
   it("refuses beyond the queue with QUEUE_FULL and sends nothing for it", async () => {
     const c = make(stub.url, { rate: 5, queue: 2 });
     const ps = Array.from({ length: 4 }, () =>
@@ -413,6 +473,8 @@ describe("lib/platform/client (real local HTTP server)", () => {
     ]);
     assert.equal(stub.requests[0].method, "GET");
     assert.equal(stub.requests[0].path, "/msg/QueryBalance");
+    assert.equal(stub.requests[0].form.get("account"), "acc");
+    assert.equal(stub.requests[0].form.get("pswd"), PASSWORD);
   });
 
   it("a balance 103 is an error with that code and is not retried", async () => {
@@ -440,6 +502,15 @@ describe("lib/platform/client (real local HTTP server)", () => {
     assert.equal(errorCode(new AggregateError([{ code: "ECONNREFUSED" }, { code: "EHOSTUNREACH" }])), "ECONNREFUSED");
     assert.equal(errorCode({ message: "x", cause: { code: "ENOTFOUND" } }), "ENOTFOUND");
     assert.equal(errorCode("nope"), undefined);
+    // A connect-phase code under an outer one wins (nothing reached the platform).
+    assert.equal(errorCode({ code: "UND_ERR_SOCKET", cause: { code: "ECONNREFUSED" } }), "ECONNREFUSED");
+    // A code that is not a string is no code; holes in aggregated errors are skipped.
+    assert.equal(errorCode({ code: 42, cause: { code: "ECONNRESET" } }), "ECONNRESET");
+    assert.equal(errorCode(new AggregateError([null, undefined, { code: "EPIPE" }])), "EPIPE");
+    // A cause chain that loops ends (the walk is bounded).
+    const loop: { code: string; cause?: unknown } = { code: "UND_ERR_SOCKET" };
+    loop.cause = loop;
+    assert.equal(errorCode(loop), "UND_ERR_SOCKET");
   });
 
   it("classifies by whether the request was written: the same code before and after", async () => {
@@ -449,7 +520,21 @@ describe("lib/platform/client (real local HTTP server)", () => {
     type Classify = (e: unknown, isSend: boolean, written: boolean) => SmsError;
     const classify = (c as unknown as { transportError: Classify }).transportError.bind(c);
     const coded = (code: string) => Object.assign(new Error("x"), { code });
-    for (const code of ["ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]) {
+    for (const code of [
+      "ENOTFOUND",
+      "EAI_AGAIN",
+      "EAI_FAIL",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EADDRNOTAVAIL",
+      "ERR_INVALID_URL",
+      "UND_ERR_CONNECT_TIMEOUT",
+      "ECONNRESET",
+      "ECONNABORTED",
+      "ETIMEDOUT",
+      "EPIPE",
+      "UND_ERR_SOCKET",
+    ]) {
       const before = classify(coded(code), true, false);
       assert.equal(before.code, "NETWORK");
       assert.equal(before.outcomeUnknown, false, code);
@@ -467,8 +552,14 @@ describe("lib/platform/client (real local HTTP server)", () => {
       assert.equal(after.outcomeUnknown, true, code);
       assert.equal(after.retryable, false, code);
     }
-    const t = classify(coded("UND_ERR_HEADERS_TIMEOUT"), true, true);
-    assert.equal(t.code, "TIMEOUT");
-    assert.equal(t.outcomeUnknown, true);
+    for (const code of ["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]) {
+      const t = classify(coded(code), true, true);
+      assert.equal(t.code, "TIMEOUT", code);
+      assert.equal(t.outcomeUnknown, true, code);
+    }
+    // Every connect-phase code is the telling one under an outer code.
+    for (const code of ["EAI_FAIL", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ERR_INVALID_URL"]) {
+      assert.equal(errorCode({ code: "UND_ERR_SOCKET", cause: { code } }), code);
+    }
   });
 });

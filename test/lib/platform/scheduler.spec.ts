@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import {
   accountBacklog,
@@ -177,17 +178,164 @@ describe("lib/platform/scheduler", () => {
   });
 
   it("accountBacklog: one count per account while a client uses it, gone after the last release", () => {
-    const a = accountBacklog("https://x.example\nacc");
-    const b = accountBacklog("https://x.example\nacc");
-    const other = accountBacklog("https://x.example\nanother");
+    // Keys of their own: the map is module state, and a run that left an entry behind (StrykerJS
+    // reruns the suite in one process) must not hide the one that is never removed.
+    const key = `https://x.example\nacc-${randomUUID()}`;
+    const a = accountBacklog(key);
+    const b = accountBacklog(key);
+    const other = accountBacklog(`https://x.example\nanother-${randomUUID()}`);
     assert.equal(a.backlog, b.backlog);
     assert.notEqual(a.backlog, other.backlog);
     a.release();
     a.release();
-    const again = accountBacklog("https://x.example\nacc");
+    const again = accountBacklog(key);
     assert.equal(again.backlog, b.backlog);
     again.release();
     b.release();
     other.release();
+    // Every user gone: the account's entry is too (a new client starts a new count).
+    const later = accountBacklog(key);
+    assert.notEqual(later.backlog, b.backlog);
+    later.release();
+  });
+
+  it("callers get their turn in the order they asked; a retry (priority) goes first", async () => {
+    const s = new Scheduler({ rate: 0, queue: 10, concurrency: 1 });
+    const order: string[] = [];
+    const hold = await s.acquire();
+    const take = (name: string, priority = false) =>
+      s.acquire(priority).then((rel) => {
+        order.push(name);
+        rel();
+      });
+    const all = [take("a"), take("b"), take("retry", true), take("c")];
+    hold();
+    await Promise.all(all);
+    assert.deepEqual(order, ["retry", "a", "b", "c"]);
+  });
+
+  it("a turn released twice frees one slot, not two (concurrency holds)", async () => {
+    const s = new Scheduler({ rate: 0, queue: 10, concurrency: 1 });
+    const first = await s.acquire();
+    const started: string[] = [];
+    void s.acquire().then(() => started.push("a"));
+    void s.acquire().then(() => started.push("b"));
+    first();
+    first();
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, ["a"]);
+    assert.equal(s.active, 1);
+    assert.equal(s.queued, 1);
+    s.close();
+  });
+
+  it("close() stops the rate timer of a waiting caller", async () => {
+    const clock = new FakeClock();
+    const s = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock });
+    (await s.acquire())();
+    const waiting = assert.rejects(s.acquire(), SchedulerClosedError);
+    assert.equal(clock.pending, 1);
+    s.close();
+    await waiting;
+    assert.equal(clock.pending, 0);
+  });
+
+  it("rate 0 (no limit) with shared pacing never asks the pacing: every caller starts at once", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    let asked = 0;
+    const pace = (ms: number) => (asked++, state.pace("rate", ms));
+    const s = new Scheduler({ rate: 0, queue: 10, concurrency: 5, clock, pace });
+    const turns = await Promise.all([s.acquire(), s.acquire(), s.acquire()]);
+    assert.equal(asked, 0);
+    assert.equal(s.active, 3);
+    turns.forEach((rel) => rel());
+  });
+
+  it("shared pacing: callers that hold their turn start at 0, 110, 220 ms, the first at once", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const s = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace: (ms) => state.pace("rate", ms) });
+    const t0 = clock.now();
+    const starts: number[] = [];
+    const turns = [0, 1, 2].map(() => s.acquire().then((rel) => (starts.push(clock.now() - t0), rel)));
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    await settle();
+    assert.deepEqual(starts, [0]);
+    for (let i = 0; i < 4; i++) {
+      clock.advance(110);
+      await settle();
+    }
+    assert.deepEqual(starts, [0, 110, 220]);
+    (await Promise.all(turns)).forEach((rel) => rel());
+  });
+
+  it("shared pacing unreachable: the scheduler spaces starts on its own (no burst)", async () => {
+    const clock = new FakeClock();
+    const pace = () => Promise.reject(new Error("state down"));
+    const s = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace });
+    const t0 = clock.now();
+    const starts: number[] = [];
+    const turns = [0, 1, 2].map(() => s.acquire().then((rel) => (starts.push(clock.now() - t0), rel)));
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    await settle();
+    for (let i = 0; i < 4; i++) {
+      clock.advance(110);
+      await settle();
+    }
+    assert.deepEqual(starts, [0, 110, 220]);
+    (await Promise.all(turns)).forEach((rel) => rel());
+  });
+
+  it("queue 0 with shared pacing: a caller before the account's next start is QUEUE_FULL", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const pace = (ms: number) => state.pace("rate", ms);
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    const x = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace });
+    const y = new Scheduler({ rate: 10, queue: 0, concurrency: 5, clock, pace });
+    // x takes the account's start at 0; y's caller gets the one at 110 (its next is 220).
+    (await x.acquire())();
+    const yFirst = y.acquire();
+    await settle();
+    clock.advance(110);
+    (await yFirst)();
+    clock.advance(40);
+    await assert.rejects(y.acquire(), QueueFullError);
+    clock.advance(70);
+    (await y.acquire())();
+  });
+
+  it("a caller that leaves the line while its reserved start is pending leaves the start unused", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const s = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace: (ms) => state.pace("rate", ms) });
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    const first = await s.acquire();
+    const stop = new AbortController();
+    const left = assert.rejects(s.acquire(false, stop.signal), SchedulerClosedError);
+    await settle();
+    stop.abort();
+    await left;
+    // The pending start fires with nobody in the line: nothing starts, nothing throws.
+    clock.advance(110);
+    await settle();
+    assert.equal(s.active, 1);
+    assert.equal(s.queued, 0);
+    first();
+    // The next caller gets the account's next start (220 ms), not the unused one.
+    const next = s.acquire();
+    await settle();
+    assert.equal(s.active, 0);
+    clock.advance(110);
+    (await next)();
   });
 });

@@ -101,8 +101,9 @@ describe("lib/push/allow", () => {
         "10.0.0.1",
         "10.0.0.2",
       ]);
-      const { list } = parseAllow("47.92.0.0/16, 127.0.0.1\n::1，10.0.0.1");
+      const { list, bad } = parseAllow("47.92.0.0/16, 127.0.0.1\n::1，10.0.0.1");
       assert.ok(list);
+      assert.deepEqual(bad, []);
       for (const a of ["47.92.255.255", "127.0.0.1", "::1", "10.0.0.1"]) assert.equal(list.allows(a), true, a);
       for (const a of ["47.93.0.0", "127.0.0.2", "::2", "10.0.0.2"]) assert.equal(list.allows(a), false, a);
     });
@@ -279,6 +280,17 @@ describe("lib/push/allow", () => {
   });
 
   describe("sourceOf", () => {
+    it("a forwarded entry loses a port only when it is exactly an address and a port", () => {
+      const one = (entry: string) => sourceOf("127.0.0.1", entry, 1);
+      assert.equal(one("10.20.30.40:5678"), "10.20.30.40");
+      assert.equal(one("[2001:db8::1]:5678"), "2001:db8::1");
+      assert.equal(one("[2001:db8::1]"), "2001:db8::1");
+      // Anything around it: given as written (it then matches no rule), never cut down to an address.
+      for (const entry of ["x10.20.30.40:5678", "10.20.30.40:5678x", "x[2001:db8::1]", "[2001:db8::1]x"]) {
+        assert.equal(one(entry), entry);
+      }
+    });
+
     it("trustProxy 0: the socket's address, whatever X-Forwarded-For says", () => {
       assert.equal(sourceOf("::ffff:127.0.0.2", "203.0.113.7", 0), "::ffff:127.0.0.2");
       assert.equal(sourceOf("127.0.0.2", undefined, 0), "127.0.0.2");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { MAX_PARAMS } from "../../../src/lib/push/charset";
 import { parseEmshead, parsePush, type MoPush, type ReportPush } from "../../../src/lib/push/parse";
 
 describe("lib/push/parse", () => {
@@ -167,5 +168,116 @@ describe("lib/push/parse", () => {
         },
       ),
     );
+  });
+
+  describe("what an inbound push is read as (from mutation testing)", () => {
+    const mo = { mobile: "13800210021", msg: "hi" };
+
+    it("keeps the named inbound params out of extra", () => {
+      const r = parsePush({
+        ...mo,
+        moTime: "1012241002",
+        destcode: "10",
+        isems: "0",
+        emshead: "",
+        receiver: "a",
+        pswd: "b",
+      });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.deepEqual((r.push as MoPush).extra, {});
+      assert.equal((r.push as MoPush).destcode, "10");
+      assert.equal((r.push as MoPush).moTimeRaw, "1012241002");
+    });
+
+    it("reads numbers and booleans as text, null as absent; refuses an object as receiver or pswd", () => {
+      const rep = parsePush({ ...report, msgid: 12345, mobile: 13900210021 });
+      assert.ok(rep.ok, JSON.stringify(rep));
+      assert.equal((rep.push as ReportPush).msgid, "12345");
+      assert.equal((rep.push as ReportPush).mobile, "13900210021");
+      const m = parsePush({ ...mo, msg: true, destcode: null });
+      assert.ok(m.ok, JSON.stringify(m));
+      assert.equal((m.push as MoPush).text, "true");
+      assert.equal((m.push as MoPush).destcode, "");
+      assert.deepEqual(parsePush({ ...report, receiver: { a: 1 } }), {
+        ok: false,
+        reason: "receiver/pswd must be text",
+      });
+      assert.deepEqual(parsePush({ ...report, pswd: { a: 1 } }), { ok: false, reason: "receiver/pswd must be text" });
+      assert.deepEqual(parsePush({ ...report, pswd: ["x"], receiver: [{}] }), {
+        ok: false,
+        reason: "receiver/pswd must be text",
+      });
+    });
+
+    it("trims the ids it matches on (msgid, mobile, status, destcode, isems, emshead), keeps the raw mobile", () => {
+      const rep = parsePush({ ...report, msgid: " 12345 ", mobile: " 13900210021 ", status: " DELIVRD " });
+      assert.ok(rep.ok);
+      const p = rep.push as ReportPush;
+      assert.deepEqual(
+        [p.msgid, p.mobile, p.mobileRaw, p.status],
+        ["12345", "13900210021", " 13900210021 ", "DELIVRD"],
+      );
+      const m = parsePush({ ...mo, mobile: " 13800210021 ", destcode: " 10 ", isems: " 1 ", emshead: "ab,2,1" });
+      assert.ok(m.ok, JSON.stringify(m));
+      const q = m.push as MoPush;
+      assert.deepEqual([q.mobile, q.destcode, q.ems], ["13800210021", "10", { id: "ab", total: 2, number: 1 }]);
+      assert.deepEqual(parsePush({ ...mo, isems: "1", emshead: "  " }), {
+        ok: false,
+        reason: "missing emshead (isems=1)",
+      });
+    });
+
+    it("isems: 0 or empty is a plain SMS, anything but 1 is refused", () => {
+      const plain = parsePush({ ...mo, isems: "0", emshead: "ab,2,1" });
+      assert.ok(plain.ok);
+      assert.equal((plain.push as MoPush).ems, null);
+      assert.deepEqual(parsePush({ ...mo, isems: "2" }), { ok: false, reason: "isems must be 0 or 1" });
+    });
+
+    it("emshead: the whole value, spaces around the commas allowed, totals 1..255", () => {
+      assert.deepEqual(parseEmshead(" ab , 2 , 1 "), { id: "ab", total: 2, number: 1 });
+      assert.deepEqual(parseEmshead("ab,1,1"), { id: "ab", total: 1, number: 1 });
+      assert.deepEqual(parseEmshead("ab,255,255"), { id: "ab", total: 255, number: 255 });
+      for (const bad of ["x!ab,2,1", "ab,2,1x", "ab!,2,1", "ab,2x,1"]) {
+        assert.ok("error" in parseEmshead(bad), bad);
+      }
+    });
+
+    it("refuses an empty mobile, an over-long text, and pushes that are neither kind", () => {
+      assert.deepEqual(parsePush({ mobile: "", msg: "x" }), { ok: false, reason: "missing mobile" });
+      assert.equal(parsePush({ ...mo, msg: "x".repeat(4001) }).ok, false);
+      const neither = { ok: false, reason: "neither a delivery report (status) nor an inbound SMS (mobile, msg)" };
+      assert.deepEqual(parsePush({ msg: "x" }), neither);
+      assert.deepEqual(parsePush("x" as unknown as Record<string, unknown>), { ok: false, reason: "no parameters" });
+    });
+
+    it("takes up to MAX_PARAMS params, refuses one more", () => {
+      const many = (n: number) => ({
+        ...mo,
+        ...Object.fromEntries(Array.from({ length: n - 2 }, (_, i) => [`x${i}`, "v"])),
+      });
+      assert.ok(parsePush(many(MAX_PARAMS)).ok);
+      assert.deepEqual(parsePush(many(MAX_PARAMS + 1)), { ok: false, reason: `more than ${MAX_PARAMS} parameters` });
+    });
+
+    it("counts the bytes of extra params (what pending long SMS may hold)", () => {
+      const bytes = (extra: Record<string, unknown>) => {
+        const r = parsePush({ ...mo, ...extra });
+        assert.ok(r.ok);
+        return (r.push as MoPush).extraBytes;
+      };
+      assert.equal(bytes({}), 0);
+      assert.equal(bytes({ a: "xy" }), 2 + 16 + 4);
+      assert.equal(bytes({ n: 1 }), 2 + 16);
+      assert.equal(bytes({ o: { k: "v" } }), 2 + 32 + 16 + 2 + 16 + 2);
+      assert.equal(bytes({ ab: { kk: "v" }, c: "d" }), 4 + 70 + 2 + 18);
+    });
+
+    it("a __proto__ param is an own enumerable key of extra (it reaches the message)", () => {
+      const params = JSON.parse('{"mobile":"13800210021","msg":"hi","__proto__":{"x":1}}') as Record<string, unknown>;
+      const r = parsePush(params);
+      assert.ok(r.ok);
+      assert.deepEqual(Object.keys((r.push as MoPush).extra), ["__proto__"]);
+    });
   });
 });
