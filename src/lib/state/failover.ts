@@ -375,9 +375,9 @@ export class FailoverState implements AccountState {
       // What to send again is counted back from when Redis last answered as it should (the loss
       // was before the failure, not when the sync can run).
       this.casLog.hold((this.outageSince ?? Date.now()) - CAS_LOG_MS);
-    } else if (this.moved === null && !this.replaying) {
+    } else if (this.moved === null && !this.replaying && r.mode === "shared" && !this.failing) {
       // Back on the same master: the outage is over, nothing to send again.
-      this.outageSince = null;
+      this.replayed();
     }
     if (this.syncing) return this.syncing;
     const run = async () => {
@@ -406,6 +406,7 @@ export class FailoverState implements AccountState {
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
           if (this.moves === seen) this.moved = null;
+          if (!this.replaying) this.replayed();
         }
       } catch (e) {
         this.fail(e);
