@@ -155,8 +155,8 @@ export class FailoverState implements AccountState {
   private refill = false;
   /** the failovers (master moves) seen so far; one more: what was written just before may be lost */
   private moves = 0;
-  /** Redis failed over (noticed then) and what it may have lost is not all back yet */
-  private moved: number | null = null;
+  /** Redis failed over and what it may have lost is not all back yet */
+  private moved = false;
   /** what this process put into Redis that lives only there until taken: put back if Redis loses it */
   private readonly shadow = new Shadow();
   private sweeper: NodeJS.Timeout | null = null;
@@ -371,11 +371,11 @@ export class FailoverState implements AccountState {
     // copy of what it lost.
     if (r.masterMoves !== this.moves) {
       this.moves = r.masterMoves;
-      this.moved ??= this.local.clockNow();
+      this.moved = true;
       // What to send again is counted back from when Redis last answered as it should (the loss
       // was before the failure, not when the sync can run).
       this.casLog.hold((this.outageSince ?? Date.now()) - CAS_LOG_MS);
-    } else if (this.moved === null && !this.replaying && r.mode === "shared" && !this.failing) {
+    } else if (!this.moved && !this.replaying && r.mode === "shared" && !this.failing) {
       // Back on the same master: the outage is over, nothing to send again.
       this.replayed();
     }
@@ -391,7 +391,7 @@ export class FailoverState implements AccountState {
         // Redis back without its data (restarted empty, or a replica that never had it): the
         // copies of shared records kept here are all there is now. They go back where absent.
         if (await this.dataLost(r)) this.refill = true;
-        if (this.refill || this.moved !== null) {
+        if (this.refill || this.moved) {
           // A move noticed while this runs is put back by the next sync (what this sent may have
           // gone to a master that failed over again).
           const seen = this.moves;
@@ -405,7 +405,7 @@ export class FailoverState implements AccountState {
           // After a failover the new master has nearly everything: a deadline there (leased by a
           // handler at work, or moved) stays as it is; only a lost one comes back.
           await restoreShadow(r, await this.shadow.copy(now), now, this.refill ? "earliest" : "absent");
-          if (this.moves === seen) this.moved = null;
+          if (this.moves === seen) this.moved = false;
           if (!this.replaying) this.replayed();
         }
       } catch (e) {
@@ -458,7 +458,7 @@ export class FailoverState implements AccountState {
     const r = this.usable();
     if (!r || this.syncing || this.epoch === null) return;
     // What a failover or a data loss may have taken is put back first (sync), then swept.
-    if (this.refill || this.moved !== null || r.masterMoves !== this.moves) return void this.sync();
+    if (this.refill || this.moved || r.masterMoves !== this.moves) return void this.sync();
     this.sweeping = this.sweep(r, this.epoch).finally(() => (this.sweeping = null));
     return this.sweeping;
   }
@@ -536,12 +536,12 @@ export class FailoverState implements AccountState {
   /** Redis failed during a replay: the next sync sends the whole log again (kept since the outage). */
   private replayFailed(): void {
     this.replaying = false;
-    this.moved ??= this.local.clockNow();
+    this.moved = true;
   }
 
   private replayed(): void {
     this.replaying = false;
-    if (this.moved !== null) return;
+    if (this.moved) return;
     this.casLog.hold(null);
     this.outageSince = null;
   }

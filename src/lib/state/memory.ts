@@ -419,7 +419,7 @@ export class MemoryState implements AccountState {
     for (const [key, e] of this.entries) {
       // A turn of the event loop now and then: 300,000 entries are not one long hold.
       if (++n % 5000 === 0) await new Promise((r) => setImmediate(r));
-      if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) out.push(key);
+      if (isCopy(e, now)) out.push(key);
     }
     return out;
   }
@@ -537,8 +537,8 @@ export class MemoryState implements AccountState {
     const now = this.clock.now();
     const out: Array<{ key: string; value: string; expires: number }> = [];
     for (const [key, e] of this.entries) {
-      if (e.expires > now && e.value instanceof Rec && e.value.base === undefined) {
-        out.push({ key, value: e.value.value, expires: e.expires });
+      if (isCopy(e, now)) {
+        out.push({ key, value: (e.value as Rec).value, expires: e.expires });
       }
     }
     return out;
@@ -819,4 +819,9 @@ export class MemoryState implements AccountState {
       if (at !== undefined && at <= now) this.deliver(k);
     }
   }
+}
+
+/** A copy of a shared versioned record, unchanged here (what Redis held, as last seen). */
+function isCopy(e: Entry, now: number): boolean {
+  return e.expires > now && e.value instanceof Rec && e.value.base === undefined;
 }
