@@ -11,6 +11,11 @@ import {
 import { MemoryState } from "../../../src/lib/state/memory";
 import { FakeClock } from "../../support/stub";
 
+/** A few turns of the event loop: the scheduler's promise chains settle. */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
 describe("lib/platform/scheduler", () => {
   it("spaces starts by (1 s + 100 ms)/rate with no burst: a second at the platform holds at most rate", async () => {
     const clock = new FakeClock();
@@ -139,9 +144,6 @@ describe("lib/platform/scheduler", () => {
         );
         const aborts: AbortController[] = [];
         const releases: Array<() => void> = [];
-        const settle = async () => {
-          for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-        };
         for (const c of commands) {
           if (c.k === "acquire") {
             const ac = new AbortController();
@@ -259,9 +261,6 @@ describe("lib/platform/scheduler", () => {
     const t0 = clock.now();
     const starts: number[] = [];
     const turns = [0, 1, 2].map(() => s.acquire().then((rel) => (starts.push(clock.now() - t0), rel)));
-    const settle = async () => {
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    };
     await settle();
     assert.deepEqual(starts, [0]);
     for (let i = 0; i < 4; i++) {
@@ -279,9 +278,6 @@ describe("lib/platform/scheduler", () => {
     const t0 = clock.now();
     const starts: number[] = [];
     const turns = [0, 1, 2].map(() => s.acquire().then((rel) => (starts.push(clock.now() - t0), rel)));
-    const settle = async () => {
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    };
     await settle();
     for (let i = 0; i < 4; i++) {
       clock.advance(110);
@@ -295,9 +291,6 @@ describe("lib/platform/scheduler", () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });
     const pace = (ms: number) => state.pace("rate", ms);
-    const settle = async () => {
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    };
     const x = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace });
     const y = new Scheduler({ rate: 10, queue: 0, concurrency: 5, clock, pace });
     // x takes the account's start at 0; y's caller gets the one at 110 (its next is 220).
@@ -316,9 +309,6 @@ describe("lib/platform/scheduler", () => {
     const clock = new FakeClock();
     const state = new MemoryState({ clock });
     const s = new Scheduler({ rate: 10, queue: 10, concurrency: 5, clock, pace: (ms) => state.pace("rate", ms) });
-    const settle = async () => {
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    };
     const first = await s.acquire();
     const stop = new AbortController();
     const left = assert.rejects(s.acquire(false, stop.signal), SchedulerClosedError);
