@@ -38,9 +38,14 @@ export function releasePath(path: string, id: string): void {
  */
 export function answer(res: Response, status: number, body: string): void {
   if (res.headersSent) return;
-  res.statusCode = status;
-  res.setHeader("content-type", "text/plain; charset=utf-8");
-  res.setHeader("content-length", body === "OK" ? 2 : Buffer.byteLength(body));
+  // A flat header list goes straight to the head (no header map); headers a middleware set are
+  // still merged by Node.
+  res.writeHead(status, [
+    "content-type",
+    "text/plain; charset=utf-8",
+    "content-length",
+    body === "OK" ? "2" : String(Buffer.byteLength(body)),
+  ]);
   res.end(body);
 }
 

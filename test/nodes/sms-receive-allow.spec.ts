@@ -378,6 +378,27 @@ describe("nodes/sms-receive: who may push (SPEC B4, real sockets)", function () 
     await reports.next(1);
   });
 
+  it("headers an httpNodeMiddleware sets (CORS) stay on the answer; its content type is ours", async () => {
+    runtimeSettings().httpNodeMiddleware = (_q: unknown, res: http.ServerResponse, next: () => void) => {
+      res.setHeader("access-control-allow-origin", "*");
+      res.setHeader("content-type", "text/html");
+      next();
+    };
+    await start({}, { credentials: creds({ receiver: "rcv", receiverPassword: RECEIVER_PASSWORD }) });
+    const ok = await push({ query: report({ receiver: "rcv", pswd: RECEIVER_PASSWORD }) });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, "OK");
+    assert.equal(ok.headers["access-control-allow-origin"], "*");
+    assert.equal(ok.headers["content-type"], "text/plain; charset=utf-8");
+    assert.equal(ok.headers["content-length"], "2");
+    const refused = await push({ query: report({ receiver: "rcv", pswd: "wrong" }) });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers["access-control-allow-origin"], "*");
+    assert.equal(refused.headers["content-type"], "text/plain; charset=utf-8");
+    assert.equal(Number(refused.headers["content-length"]), Buffer.byteLength(refused.body));
+    await reports.next(1);
+  });
+
   it("refusals are logged at most once a minute, each line with the count since the last one", () => {
     let now = 1_000_000;
     const lines: Array<[number, string | null]> = [];

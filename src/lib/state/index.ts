@@ -93,6 +93,11 @@ export interface AccountState {
 
   /** true for the first caller within `ttlMs` (dedupe windows, the balance window) */
   claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean>;
+  /**
+   * The same claim answered at once, by a state that keeps its claims in this process (memory);
+   * absent where a claim is a round trip (Redis). A push storm's dedupe takes it when it can.
+   */
+  claimNow?(key: string, ttlMs: number, bound?: ClaimBound): boolean;
   /** one decision per check, in order; each admitted check takes its window and counts */
   admit(checks: AdmitCheck[]): Promise<Admission[]>;
   /**
