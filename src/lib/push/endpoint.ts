@@ -344,7 +344,18 @@ export class PushEndpoint {
         if (one.emit) emits.push(one.emit);
       } else bad.push(`[${i}] ${one.reason}`);
     });
-    const emit = emits.length ? () => emits.forEach((e) => e()) : undefined;
+    // One element whose emit throws (a flow's hook) does not cost the others theirs.
+    const emit = emits.length
+      ? () => {
+          for (const e of emits) {
+            try {
+              e();
+            } catch (err) {
+              this.o.onError(err);
+            }
+          }
+        }
+      : undefined;
     if (bad.length === 0) return { answer: OK, emit };
     this.stats.rejected += bad.length;
     // Some taken (SPEC B4a): OK, since a 400 would make the platform push the whole array again

@@ -3,7 +3,7 @@
 // account, the oldest going first).
 import assert from "node:assert/strict";
 import { CodeTable } from "../../../src/lib/platform/codes";
-import { MAX_OPEN_KEYS, PushEndpoint, type ReceiveOptions } from "../../../src/lib/push/endpoint";
+import { Batch, MAX_OPEN_KEYS, PushEndpoint, type ReceiveOptions } from "../../../src/lib/push/endpoint";
 import type { Params } from "../../../src/lib/push/parse";
 import { MemoryState } from "../../../src/lib/state/memory";
 import { waitFor } from "../../support/stub";
@@ -91,6 +91,30 @@ describe("lib/push/endpoint: memory under forged pushes (SPEC B4a)", function ()
     push(e, { ...forgedReport(0), receiver: "rcv", pswd: "pw" });
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(out.reports, 300, "the first one is still a duplicate");
+    await e.close(false);
+    await state.close();
+  });
+
+  it("an array whose second report's emit throws (a flow's hook) still emits the others, once each", async () => {
+    // Reports on the memory state are emitted at once, in the request's own turn: a throw from one
+    // element's emit must not end the loop over the rest (nor be lost: it goes to onError).
+    const state = new MemoryState();
+    const emitted: string[] = [];
+    const errors: unknown[] = [];
+    const { e } = endpoint(state, {
+      emitReport: (m) => {
+        const id = (m as { msgid: string }).msgid;
+        if (id === "b2") throw new Error("hook failed");
+        emitted.push(id);
+      },
+      onError: (err) => errors.push(err),
+    });
+    const r = e.handle(new Batch([forgedReport(1), { ...forgedReport(2), msgid: "b2" }, forgedReport(3)], {}));
+    assert.equal(r.answer.status, 200);
+    r.emit?.();
+    await waitFor(() => emitted.length === 2 && errors.length === 1, 5000, "two emitted, one error");
+    assert.deepEqual(emitted, ["f1", "f3"]);
+    assert.match(String(errors[0]), /hook failed/);
     await e.close(false);
     await state.close();
   });
