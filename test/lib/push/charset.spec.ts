@@ -141,4 +141,12 @@ describe("lib/push/charset", () => {
     assert.throws(() => form(`&${params}`), TooManyParams);
     assert.throws(() => form(params), { message: `more than ${MAX_PARAMS} parameters` });
   });
+
+  it("a declared charset whose ASCII bytes are not all text (ISO-2022-JP) is read as declared, escaped or not", () => {
+    // The same text raw and percent-encoded: the shortcut for components of ASCII bytes alone must
+    // not bypass the declared charset (its escape sequences are ASCII bytes).
+    const jis = "\x1b$B$3$s$K$A$O\x1b(B";
+    const raw = Buffer.from(`m=${jis}&p=${encodeURIComponent(jis)}`, "latin1");
+    assert.deepEqual({ ...parseForm(raw, decoderFor("iso-2022-jp")!) }, { m: "こんにちは", p: "こんにちは" });
+  });
 });
