@@ -10,6 +10,22 @@ import {
   repairUndecoded,
   TooManyParams,
 } from "../../../src/lib/push/charset";
+import type * as charsetModule from "../../../src/lib/push/charset";
+
+/**
+ * A copy of the module loaded anew: decoderFor keeps what it looked up in module state, which
+ * outlives one test (and one run of the mutation tool), so only a fresh copy shows a first lookup.
+ */
+function freshCharset(): typeof charsetModule {
+  const path = require.resolve("../../../src/lib/push/charset");
+  const cached = require.cache[path];
+  delete require.cache[path];
+  try {
+    return require(path) as typeof charsetModule;
+  } finally {
+    require.cache[path] = cached;
+  }
+}
 
 const form = (s: string, charset: string | null = null) =>
   parseForm(Buffer.from(s, "latin1"), charset ? decoderFor(charset)! : null);
@@ -88,5 +104,49 @@ describe("lib/push/charset", () => {
   it("decodeText: invalid UTF-8 without a declared charset is GB18030, never an exception", () => {
     assert.equal(decodeText(Buffer.from("c4e3bac3", "hex")), "你好");
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => typeof decodeText(b) === "string"));
+  });
+
+  it("a declared charset read the first time: GBK labels as GB18030, UTF-8 with its fallback, others as declared", () => {
+    const fresh = freshCharset();
+    const read = (s: string, label: string) => {
+      const d = fresh.decoderFor(label);
+      assert.notEqual(d, undefined, label);
+      return { ...fresh.parseForm(Buffer.from(s, "latin1"), d!) };
+    };
+    // A four-byte GB18030 sequence (U+20000): the runtime's own GBK decoder cannot read it.
+    for (const label of ["gbk", "GBK", "gb2312", "x-gbk", "gb18030"]) {
+      assert.deepEqual(read("a=%95%32%82%36&e=%80", label), { a: "\u{20000}", e: "€" }, label);
+    }
+    assert.equal(fresh.decoderFor("utf-8"), null);
+    assert.deepEqual(read("m=%E4%BD%A0&g=%C4%E3", "utf-8"), { m: "你", g: "你" });
+    assert.deepEqual(read("m=%E9", "iso-8859-1"), { m: "é" });
+    assert.equal(fresh.decoderFor("x-klingon"), undefined);
+  });
+
+  it("reads only the parameter named charset", () => {
+    assert.equal(charsetOf("application/x-www-form-urlencoded; charsets=GBK"), "");
+    assert.equal(charsetOf("application/x-www-form-urlencoded; charset-x=GBK; charset=utf-8"), "utf-8");
+  });
+
+  it("forms: %XX needs two hex digits (0-9, a-f, A-F); anything else stays as it came", () => {
+    assert.deepEqual(
+      { ...form("a=%0A%09%4a%4A&b=%@0&c=%`1&d=%z1&e=%1z&f=%G0") },
+      { a: "\n\tJJ", b: "%@0", c: "%`1", d: "%z1", e: "%1z", f: "%G0" },
+    );
+  });
+
+  it("forms: a leading & is an empty param, for the count as for the values", () => {
+    assert.deepEqual({ ...form("&a=1&b=2") }, { a: "1", b: "2" });
+    const params = Array.from({ length: MAX_PARAMS + 1 }, (_, i) => `p${i}=1`).join("&");
+    assert.throws(() => form(`&${params}`), TooManyParams);
+    assert.throws(() => form(params), { message: `more than ${MAX_PARAMS} parameters` });
+  });
+
+  it("a declared charset whose ASCII bytes are not all text (ISO-2022-JP) is read as declared, escaped or not", () => {
+    // The same text raw and percent-encoded: the shortcut for components of ASCII bytes alone must
+    // not bypass the declared charset (its escape sequences are ASCII bytes).
+    const jis = "\x1b$B$3$s$K$A$O\x1b(B";
+    const raw = Buffer.from(`m=${jis}&p=${encodeURIComponent(jis)}`, "latin1");
+    assert.deepEqual({ ...parseForm(raw, decoderFor("iso-2022-jp")!) }, { m: "こんにちは", p: "こんにちは" });
   });
 });

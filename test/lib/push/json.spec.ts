@@ -60,4 +60,34 @@ describe("lib/push/json", () => {
       ),
     );
   });
+
+  it("a msgid after array and object members is still the push's own; other keys and deeper msgids stay numbers", () => {
+    const big = "12345678901234567890";
+    const one = parseJson(`{"a":[1,[2]],"b":{"c":{"d":3}},"msgid":${big},"n":${big}}`) as Record<string, unknown>;
+    assert.equal(one.msgid, big);
+    assert.equal(one.n, Number(big));
+    const list = parseJson(`[{"a":[1],"b":{"c":2},"msgid":${big}},{"e":{"msgid":${big}}}]`) as Array<
+      Record<string, Record<string, unknown>>
+    >;
+    assert.equal(list[0].msgid, big);
+    assert.equal(list[1].e.msgid, Number(big));
+  });
+
+  it("a msgid that is a fraction starting with 0 is a number, as JSON.parse reads it", () => {
+    const text = '{"msgid":0.12345678901234567,"m":-0.12345678901234567}';
+    assert.deepEqual(parseJson(text), JSON.parse(text));
+  });
+
+  it("an unterminated string or a key with a bad escape ends the scan: the text is returned as it is", () => {
+    // A scan that went back to the start of the body here would never end (SPEC B4a: no push
+    // holds the event loop).
+    for (const bad of [
+      '{"msgid":12345678901234567890,"b":"x',
+      '[[1234567890123456,"x',
+      '{"a\\x":1,"msgid":12345678901234567890}',
+    ]) {
+      assert.equal(quoteBigMsgids(bad), bad);
+      assert.throws(() => parseJson(bad), SyntaxError, bad);
+    }
+  });
 });

@@ -1,14 +1,24 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Reassembly, type Assembled, type LongPart } from "../../../src/lib/push/reassembly";
+import type { ClaimBound } from "../../../src/lib/state/index";
 import { MemoryState } from "../../../src/lib/state/memory";
 import { FakeClock } from "../../support/stub";
 
 type Meta = { n: number };
 
-function setup(opts: { timeoutMs?: number; maxPending?: number; maxBytes?: number; dedupeMs?: number } = {}) {
+type SetupOptions = {
+  timeoutMs?: number;
+  maxPending?: number;
+  maxBytes?: number;
+  dedupeMs?: number;
+  claimBound?: ClaimBound;
+  state?: (clock: FakeClock) => MemoryState;
+};
+
+function setup(opts: SetupOptions = {}) {
   const clock = new FakeClock();
-  const state = new MemoryState({ clock });
+  const state = opts.state?.(clock) ?? new MemoryState({ clock });
   const out: Array<Assembled<Meta>> = [];
   const errors: unknown[] = [];
   const make = () =>
@@ -19,6 +29,7 @@ function setup(opts: { timeoutMs?: number; maxPending?: number; maxBytes?: numbe
       maxPending: opts.maxPending ?? 1000,
       maxBytes: opts.maxBytes ?? 8 << 20,
       dedupeMs: opts.dedupeMs ?? 600_000,
+      claimBound: opts.claimBound,
       clock,
       onMessage: (m) => out.push(m),
       onError: (e) => errors.push(e),
@@ -223,5 +234,181 @@ describe("lib/push/reassembly (on the account state)", () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("refuses a wait that is not positive, and part totals that are not whole numbers", async () => {
+    for (const timeoutMs of [0, -1, NaN]) {
+      assert.throws(
+        () => setup({ timeoutMs }),
+        { name: "RangeError", message: "timeoutMs must be > 0" },
+        `${timeoutMs}`,
+      );
+    }
+    const { out, r } = setup();
+    for (const total of [NaN, 2.5]) {
+      await assert.rejects(r.add({ ...part(1), total }), {
+        name: "RangeError",
+        message: "part number must be within 1..total",
+      });
+    }
+    assert.equal(out.length, 0);
+  });
+
+  it("keeps the parts a day past their wait: a receiver back an hour late still completes the message", async () => {
+    const { out, r, off, make, clock } = setup({ timeoutMs: 1000 });
+    await r.add(part(1));
+    await r.add(part(2));
+    off();
+    clock.advance(3600_000);
+    const next = make();
+    assert.equal(await next.add(part(3)), "completed");
+    assert.deepEqual(
+      out.map((m) => [m.text, m.complete]),
+      [["<1><2><3>", true]],
+    );
+  });
+
+  it("a wait whose parts are gone (no receiver for over a day) emits nothing and is not counted", async () => {
+    const { out, r, off, make, clock, errors } = setup({ timeoutMs: 1000 });
+    await r.add(part(1, 2, "a"));
+    off();
+    clock.advance(25 * 3600_000);
+    const next = make();
+    // A push to the group drops what outlived its keep; the wait of "a" is still set.
+    await next.add(part(1, 2, "b"));
+    assert.equal(await next.flush(), 1);
+    assert.deepEqual(
+      out.map((m) => [m.id, m.reason]),
+      [["b", "closed"]],
+    );
+    assert.deepEqual(errors, []);
+  });
+
+  it("a state failing at a wait's end is reported, and the wait fires again until the message is out", async () => {
+    class FailingOnce extends MemoryState {
+      failures = 1;
+      override takeParts(group: string, key: string): Promise<Map<number, string> | null> {
+        if (this.failures-- > 0) return Promise.reject(new Error("state down"));
+        return super.takeParts(group, key);
+      }
+    }
+    const { out, r, clock, errors } = setup({ timeoutMs: 1000, state: (c) => new FailingOnce({ clock: c }) });
+    await r.add(part(1));
+    clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(
+      errors.map((e) => (e as Error).message),
+      ["state down"],
+    );
+    assert.equal(out.length, 0);
+    clock.advance(60_000);
+    for (let i = 0; i < 5 && !out.length; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(
+      out.map((m) => [m.text, m.reason]),
+      [["<1>", "timeout"]],
+    );
+  });
+
+  it("a part pushed again after its message went out is a duplicate for dedupeMs plus the wait", async () => {
+    const { out, r, clock } = setup({ timeoutMs: 5000, dedupeMs: 1000 });
+    await r.add(part(1, 2));
+    assert.equal(await r.add(part(2, 2)), "completed");
+    clock.advance(5500);
+    assert.equal(await r.add(part(1, 2)), "duplicate");
+    assert.equal(out.length, 1);
+  });
+
+  it("a message whose part pushed another out still gets its wait", async () => {
+    const { out, r, clock } = setup({ timeoutMs: 1000, maxPending: 1 });
+    await r.add(part(1, 2, "a"));
+    assert.equal(await r.add(part(1, 2, "b")), "added");
+    clock.advance(1000);
+    for (let i = 0; i < 5 && out.length < 2; i++) await Promise.resolve();
+    assert.deepEqual(
+      out.map((m) => [m.id, m.reason]),
+      [
+        ["a", "evicted"],
+        ["b", "timeout"],
+      ],
+    );
+  });
+
+  it("a part whose handled mark was pushed out of the bound is still a duplicate, and does not restart the wait", async () => {
+    const { out, r, clock } = setup({ timeoutMs: 1000, claimBound: { group: "r:/sms/push:claims", max: 1 } });
+    await r.add(part(1, 2, "a"));
+    clock.advance(100);
+    await r.add(part(1, 2, "b"));
+    clock.advance(400);
+    assert.equal(await r.add(part(1, 2, "a")), "duplicate");
+    clock.advance(500);
+    for (let i = 0; i < 5 && !out.length; i++) await Promise.resolve();
+    assert.deepEqual(
+      out.map((m) => [m.id, m.reason, m.text]),
+      [["a", "timeout", "<1>"]],
+    );
+  });
+
+  it("receivers on two paths of one account keep their parts and their waits apart", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const receiver = (scope: string) => {
+      const out: Array<Assembled<Meta>> = [];
+      const r = new Reassembly<Meta>({
+        state,
+        scope,
+        timeoutMs: 1000,
+        maxPending: 10,
+        maxBytes: 1 << 20,
+        dedupeMs: 600_000,
+        clock,
+        onMessage: (m) => out.push(m),
+        onError: (e) => assert.fail(e as Error),
+      });
+      r.listen();
+      return { r, out };
+    };
+    const a = receiver("r:/a");
+    const b = receiver("r:/b");
+    assert.equal(await a.r.add(part(1, 2)), "added");
+    assert.equal(await b.r.add(part(2, 2)), "added");
+    clock.advance(1000);
+    for (let i = 0; i < 5 && a.out.length + b.out.length < 2; i++) await Promise.resolve();
+    assert.deepEqual(
+      a.out.map((m) => [m.text, m.reason]),
+      [["<1>", "timeout"]],
+    );
+    assert.deepEqual(
+      b.out.map((m) => [m.text, m.reason]),
+      [["<2>", "timeout"]],
+    );
+  });
+
+  it("the handled marks of long pushed strings have short printable names, one per message", async () => {
+    class Recording extends MemoryState {
+      claimed: string[] = [];
+      override claim(key: string, ttlMs: number, bound?: ClaimBound): Promise<boolean> {
+        this.claimed.push(key);
+        return super.claim(key, ttlMs, bound);
+      }
+    }
+    let state: Recording | undefined;
+    const { out, r } = setup({ state: (c) => (state = new Recording({ clock: c })) });
+    const long = "9".repeat(100);
+    await r.add(part(1, 2, `${long}a`));
+    await r.add(part(1, 2, `${long}b`));
+    await r.add(part(2, 2, `${long}a`));
+    await r.add(part(2, 2, `${long}b`));
+    assert.deepEqual(
+      out.map((m) => [m.id.slice(100), m.complete]),
+      [
+        ["a", true],
+        ["b", true],
+      ],
+    );
+    assert.equal(new Set(state!.claimed).size, 4);
+    for (const k of state!.claimed) {
+      // Raw digest bytes read as text could make two messages share a mark (a part then dropped).
+      assert.match(k, /^[\x21-\x7e]{1,80}$/, k);
+    }
   });
 });
