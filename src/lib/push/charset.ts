@@ -48,7 +48,11 @@ const hex = (b: number) =>
 export function decodeComponent(bytes: Uint8Array, charset: TextDecoder | null = null, plus = true): string {
   let plain = true;
   for (const b of bytes) if (b === 0x25 || (plus && b === 0x2b) || b > 0x7f) plain = false;
-  if (plain) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
+  // ASCII bytes are the same text in UTF-8 and GB18030; a declared charset that writes its text
+  // in ASCII bytes (ISO-2022-JP's escapes) decodes them too.
+  if (plain && (charset === null || charset === GB18030)) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
+  }
   const out = new Uint8Array(bytes.length);
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
