@@ -461,6 +461,7 @@ function scenarios(backend: Backend): void {
       const big = await g.decide(alert({ topic: "b", payload: "x".repeat(70_000) }, A, B));
       assert.equal(big.held, false);
       assert.deepEqual(big.suppressed?.guard.reasons, { [A]: "overflow", [B]: "overflow" });
+      assert.deepEqual(big.overflow, []);
       at(clock, "2023-11-15T22:00:00+08:00");
       const [r] = await g.release();
       assert.deepEqual(r.msg, { topic: "a", payload: { v: 1 }, when: "1970-01-01T00:00:00.000Z", n: "10" });
@@ -805,6 +806,8 @@ describe("lib/alerts: guard", () => {
         const g = new Guard({ state, scope: "node1", clock, window: 30, dailyCap: 3, hours: "22:00-07:00" });
         await g.decide({ msg: { topic: "crit", priority: "critical" }, mobiles: [A] });
         await g.decide({ msg: { topic: "held" }, mobiles: [A] });
+        // A whole payload as the key: hashed in key names, not kept in them.
+        await g.decide({ msg: { topic: `crit ${"x".repeat(2000)}`, priority: "critical" }, mobiles: [A] });
         const keys = (await server.command("KEYS", "gttl:*")).split("\r\n").filter((l) => l.startsWith("gttl:"));
         // window, cap, held list and its count, the deadlines
         assert.ok(keys.length >= 5, keys.join(" "));
@@ -813,9 +816,39 @@ describe("lib/alerts: guard", () => {
         for (const k of keys) {
           const ttl = Number((await server.command("PTTL", k)).replace(/^:/, ""));
           assert.ok(ttl > 0, `${k} has no TTL (${ttl})`);
+          assert.ok(k.length < 200, `a key name of ${k.length} characters`);
           // The held list and its count live a day past the hours' start (10 h away), no longer.
           if (k.includes("guard:node1:held")) assert.ok(ttl <= 35 * 3_600_000, `${k} is kept too long (${ttl} ms)`);
         }
+      } finally {
+        await state.close();
+      }
+    });
+
+    // Last in this block: it restarts the server.
+    it("a stopped guard does not start again when Redis reconnects", async () => {
+      const clock = new FakeClock();
+      at(clock, "2023-11-15T12:00:00+08:00");
+      const state = new RedisState({ url: server.url, prefix: "gstop:", scope: "http://p\nacct", clock });
+      try {
+        await waitFor(() => state.mode === "shared", 5000, "Redis connected");
+        const g = new Guard({ state, scope: "node1", clock, offsetMinutes: 480, hours: "22:00-07:00" });
+        const counts: number[] = [];
+        const off = g.listen(
+          () => undefined,
+          () => undefined,
+          (n) => counts.push(n),
+        );
+        await waitFor(() => counts.length === 1, 5000, "the count read at the start");
+        off();
+        const modes: string[] = [];
+        const offModes = state.onMode((m) => modes.push(m));
+        await server.restart({ keepData: true });
+        await waitFor(() => modes.includes("shared"), 15_000, "Redis reconnected");
+        offModes();
+        // Counts are read one after another: a start on the reconnect would have been heard first.
+        await g.refreshCount();
+        assert.deepEqual(counts, [0]);
       } finally {
         await state.close();
       }
@@ -843,6 +876,17 @@ describe("lib/alerts: guard memory stays bounded", () => {
     clock.advance(3 * 24 * 3_600_000);
     await state.claim("sweep", 1);
     assert.equal(state.size.keys, 1, "only the sweeping claim is left");
+  });
+
+  it("a decision keeps one window and one day count per number, nothing more", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const g = new Guard({ state, scope: "n", clock, offsetMinutes: 480, window: 30 });
+    await g.decide({ msg: { topic: "a" }, mobiles: [A, B] });
+    assert.equal(state.size.keys, 4);
+    await g.decide({ msg: { topic: "b", priority: "critical" }, mobiles: [A] });
+    // The critical one takes its window; the day count of A is the one already there.
+    assert.equal(state.size.keys, 5);
   });
 
   it("held alerts never released, and their count, are gone a day after the hours begin", async () => {
