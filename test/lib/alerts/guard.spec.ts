@@ -461,6 +461,7 @@ function scenarios(backend: Backend): void {
       const big = await g.decide(alert({ topic: "b", payload: "x".repeat(70_000) }, A, B));
       assert.equal(big.held, false);
       assert.deepEqual(big.suppressed?.guard.reasons, { [A]: "overflow", [B]: "overflow" });
+      assert.deepEqual(big.overflow, []);
       at(clock, "2023-11-15T22:00:00+08:00");
       const [r] = await g.release();
       assert.deepEqual(r.msg, { topic: "a", payload: { v: 1 }, when: "1970-01-01T00:00:00.000Z", n: "10" });
@@ -475,6 +476,188 @@ function scenarios(backend: Backend): void {
       assert.equal(g.held, 0);
       at(clock, "2023-11-15T22:00:00+08:00");
       assert.deepEqual(await g.release(), []);
+    });
+
+    it("a number given twice in one alert is one SMS", async () => {
+      const g = guard({ window: 0 });
+      const d = await g.decide(alert({ topic: "cpu" }, A, B, A));
+      assert.deepEqual(d.send, { mobile: [A, B], guard: { key: "cpu", allowed: 2, suppressed: 0 } });
+      assert.equal(d.suppressed, undefined);
+    });
+
+    it("an alert to more than 1000 numbers (several admits): each number checked and counted once", async () => {
+      const many = Array.from({ length: 1001 }, (_, i) => `139${String(i).padStart(8, "0")}`);
+      const open = guard({ window: 0, scope: "open" });
+      const d = await open.decide(alert({ topic: "storm" }, ...many));
+      assert.deepEqual(d.send?.mobile, many);
+      assert.equal(d.suppressed, undefined);
+      // One SMS each so far: a cap of 2 lets one more through, to the first and the last number.
+      const capped = guard({ window: 0, dailyCap: 2, scope: "capped" });
+      assert.deepEqual((await capped.decide(alert({ topic: "x" }, many[0], many[1000]))).send?.mobile, [
+        many[0],
+        many[1000],
+      ]);
+      assert.deepEqual((await capped.decide(alert({ topic: "y" }, many[0]))).suppressed?.guard.reasons, {
+        [many[0]]: "cap",
+      });
+    });
+
+    it("critical with window 0 is sent and takes no window", async () => {
+      const g = guard({ window: 0 });
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual((await g.decide(alert({ topic: "db", priority: "critical" }, A))).send?.mobile, [A]);
+      }
+      assert.deepEqual((await g.decide(alert({ topic: "db" }, A))).send?.mobile, [A]);
+    });
+
+    it("long keys (a whole payload) are hashed apart: two different ones both pass the window", async () => {
+      const g = guard({ window: 30, key: "payload" });
+      const p1 = `disk ${"x".repeat(100)} 1`;
+      const p2 = `disk ${"x".repeat(100)} 2`;
+      assert.ok((await g.decide(alert({ payload: p1 }, A))).send);
+      assert.ok((await g.decide(alert({ payload: p2 }, A))).send);
+      assert.deepEqual((await g.decide(alert({ payload: p1 }, A))).suppressed?.guard.reasons, { [A]: "window" });
+    });
+
+    it("the deadline is the node's own: removing another guard node does not lose this one's release", async () => {
+      const g1 = guard({ hours: "22:00-07:00", scope: "keep" });
+      const g2 = guard({ hours: "22:00-07:00", scope: "gone" });
+      const { out } = collect(g1);
+      at(clock, "2023-11-15T12:00:00+08:00");
+      assert.equal((await g1.decide(alert({ topic: "a", payload: 1 }, A))).held, true);
+      assert.equal((await g2.decide(alert({ topic: "b", payload: 2 }, A))).held, true);
+      assert.equal(await g2.discard(), 1);
+      at(clock, "2023-11-15T22:00:00+08:00");
+      await waitFor(() => out.length === 1, 5000, "the kept node released");
+      assert.deepEqual(out[0].msg, { topic: "a", payload: 1 });
+    });
+
+    it("held msgs keep nested req/res and null properties", async () => {
+      const g = guard({ hours: "22:00-07:00" });
+      at(clock, "2023-11-15T12:00:00+08:00");
+      const msg: Msg = { topic: "a", payload: { req: 1, res: { ok: true }, none: null }, extra: null };
+      assert.equal((await g.decide(alert(msg, A))).held, true);
+      at(clock, "2023-11-15T22:00:00+08:00");
+      const [r] = await g.release();
+      assert.deepEqual(r.msg, msg);
+    });
+
+    it("held entries that cannot be read are left out of a release and of an overflow", async () => {
+      const list = "guard:node1:held";
+      const bad = [
+        "not json",
+        JSON.stringify({ k: 1, m: [A], t: 1, msg: {} }),
+        JSON.stringify({ m: [A], t: 1, msg: {} }),
+        JSON.stringify({ k: "a", m: [A], t: "1", msg: {} }),
+        JSON.stringify({ k: "a", m: [A], msg: {} }),
+        JSON.stringify({ k: "a", m: [A], t: 1 }),
+        JSON.stringify({ k: "a", m: [A], t: 1, msg: 5 }),
+      ];
+      const g = guard({ window: 0 });
+      // Written by hand where the guard keeps its list: what another version or a damaged store left.
+      await rig.state.append(list, bad, 1000, 60_000);
+      assert.deepEqual(await g.release(), []);
+      assert.equal(g.last, undefined, "nothing released, nothing to show");
+
+      const ok = JSON.stringify({ k: "cpu", m: [B], t: clock.now(), msg: { topic: "cpu", payload: 7 } });
+      await rig.state.append(list, [...bad, ok], 1000, 60_000);
+      const out = await g.release();
+      assert.deepEqual(
+        out.map((r) => [r.msg, r.send?.mobile]),
+        [[{ topic: "cpu", payload: 7 }, [B]]],
+      );
+
+      const small = guard({ hours: "22:00-07:00", holdMax: 1, scope: "small" });
+      at(clock, "2023-11-15T12:00:00+08:00");
+      await rig.state.append("guard:small:held", ["not json"], 1000, 60_000);
+      const d = await small.decide(alert({ topic: "b" }, A));
+      assert.deepEqual([d.held, d.overflow], [true, []]);
+    });
+
+    it("a release whose admit fails keeps the held alerts, counted once, and listen says the error", async () => {
+      let failing = true;
+      const flaky = new Proxy(rig.state, {
+        get(target, p) {
+          if (p === "admit" && failing) return () => Promise.reject(new Error("state down"));
+          const v = Reflect.get(target, p) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const g = guard({ hours: "22:00-07:00" }, flaky);
+      at(clock, "2023-11-15T12:00:00+08:00");
+      await g.decide(alert({ topic: "a", payload: 1 }, A));
+      await g.decide(alert({ topic: "b", payload: 2 }, B));
+      at(clock, "2023-11-15T22:00:00+08:00");
+      await assert.rejects(g.release(), /state down/);
+      assert.equal(g.held, 2);
+      assert.equal(await g.refreshCount(), 2);
+
+      const listener = guard({ hours: "22:00-07:00" }, flaky);
+      const { out, errors } = collect(listener);
+      // Its start moves the deadline to now (in the hours): the fake clock fires it.
+      await waitFor(
+        () => {
+          clock.advance(0);
+          return errors.length > 0;
+        },
+        5000,
+        "the failed release is said",
+      );
+      assert.match(String(errors[0]), /state down/);
+      assert.equal(out.length, 0);
+      failing = false;
+      const r = await g.release();
+      assert.deepEqual(
+        r.map((x) => x.msg.payload),
+        [1, 2],
+      );
+    });
+
+    it("the last decision (the node's status) counts numbers and names each reason once", async () => {
+      const g = guard({ window: 30, hours: "22:00-07:00", holdMax: 2 });
+      const last = () => g.last && { ...g.last, at: undefined };
+      at(clock, "2023-11-15T12:00:00+08:00");
+      await g.decide(alert({ topic: "a" }, A, B));
+      assert.deepEqual(last(), { at: undefined, key: "a", kind: "held", allowed: 0, suppressed: 0, reasons: [] });
+      await g.decide(alert({ topic: "b" }, A));
+      await g.decide(alert({ topic: "c" }, A, B));
+      assert.deepEqual(last(), {
+        at: undefined,
+        key: "c",
+        kind: "held",
+        allowed: 0,
+        suppressed: 2,
+        reasons: ["overflow"],
+      });
+      // b and c are held; c's window is taken for both numbers before they are released.
+      at(clock, "2023-11-15T21:45:00+08:00");
+      await g.decide(alert({ topic: "c", priority: "critical" }, A, B));
+      at(clock, "2023-11-15T22:00:00+08:00");
+      const out = await g.release();
+      assert.deepEqual(
+        out.map((r) => r.key),
+        ["b", "c"],
+      );
+      assert.deepEqual(last(), {
+        at: undefined,
+        key: "c",
+        kind: "released",
+        allowed: 1,
+        suppressed: 2,
+        reasons: ["window"],
+      });
+      at(clock, "2023-11-15T22:05:00+08:00");
+      await g.decide(alert({ topic: "c" }, A, C));
+      assert.deepEqual(last(), {
+        at: undefined,
+        key: "c",
+        kind: "sent",
+        allowed: 1,
+        suppressed: 1,
+        reasons: ["window"],
+      });
+      await g.decide(alert({ topic: "d" }, C));
+      assert.deepEqual(last(), { at: undefined, key: "d", kind: "sent", allowed: 1, suppressed: 0, reasons: [] });
     });
   });
 }
@@ -491,6 +674,8 @@ describe("lib/alerts: guard", () => {
     assert.throws(make({ outside: "later" as never }), /outside must be one of hold, drop, got later/);
     assert.throws(make({ key: "body" as never, lang: "zh-CN" }), /key 必须是 topic, payload, topic\+payload 之一/);
     assert.throws(make({ scope: "" }), /scope/);
+    assert.throws(make({ scope: undefined as never }), /scope/);
+    assert.throws(make({ holdMax: 1.5 }), /holdMax/);
   });
 
   it("keys: strings as they are, numbers as text, objects as JSON with sorted properties, buffers as their text", () => {
@@ -509,6 +694,20 @@ describe("lib/alerts: guard", () => {
     const cyclic: Msg = { a: 1 };
     cyclic.self = cyclic;
     assert.equal(alertKey({ payload: cyclic }, "payload"), '{"a":1}');
+  });
+
+  it("keys: NaN, Infinity and BigInt as their text; inside objects null, BigInt, undefined, repeats", () => {
+    // Each of these must stay apart from the empty key (no topic) and from one another.
+    assert.equal(alertKey({ topic: Number.NaN }), "NaN");
+    assert.equal(alertKey({ topic: Number.POSITIVE_INFINITY }), "Infinity");
+    assert.equal(alertKey({ topic: 10n }), "10");
+    assert.equal(alertKey({ topic: () => 1 }), "");
+    assert.equal(alertKey({ payload: "disk" }, "topic+payload"), '["","disk"]');
+    const shared = { v: 1 };
+    assert.equal(
+      alertKey({ payload: { n: 10n, none: null, list: [1, undefined, 2], a: shared, b: shared } }, "payload"),
+      '{"a":{"v":1},"b":{"v":1},"list":[1,null,2],"n":"10","none":null}',
+    );
   });
 
   it("messagesFor: output 1 is the msg itself, output 2 a clone; other properties are kept", () => {
@@ -562,6 +761,42 @@ describe("lib/alerts: guard", () => {
 
     scenarios(redisBackend(() => server));
 
+    it("a guard that starts before Redis is connected reads Redis's held count once it is", async () => {
+      const clock = new FakeClock();
+      at(clock, "2023-11-15T12:00:00+08:00");
+      const open = (prefix: string) => new RedisState({ url: server.url, prefix, scope: "http://p\nacct", clock });
+      const first = open("gmode:");
+      let late: RedisState | undefined;
+      const make = (state: AccountState) =>
+        new Guard({ state, scope: "node1", clock, offsetMinutes: 480, hours: "22:00-07:00" });
+      try {
+        await waitFor(() => first.mode === "shared", 5000, "Redis connected");
+        const g1 = make(first);
+        await g1.decide({ msg: { topic: "a" }, mobiles: [A] });
+        await g1.decide({ msg: { topic: "b" }, mobiles: [A] });
+        // Another instance starting now: its guard listens before its state has connected.
+        late = open("gmode:");
+        assert.notEqual(late.mode, "shared", "the second state is still connecting");
+        const g2 = make(late);
+        const counts: number[] = [];
+        const errors: unknown[] = [];
+        const off = g2.listen(
+          () => undefined,
+          (e) => errors.push(e),
+          (n) => counts.push(n),
+        );
+        try {
+          // Its first start went to a state still connecting; connected, it starts again.
+          await waitFor(() => g2.held === 2, 5000, "the count read from Redis");
+          assert.equal(counts.at(-1), 2);
+        } finally {
+          off();
+        }
+      } finally {
+        await Promise.all([first.close(), late?.close()]);
+      }
+    });
+
     it("every key the guard keeps has a TTL, and every key shares the account's hash tag", async () => {
       const clock = new FakeClock();
       const state = new RedisState({ url: server.url, prefix: "gttl:", scope: "http://p\nacct", clock });
@@ -571,6 +806,8 @@ describe("lib/alerts: guard", () => {
         const g = new Guard({ state, scope: "node1", clock, window: 30, dailyCap: 3, hours: "22:00-07:00" });
         await g.decide({ msg: { topic: "crit", priority: "critical" }, mobiles: [A] });
         await g.decide({ msg: { topic: "held" }, mobiles: [A] });
+        // A whole payload as the key: hashed in key names, not kept in them.
+        await g.decide({ msg: { topic: `crit ${"x".repeat(2000)}`, priority: "critical" }, mobiles: [A] });
         const keys = (await server.command("KEYS", "gttl:*")).split("\r\n").filter((l) => l.startsWith("gttl:"));
         // window, cap, held list and its count, the deadlines
         assert.ok(keys.length >= 5, keys.join(" "));
@@ -579,7 +816,39 @@ describe("lib/alerts: guard", () => {
         for (const k of keys) {
           const ttl = Number((await server.command("PTTL", k)).replace(/^:/, ""));
           assert.ok(ttl > 0, `${k} has no TTL (${ttl})`);
+          assert.ok(k.length < 200, `a key name of ${k.length} characters`);
+          // The held list and its count live a day past the hours' start (10 h away), no longer.
+          if (k.includes("guard:node1:held")) assert.ok(ttl <= 35 * 3_600_000, `${k} is kept too long (${ttl} ms)`);
         }
+      } finally {
+        await state.close();
+      }
+    });
+
+    // Last in this block: it restarts the server.
+    it("a stopped guard does not start again when Redis reconnects", async () => {
+      const clock = new FakeClock();
+      at(clock, "2023-11-15T12:00:00+08:00");
+      const state = new RedisState({ url: server.url, prefix: "gstop:", scope: "http://p\nacct", clock });
+      try {
+        await waitFor(() => state.mode === "shared", 5000, "Redis connected");
+        const g = new Guard({ state, scope: "node1", clock, offsetMinutes: 480, hours: "22:00-07:00" });
+        const counts: number[] = [];
+        const off = g.listen(
+          () => undefined,
+          () => undefined,
+          (n) => counts.push(n),
+        );
+        await waitFor(() => counts.length === 1, 5000, "the count read at the start");
+        off();
+        const modes: string[] = [];
+        const offModes = state.onMode((m) => modes.push(m));
+        await server.restart({ keepData: true });
+        await waitFor(() => modes.includes("shared"), 15_000, "Redis reconnected");
+        offModes();
+        // Counts are read one after another: a start on the reconnect would have been heard first.
+        await g.refreshCount();
+        assert.deepEqual(counts, [0]);
       } finally {
         await state.close();
       }
@@ -607,5 +876,41 @@ describe("lib/alerts: guard memory stays bounded", () => {
     clock.advance(3 * 24 * 3_600_000);
     await state.claim("sweep", 1);
     assert.equal(state.size.keys, 1, "only the sweeping claim is left");
+  });
+
+  it("a decision keeps one window and one day count per number, nothing more", async () => {
+    const clock = new FakeClock();
+    const state = new MemoryState({ clock });
+    const g = new Guard({ state, scope: "n", clock, offsetMinutes: 480, window: 30 });
+    await g.decide({ msg: { topic: "a" }, mobiles: [A, B] });
+    assert.equal(state.size.keys, 4);
+    await g.decide({ msg: { topic: "b", priority: "critical" }, mobiles: [A] });
+    // The critical one takes its window; the day count of A is the one already there.
+    assert.equal(state.size.keys, 5);
+  });
+
+  it("held alerts never released, and their count, are gone a day after the hours begin", async () => {
+    const clock = new FakeClock();
+    // The memory state expires by the clock it is given; Redis by its own (its TTLs are checked above).
+    const state = new MemoryState({ clock });
+    const g = new Guard({ state, scope: "n", clock, offsetMinutes: 480, hours: "22:00-07:00" });
+    at(clock, "2023-11-15T12:00:00+08:00");
+    await g.decide(alert({ topic: "a", payload: 1 }, A));
+    await g.decide(alert({ topic: "b", payload: 2 }, A));
+    // Reading the count twice: a read must not change what is kept.
+    assert.equal(await g.refreshCount(), 2);
+    assert.equal(await g.refreshCount(), 2);
+    at(clock, "2023-11-16T22:30:00+08:00");
+    assert.equal(await g.refreshCount(), 0);
+    assert.deepEqual(await g.release(), []);
+
+    // Kept back by a late release: a day past the next hours' start, too.
+    at(clock, "2023-11-17T12:00:00+08:00");
+    assert.equal((await g.decide(alert({ topic: "c", payload: 3 }, A))).held, true);
+    at(clock, "2023-11-18T08:00:00+08:00");
+    assert.deepEqual(await g.release(), []);
+    assert.equal(g.held, 1);
+    at(clock, "2023-11-19T22:30:00+08:00");
+    assert.deepEqual(await g.release(), []);
   });
 });
