@@ -51,6 +51,15 @@ export function answer(res: Response, status: number, body: string): void {
 
 const reply = (res: Response, a: Answer) => answer(res, a.status, a.body);
 
+function emitAfter(emit: () => void, res: Response, failed: (res: Response, err: unknown) => void): void {
+  try {
+    emit();
+  } catch (e) {
+    // a throw in a tick callback would end Node-RED
+    failed(res, e);
+  }
+}
+
 /**
  * Reads a push and hands it to the endpoint; the answer is written before anything is emitted, so
  * the platform never waits for (or retries because of) the flow. Nothing a push does may throw out
@@ -74,7 +83,9 @@ export function pushHandler(endpoint: PushEndpoint, onFailure: (err: unknown) =>
     }
     const result = endpoint.handle(params.params);
     reply(res, result.answer);
-    if (result.emit) result.emit();
+    // After the answer has left: res.end() writes on the next tick, and a report on the memory
+    // state is emitted at once, so emitting here would hold every answer for its flow's work.
+    if (result.emit) process.nextTick(emitAfter, result.emit, res, failed);
   };
   return (req: Request, res: Response) => {
     try {
