@@ -50,4 +50,9 @@ describe("lib/platform/codes", () => {
     assert.equal(parseCodeOverrides("[1]"), null);
     assert.deepEqual(parseCodeOverrides(""), {});
   });
+
+  it("114, the older numbering of automatic review, is named in both languages (not an unknown code)", () => {
+    assert.equal(new CodeTable("en-US").send(114), "automatic review rejected (older platform numbering)");
+    assert.equal(new CodeTable("zh-CN").send(114), "自动审核驳回（旧版平台编号）");
+  });
 });

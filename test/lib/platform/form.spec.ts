@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { SmsClient, type SendRequest } from "../../../src/lib/platform/client";
+import { FormHead, formBody } from "../../../src/lib/platform/form";
 
 /** The body as URLSearchParams builds it: the reference. */
 function reference(account: string, password: string, req: SendRequest): string {
@@ -177,5 +178,54 @@ describe("SmsClient.sendBody (form encoding)", () => {
     ]) {
       assert.equal(SmsClient.sendBody("a", "p", req(text)), reference("a", "p", req(text)), JSON.stringify(text));
     }
+  });
+
+  describe("what mutation testing found untested (platform triage)", () => {
+    /** URLSearchParams' body for these fields in order: the reference. */
+    const form = (fields: [string, string][]): string => new URLSearchParams(fields).toString();
+    // 192 KiB, the buffer the encoder writes bodies in; a CJK character is 9 bytes (%E4%B8%AD).
+    const KEPT = 192 * 1024;
+
+    it("a body of exactly the kept buffer's size, and one up to 4 bytes past it, is exact", () => {
+      // "head=" + 2 + "&msg=" + 21,844 CJK characters: 196,608 bytes for a 2-character head value.
+      for (const headValue of ["ab", "abc", "abcd", "abcde", "abcdef"]) {
+        const head = new FormHead([["head", headValue]]);
+        const msg = "中".repeat(21_844);
+        const size = head.text.length + 5 + 9 * msg.length;
+        assert.equal(
+          formBody(head, ["msg"], [msg]),
+          form([
+            ["head", headValue],
+            ["msg", msg],
+          ]),
+          `${size - KEPT} bytes past`,
+        );
+      }
+    });
+
+    it("a list value is counted with its separators: a list of wide items is exact", () => {
+      const head = new FormHead([["a", "b"]]);
+      const items = new Array<string>(10_000).fill("中中");
+      assert.equal(
+        formBody(head, ["mobile"], [items]),
+        form([
+          ["a", "b"],
+          ["mobile", items.join(",")],
+        ]),
+      );
+    });
+
+    it("with no head, the body starts with its first field, not '&' (short and long bodies)", () => {
+      const head = new FormHead([]);
+      assert.equal(formBody(head, ["a", "b"], ["1", "x y"]), "a=1&b=x+y");
+      const long = "中".repeat(30_000);
+      assert.equal(
+        formBody(head, ["a", "b"], [long, "2"]),
+        form([
+          ["a", long],
+          ["b", "2"],
+        ]),
+      );
+    });
   });
 });

@@ -202,6 +202,44 @@ describe("lib/platform/numbers", () => {
     });
   });
 
+  describe("what mutation testing found untested (platform triage)", () => {
+    it(`an invalid entry of exactly ${MAX_ENTRY_LENGTH} characters is named whole, trimmed; a blank element that long is no entry`, () => {
+      const x = "x".repeat(MAX_ENTRY_LENGTH);
+      assert.deepEqual(parseMobiles([x, ` ${"y".repeat(MAX_ENTRY_LENGTH - 2)} `], "cn").invalid, [
+        x,
+        "y".repeat(MAX_ENTRY_LENGTH - 2),
+      ]);
+      // A blank element is skipped up to the bound: 256 spaces must not fail the whole send.
+      assert.deepEqual(splitMobiles([" ".repeat(MAX_ENTRY_LENGTH), "13800138000"]), ["13800138000"]);
+    });
+
+    it("a string whose last entry runs past a slice with no separator after it is read to its end", () => {
+      const tail = "x".repeat(40_000);
+      assert.deepEqual(splitMobiles(`13800138000,${tail}`), ["13800138000", tail]);
+      assert.deepEqual(paused((pacer) => splitMobilesSteps(`13800138000,${tail}`, pacer)).value, ["13800138000", tail]);
+    });
+
+    it("pauses only where the pacer says, once per 1,024 list elements", () => {
+      const list = Array.from({ length: 2048 }, (_, i) => `139${String(i).padStart(8, "0")}`);
+      const never: Pacer = { due: () => false };
+      const count = <T>(steps: Steps<T>): number => {
+        for (let n = 0; ; n++) if (steps.next().done) return n;
+      };
+      assert.equal(count(splitMobilesSteps(list.join(","), never)), 0);
+      assert.equal(count(splitMobilesSteps(list, never)), 0);
+      assert.equal(count(parseMobilesSteps(list, "cn", never)), 0);
+      assert.equal(paused((pacer) => splitMobilesSteps(list, pacer)).pauses, 2);
+      assert.equal(paused((pacer) => parseMobilesSteps(list, "cn", pacer)).pauses, 2);
+    });
+
+    it('an error message cuts an entry longer than 24 characters and names a blank one ""', () => {
+      const long = "1".repeat(25);
+      assert.equal(listForMessage([long, "1".repeat(24), ""]), `${"1".repeat(24)}…, ${"1".repeat(24)}, ""`);
+      // Exactly the maximum shown: no "… (+0)".
+      assert.equal(listForMessage(["a", "b"], 2), "a, b");
+    });
+  });
+
   describe("in slices (a long list must not hold the event loop)", () => {
     it("a string is split a slice at a time, each slice ending where a separator starts: the same entries", () => {
       const numbers = Array.from({ length: 30_000 }, (_, i) => `1${3 + (i % 7)}${String(i).padStart(9, "0")}`);

@@ -95,4 +95,37 @@ describe("lib/platform/replies", () => {
       }),
     );
   });
+
+  describe("what mutation testing found untested (platform triage)", () => {
+    it("a status line is read whole: anything after the code, or a 7-digit code, is unreadable, never a success", () => {
+      for (const body of [
+        "20110725160412,0x",
+        "20110725160412,0<html>",
+        "20110725160412,1000000",
+        "20110725160412x,0",
+        "2011072516\uFEFF0412,0",
+      ]) {
+        assert.throws(() => parseSendReply(body), ReplyFormatError, JSON.stringify(body));
+        assert.throws(() => parseBalanceReply(body), ReplyFormatError, JSON.stringify(body));
+      }
+      // Only a BOM at the very start is dropped: one inside a msgid is no msgid.
+      assert.throws(() => parseSendReply("20110725160412,0\n123\uFEFF456"), ReplyFormatError);
+      assert.deepEqual(parseSendReply("20110725160412 , 0\n1234567890100"), {
+        resptime: "20110725160412",
+        code: 0,
+        msgid: "1234567890100",
+      });
+    });
+
+    it("a product line is read whole: its decimals, spaces around the comma; nothing before or after", () => {
+      assert.deepEqual(parseBalanceReply("20130303180000,0\n1234567 , 12.34\n1234531,2.5\n1234500,-3").products, [
+        { product: "1234567", balance: 12.34 },
+        { product: "1234531", balance: 2.5 },
+        { product: "1234500", balance: -3 },
+      ]);
+      for (const line of ["ab cd,100", "1234567,1000abc", "1234567,10.", "x 1234567,1000"]) {
+        assert.throws(() => parseBalanceReply(`20130303180000,0\n${line}`), ReplyFormatError, line);
+      }
+    });
+  });
 });

@@ -124,4 +124,48 @@ describe("lib/platform/time", () => {
       ),
     );
   });
+
+  describe("what mutation testing found untested (platform triage)", () => {
+    it("month 00, day 00 and second 60 are no time, in every form", () => {
+      for (const bad of [
+        "20110025160412",
+        "20110700160412",
+        "20110725160460",
+        "110725160460",
+        "2011-00-25 16:04:12",
+        "2011-07-00 16:04:12",
+        "2011-07-25 16:04:60",
+        "2011-02-30T10:00:00Z",
+        "2011-02-30T10:00:00+08:00",
+      ]) {
+        assert.equal(parsePlatformTime(bad, cst), null, bad);
+      }
+      assert.equal(parsePlatformTime("2011-07-25T16:04:59Z", 0), "2011-07-25T16:04:59+00:00");
+    });
+
+    it("a dashed time is read whole, with seconds and offset minutes optional, up to 40 characters", () => {
+      assert.equal(parsePlatformTime("2011-07-25 16:04", cst), "2011-07-25T16:04:00+08:00");
+      assert.equal(parsePlatformTime("2011-07-25T16:04:12+08", 0), "2011-07-25T08:04:12+00:00");
+      for (const bad of ["x2011-07-25 16:04:12", "2011-07-25 16:04:12x", "2011-07-25 16:04:12 +08:00 GMT"]) {
+        assert.equal(parsePlatformTime(bad, cst), null, bad);
+      }
+      const at40 = "2011-07-25T16:04:12." + "1".repeat(14) + "+08:00";
+      assert.equal(at40.length, 40);
+      assert.equal(parsePlatformTime(at40, 0), "2011-07-25T08:04:12+00:00");
+      assert.equal(parsePlatformTime(at40.replace(".", ".1"), 0), null);
+    });
+
+    it("surrounding spaces are no part of a time; a value neither string nor number is none", () => {
+      assert.equal(parsePlatformTime(" 20110725160412\n", cst), "2011-07-25T16:04:12+08:00");
+      assert.equal(parsePlatformTime(["20110725160412"] as never, cst), null);
+      assert.equal(parsePlatformTime({ toString: () => "20110725160412" } as never, cst), null);
+    });
+
+    it("platformStamp writes 14 digits by default, 10 when asked", () => {
+      const ms = Date.UTC(2011, 6, 25, 8, 4, 12);
+      assert.equal(platformStamp(ms, cst), "20110725160412");
+      assert.equal(platformStamp(ms, cst, "14"), "20110725160412");
+      assert.equal(platformStamp(ms, cst, "10"), "1107251604");
+    });
+  });
 });
