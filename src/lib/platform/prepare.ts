@@ -133,7 +133,10 @@ export function* prepareMobilesSteps(
     );
   }
   const personalised = yield* hasRecipientObjectsSteps(mobiles, pacer);
-  const entries = personalised ? (mobiles as unknown[]).map(recipientEntry) : yield* splitMobilesSteps(mobiles, pacer);
+  // Array.from, not map: a hole (a list built by index in a function node) is an entry too, "".
+  const entries = personalised
+    ? Array.from(mobiles as unknown[], (el) => recipientEntry(el))
+    : yield* splitMobilesSteps(mobiles, pacer);
   if (entries === null) {
     throw localError(
       "INVALID_MOBILE",

@@ -189,10 +189,10 @@ describe("lib/platform/prepare", () => {
       assert.deepEqual(pickRecipients([{ mobile: "12345" }], ["12345"], "cn"), []);
     });
 
-    // BUG (not fixed here): a personalised list with holes (an array built by index in a function
-    // node) reaches the number check as undefined entries (map skips holes): a TypeError, which
-    // sms-guard reports as NETWORK, not INVALID_MOBILE (SPEC B9a). sms-send's planSend names the
-    // hole as an invalid entry "", as here.
+    // A personalised list with holes (an array built by index in a function node) reached the
+    // number check as undefined entries (map skips holes): a TypeError, which sms-guard reported
+    // as NETWORK, not INVALID_MOBILE (SPEC B9a). sms-send's planSend names the hole as an invalid
+    // entry "", as here.
     it("a personalised list with holes is INVALID_MOBILE, never a TypeError", () => {
       const list: unknown[] = [];
       list[0] = { mobile: "13800138000" };
