@@ -238,8 +238,8 @@ export class PushEndpoint {
    */
   private once(key: string, emit: () => void): () => void {
     const state = this.o.state;
-    // Memory answers at once: no promise, no in-flight entry (a third of the push path's own CPU
-    // in a report storm, measured with bench/run.ts BENCH_ONLY=receive and a CPU profile).
+    // Memory answers at once: no promise, no in-flight entry (de-duplicating and emitting were
+    // 11 % of a report storm's CPU profile through promises, 5 % without).
     if (state.claimNow) {
       return () => {
         let first: boolean;
